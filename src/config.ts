@@ -1,0 +1,241 @@
+import { z } from 'zod';
+import { ConfigError } from './errors.js';
+import { PROVIDER_IDS, type ProviderId } from './message/types.js';
+
+const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
+const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
+const int = (min: number) => z.coerce.number().int().min(min);
+const bool = z.preprocess(
+  emptyAsUndefined,
+  z
+    .enum(['true', 'false', '1', '0'])
+    .optional()
+    .transform((v) => v === 'true' || v === '1'),
+);
+const csvList = z.preprocess(
+  emptyAsUndefined,
+  z
+    .string()
+    .optional()
+    .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
+);
+
+/**
+ * The one schema over the environment. Every key with its default; secrets have none.
+ * `.env.example` lists every key.
+ */
+export const envSchema = z.object({
+  /** Redis for queues, batch states and the ledger. */
+  REDIS_URL: z.preprocess(emptyAsUndefined, z.url().default('redis://127.0.0.1:6379')),
+  /** BullMQ prefix shared by every queue and smsq key; use a hash tag (`{smsq}`) with Redis Cluster. */
+  SMSQ_PREFIX: z.preprocess(emptyAsUndefined, z.string().regex(/^[\w{}.-]+$/).default('smsq')),
+  /** Provider for requests that name none; defaults to the first with credentials, else `simulator`. */
+  SMSQ_PROVIDER: z.preprocess(emptyAsUndefined, z.enum(PROVIDER_IDS).optional()),
+  /** Country for numbers written without a country code (ISO 3166-1 alpha-2). */
+  SMSQ_DEFAULT_COUNTRY: z.preprocess(emptyAsUndefined, z.string().regex(/^[A-Z]{2}$/).default('ES')),
+  /** `report`: an ambiguous Descom send is recorded `unknown` and not resent; `resend`: it is sent again. */
+  SMSQ_AMBIGUOUS: z.preprocess(emptyAsUndefined, z.enum(['report', 'resend']).default('report')),
+  /** Attempts per batch for transient failures (rate-limit waits use none). */
+  SMSQ_ATTEMPTS: z.preprocess(emptyAsUndefined, int(1).default(8)),
+  /** First retry delay in ms; doubles each attempt, with jitter. */
+  SMSQ_BACKOFF_MS: z.preprocess(emptyAsUndefined, int(1).default(2_000)),
+  /** Total deadline of one provider request, in ms. */
+  SMSQ_PROVIDER_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(100).default(30_000)),
+  /** Batch jobs processed at once per provider, per worker process. */
+  SMSQ_BATCH_CONCURRENCY: z.preprocess(emptyAsUndefined, int(1).default(8)),
+  /** How often a paused provider is probed for credit/credentials, in ms. */
+  SMSQ_PROBE_INTERVAL_MS: z.preprocess(emptyAsUndefined, int(100).default(60_000)),
+  /** How long request and batch records are kept after completion, in seconds (the ledger is kept). */
+  SMSQ_RECORD_TTL_S: z.preprocess(emptyAsUndefined, int(60).default(30 * 24 * 3600)),
+  /** Grace period for active batches on SIGTERM before provider calls are aborted, in ms. */
+  SMSQ_SHUTDOWN_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(0).default(25_000)),
+  /** Lock duration of active jobs, in ms: a dead worker's batch is picked up within about twice this. */
+  SMSQ_LOCK_DURATION_MS: z.preprocess(emptyAsUndefined, int(1_000).default(20_000)),
+
+  DESCOM_USER: optionalString,
+  DESCOM_PASS: optionalString,
+  DESCOM_URL: z.preprocess(emptyAsUndefined, z.url().default('https://api.descomsms.com/api')),
+  /** Descom requests per second (one queue limiter). */
+  DESCOM_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(10)),
+  DESCOM_SENDER: optionalString,
+
+  OVH_ENDPOINT: z.preprocess(emptyAsUndefined, z.string().default('ovh-eu')),
+  OVH_APP_KEY: optionalString,
+  OVH_APP_SECRET: optionalString,
+  OVH_CONSUMER_KEY: optionalString,
+  OVH_SERVICE_NAME: optionalString,
+  OVH_SENDER: optionalString,
+  /** Receivers per OVH job (OVH documents no cap and suggests 500). */
+  OVH_BATCH_SIZE: z.preprocess(emptyAsUndefined, int(1).max(500).default(500)),
+  /** OVH requests per second (OVH: about 60 per minute per consumer key is safe). */
+  OVH_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1)),
+  /** `true`: transactional sends, no STOP mention appended (OVH `noStopClause`). */
+  OVH_NO_STOP_CLAUSE: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true').transform((v) => v === 'true')),
+
+  /** Simulated latency per provider request, in ms. */
+  SIMULATOR_LATENCY_MS: z.preprocess(emptyAsUndefined, int(0).default(50)),
+  /** Fraction (0..1) of simulated requests that fail with a transient error. */
+  SIMULATOR_FAILURE_RATE: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(1).default(0)),
+  SIMULATOR_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1_000)),
+
+  SMSQ_API_KEYS: csvList,
+  SMSQ_DASHBOARD_USER: optionalString,
+  SMSQ_DASHBOARD_PASSWORD: optionalString,
+  SMSQ_DASHBOARD_READONLY: bool,
+  PORT: z.preprocess(emptyAsUndefined, z.coerce.number().int().min(0).max(65_535).default(3000)),
+  HOST: z.preprocess(emptyAsUndefined, z.string().default('127.0.0.1')),
+  LOG_LEVEL: z.preprocess(
+    emptyAsUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  NODE_ENV: z.preprocess(emptyAsUndefined, z.string().default('development')),
+});
+
+export type Env = z.infer<typeof envSchema>;
+
+export interface DescomConfig {
+  user: string;
+  pass: string;
+  url: string;
+  sender?: string;
+  ratePerSecond: number;
+}
+
+export interface OvhConfig {
+  endpoint: string;
+  appKey: string;
+  appSecret: string;
+  consumerKey: string;
+  serviceName?: string;
+  sender?: string;
+  batchSize: number;
+  ratePerSecond: number;
+  noStopClause: boolean;
+}
+
+export interface SimulatorConfig {
+  latencyMs: number;
+  failureRate: number;
+  ratePerSecond: number;
+}
+
+export interface Config {
+  redisUrl: string;
+  /** True when REDIS_URL was set explicitly (so `smsq start` must not start a private Redis). */
+  redisUrlExplicit: boolean;
+  prefix: string;
+  defaultProvider: ProviderId;
+  defaultCountry: string;
+  ambiguous: 'report' | 'resend';
+  attempts: number;
+  backoffMs: number;
+  providerTimeoutMs: number;
+  batchConcurrency: number;
+  probeIntervalMs: number;
+  recordTtlS: number;
+  shutdownTimeoutMs: number;
+  lockDurationMs: number;
+  providers: { descom?: DescomConfig; ovh?: OvhConfig; simulator: SimulatorConfig };
+  http: {
+    port: number;
+    host: string;
+    apiKeys: string[];
+    dashboard: { user?: string; password?: string; readOnly: boolean };
+  };
+  logLevel: Env['LOG_LEVEL'];
+  production: boolean;
+}
+
+function formatIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`)
+    .join('\n');
+}
+
+/** Parses the environment once. Throws ConfigError naming every bad variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) throw new ConfigError(`Invalid configuration:\n${formatIssues(parsed.error)}`);
+  const e = parsed.data;
+  const problems: string[] = [];
+
+  let descom: DescomConfig | undefined;
+  if (e.DESCOM_USER || e.DESCOM_PASS) {
+    if (!e.DESCOM_USER || !e.DESCOM_PASS) problems.push('DESCOM_USER and DESCOM_PASS must be set together');
+    else
+      descom = {
+        user: e.DESCOM_USER,
+        pass: e.DESCOM_PASS,
+        url: e.DESCOM_URL.replace(/\/+$/, ''),
+        sender: e.DESCOM_SENDER,
+        ratePerSecond: e.DESCOM_RATE_PER_S,
+      };
+  }
+
+  let ovh: OvhConfig | undefined;
+  const ovhKeys = [e.OVH_APP_KEY, e.OVH_APP_SECRET, e.OVH_CONSUMER_KEY];
+  if (ovhKeys.some(Boolean)) {
+    if (!ovhKeys.every(Boolean))
+      problems.push('OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY must be set together');
+    else if (!/^(ovh-eu|ovh-ca|ovh-us|https:\/\/.+)$/.test(e.OVH_ENDPOINT))
+      problems.push('OVH_ENDPOINT: expected ovh-eu, ovh-ca, ovh-us or an https://host[:port]/basePath URL');
+    else
+      ovh = {
+        endpoint: e.OVH_ENDPOINT,
+        appKey: e.OVH_APP_KEY!,
+        appSecret: e.OVH_APP_SECRET!,
+        consumerKey: e.OVH_CONSUMER_KEY!,
+        serviceName: e.OVH_SERVICE_NAME,
+        sender: e.OVH_SENDER,
+        batchSize: e.OVH_BATCH_SIZE,
+        ratePerSecond: e.OVH_RATE_PER_S,
+        noStopClause: e.OVH_NO_STOP_CLAUSE,
+      };
+  }
+
+  const defaultProvider: ProviderId = e.SMSQ_PROVIDER ?? (descom ? 'descom' : ovh ? 'ovh' : 'simulator');
+  if (defaultProvider === 'descom' && !descom) problems.push('SMSQ_PROVIDER: descom needs DESCOM_USER and DESCOM_PASS');
+  if (defaultProvider === 'ovh' && !ovh)
+    problems.push('SMSQ_PROVIDER: ovh needs OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY');
+  if (Boolean(e.SMSQ_DASHBOARD_USER) !== Boolean(e.SMSQ_DASHBOARD_PASSWORD))
+    problems.push('SMSQ_DASHBOARD_USER and SMSQ_DASHBOARD_PASSWORD must be set together');
+  if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
+
+  return {
+    redisUrl: e.REDIS_URL,
+    redisUrlExplicit: Boolean(emptyAsUndefined(env.REDIS_URL)),
+    prefix: e.SMSQ_PREFIX,
+    defaultProvider,
+    defaultCountry: e.SMSQ_DEFAULT_COUNTRY,
+    ambiguous: e.SMSQ_AMBIGUOUS,
+    attempts: e.SMSQ_ATTEMPTS,
+    backoffMs: e.SMSQ_BACKOFF_MS,
+    providerTimeoutMs: e.SMSQ_PROVIDER_TIMEOUT_MS,
+    batchConcurrency: e.SMSQ_BATCH_CONCURRENCY,
+    probeIntervalMs: e.SMSQ_PROBE_INTERVAL_MS,
+    recordTtlS: e.SMSQ_RECORD_TTL_S,
+    shutdownTimeoutMs: e.SMSQ_SHUTDOWN_TIMEOUT_MS,
+    lockDurationMs: e.SMSQ_LOCK_DURATION_MS,
+    providers: {
+      descom,
+      ovh,
+      simulator: {
+        latencyMs: e.SIMULATOR_LATENCY_MS,
+        failureRate: e.SIMULATOR_FAILURE_RATE,
+        ratePerSecond: e.SIMULATOR_RATE_PER_S,
+      },
+    },
+    http: {
+      port: e.PORT,
+      host: e.HOST,
+      apiKeys: e.SMSQ_API_KEYS,
+      dashboard: {
+        user: e.SMSQ_DASHBOARD_USER,
+        password: e.SMSQ_DASHBOARD_PASSWORD,
+        readOnly: e.SMSQ_DASHBOARD_READONLY,
+      },
+    },
+    logLevel: e.LOG_LEVEL,
+    production: e.NODE_ENV === 'production',
+  };
+}

@@ -1,0 +1,40 @@
+/** Provider identifiers smsq knows. A new provider is one folder under src/providers plus one registry entry. */
+export const PROVIDER_IDS = ['descom', 'ovh', 'simulator'] as const;
+export type ProviderId = (typeof PROVIDER_IDS)[number];
+
+/** One text to a list of recipients, numbers in E.164 (`+34600000000`). */
+export interface OutboundMessage {
+  text: string;
+  to: string[];
+}
+
+/**
+ * One provider request. Planned once by the splitter and stored; never re-planned.
+ * `tag` is unique per batch and ≤ 20 characters (OVH's limit) so an ambiguous send can be looked up.
+ */
+export interface Batch {
+  id: string;
+  requestId: string;
+  provider: ProviderId;
+  tag: string;
+  messages: OutboundMessage[];
+  sender?: string;
+  /** Segments per recipient summed over the batch's messages, times recipients: the credit estimate. */
+  estimatedCredits: number;
+}
+
+/** What a provider returned for a batch it accepted. */
+export interface BatchReceipt {
+  providerIds: string[];
+  /** Recipients the provider accepted. */
+  accepted: string[];
+  /** Recipients the provider listed as invalid (OVH `invalidReceivers`), in E.164. */
+  invalid: string[];
+  creditsCharged: number;
+  /** True when `creditsCharged` is our estimate, not the provider's figure (e.g. found by tag without credits). */
+  creditsEstimated?: boolean;
+}
+
+export function batchRecipients(batch: Pick<Batch, 'messages'>): string[] {
+  return batch.messages.flatMap((m) => m.to);
+}

@@ -1,0 +1,63 @@
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { ProviderId } from '../message/types.js';
+import { createProducerConnection, createWorkerConnection, ensureReady } from '../redis.js';
+import type { BatchJobData, SendJobData } from './jobs.js';
+import { batchQueueName, SEND_QUEUE, smsqKeys, type SmsqKeys } from './names.js';
+import { RecordStore } from './records.js';
+import { SuppressionList } from './suppressions.js';
+
+/** Connections, queues and stores shared by the client, the HTTP API and the workers. */
+export interface QueueContext {
+  redis: Redis;
+  prefix: string;
+  keys: SmsqKeys;
+  store: RecordStore;
+  suppressions: SuppressionList;
+  sendQueue: Queue<SendJobData>;
+  batchQueue(provider: ProviderId): Queue<BatchJobData>;
+  /** For a producer connection: resolves when Redis answers, or throws RedisUnavailableError within 1 s. */
+  ready(): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function createQueueContext(opts: {
+  redisUrl: string;
+  prefix: string;
+  defaultCountry: string;
+  /** `producer`: fail fast while Redis is down; `worker`: wait through a restart. */
+  role: 'producer' | 'worker';
+}): QueueContext {
+  const redis = opts.role === 'producer' ? createProducerConnection(opts.redisUrl) : createWorkerConnection(opts.redisUrl);
+  const keys = smsqKeys(opts.prefix);
+  const queueOpts = { connection: redis, prefix: opts.prefix };
+  const sendQueue = new Queue<SendJobData>(SEND_QUEUE, queueOpts);
+  const batchQueues = new Map<ProviderId, Queue<BatchJobData>>();
+  let closed: Promise<void> | undefined;
+  return {
+    redis,
+    prefix: opts.prefix,
+    keys,
+    store: new RecordStore(redis, keys),
+    suppressions: new SuppressionList(redis, keys.suppressions, opts.defaultCountry),
+    sendQueue,
+    batchQueue(provider) {
+      let queue = batchQueues.get(provider);
+      if (!queue) {
+        queue = new Queue<BatchJobData>(batchQueueName(provider), queueOpts);
+        batchQueues.set(provider, queue);
+      }
+      return queue;
+    },
+    ready: () => ensureReady(redis),
+    close() {
+      closed ??= (async () => {
+        for (const queue of [sendQueue, ...batchQueues.values()]) {
+          await queue.close().catch(() => undefined);
+        }
+        redis.disconnect();
+      })();
+      return closed;
+    },
+  };
+}

@@ -1,0 +1,143 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { Queue } from 'bullmq';
+import { IdempotencyConflictError, InputError } from '../errors.js';
+import type { InvalidRecipient } from '../message/recipients.js';
+import { prepareRequest, type PreparedRequest } from '../message/request.js';
+import type { Encoding } from '../message/segments.js';
+import type { ProviderId } from '../message/types.js';
+import type { SendJobData } from './jobs.js';
+import { SEND_JOB } from './names.js';
+import type { RecordStore } from './records.js';
+
+/** Idempotency keys are kept this long. */
+export const IDEMPOTENCY_TTL_S = 24 * 3600;
+
+/** The 202 answer to a send request. */
+export interface AcceptedRequest {
+  id: string;
+  recipients: number;
+  duplicates: number;
+  invalid: InvalidRecipient[];
+  segments: number;
+  encoding: Encoding;
+  estimatedCredits: number;
+  dryRun?: boolean;
+}
+
+export interface EnqueueDeps {
+  store: RecordStore;
+  sendQueue: Queue<SendJobData>;
+  defaultCountry: string;
+  /** Providers the workers can send through; a request naming another is refused. */
+  providers?: readonly ProviderId[];
+}
+
+export interface EnqueueOptions {
+  idempotencyKey?: string;
+  /** Idempotency keys are scoped (the HTTP API scopes them to the API key). */
+  scope?: string;
+}
+
+function sha256(value: string): string {
+  return createHash('sha256').update(value).digest('hex');
+}
+
+/** A stable serialisation: same request, same hash, whatever the key order. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>)
+      .filter(([, v]) => v !== undefined)
+      .sort(([a], [b]) => a.localeCompare(b));
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${canonical(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+function acceptedBody(id: string, prepared: PreparedRequest): AcceptedRequest {
+  return {
+    id,
+    recipients: prepared.recipients,
+    duplicates: prepared.duplicates,
+    invalid: prepared.invalid,
+    segments: prepared.segments,
+    encoding: prepared.encoding,
+    estimatedCredits: prepared.estimatedCredits,
+  };
+}
+
+/**
+ * Validates, normalises and enqueues one send request: one request record and one send job, or
+ * nothing at all. A repeated idempotency key with the same body returns the original answer.
+ */
+export async function enqueueRequest(
+  deps: EnqueueDeps,
+  input: unknown,
+  opts: EnqueueOptions = {},
+): Promise<{ accepted: AcceptedRequest; replayed: boolean }> {
+  const prepared = prepareRequest(input, { defaultCountry: deps.defaultCountry });
+  const { request } = prepared;
+  if (request.provider && deps.providers && !deps.providers.includes(request.provider)) {
+    throw new InputError('Invalid send request', [
+      { path: 'provider', message: `provider ${request.provider} is not configured` },
+    ]);
+  }
+  const id = `r${randomUUID().replace(/-/g, '')}`;
+  if (request.dryRun) return { accepted: { ...acceptedBody(id, prepared), dryRun: true }, replayed: false };
+
+  const accepted = acceptedBody(id, prepared);
+  const idempotency = opts.idempotencyKey
+    ? {
+        hash: sha256(`${opts.scope ?? ''}\u0000${opts.idempotencyKey}`),
+        bodyHash: sha256(canonical(request)),
+        ttlS: IDEMPOTENCY_TTL_S,
+      }
+    : undefined;
+
+  const existing = await deps.store.createRequest(
+    {
+      id,
+      createdAt: new Date().toISOString(),
+      provider: request.provider,
+      total: prepared.total,
+      invalid: prepared.invalid,
+      duplicates: prepared.duplicates,
+      estimatedCredits: prepared.estimatedCredits,
+      accepted: JSON.stringify(accepted),
+      sendAt: request.sendAt,
+      expiresAt: request.expiresAt,
+    },
+    idempotency,
+  );
+
+  const jobData: SendJobData = {
+    requestId: id,
+    provider: request.provider,
+    messages: prepared.messages,
+    sender: request.sender,
+    sendAt: request.sendAt,
+    expiresAt: request.expiresAt,
+  };
+
+  if (existing !== null && idempotency) {
+    const [originalId = '', bodyHash] = existing.split('|');
+    if (bodyHash !== idempotency.bodyHash) throw new IdempotencyConflictError(opts.idempotencyKey!);
+    const original = await deps.store.getRequest(originalId);
+    if (!original) throw new IdempotencyConflictError(opts.idempotencyKey!);
+    // The first attempt may have died between its record and its job: adding again is a no-op
+    // when the job exists (same jobId), and completes the enqueue when it does not.
+    if (original.state === 'queued' && !original.planned) {
+      await deps.sendQueue.add(SEND_JOB, { ...jobData, requestId: originalId }, { jobId: originalId });
+    }
+    return { accepted: JSON.parse(original.accepted) as AcceptedRequest, replayed: true };
+  }
+
+  try {
+    await deps.sendQueue.add(SEND_JOB, jobData, { jobId: id });
+  } catch (err) {
+    // Nothing half-enqueued: without its job, the record (and idempotency key) must go too.
+    await deps.store.deleteRequest(id, idempotency?.hash).catch(() => undefined);
+    throw err;
+  }
+  return { accepted, replayed: false };
+}

@@ -1,0 +1,25 @@
+import type { ProviderId } from '../message/types.js';
+
+/** One job per send request; its processor is the splitter. */
+export const SEND_QUEUE = 'send';
+export const SEND_JOB = 'send';
+export const BATCH_JOB = 'batch';
+
+/** One queue per provider account, so a limiter or a pause applies to that provider only. */
+export function batchQueueName(provider: ProviderId): string {
+  return `batch-${provider}`;
+}
+
+/** Redis keys smsq owns beside BullMQ's, all under the same prefix (a hash tag keeps them in one slot). */
+export function smsqKeys(prefix: string) {
+  return {
+    request: (id: string) => `${prefix}:req:${id}`,
+    batch: (id: string) => `${prefix}:batch:${id}`,
+    idempotency: (hash: string) => `${prefix}:idem:${hash}`,
+    ledger: `${prefix}:ledger`,
+    suppressions: `${prefix}:suppressions`,
+    paused: (provider: ProviderId) => `${prefix}:paused:${provider}`,
+  };
+}
+
+export type SmsqKeys = ReturnType<typeof smsqKeys>;

@@ -1,0 +1,160 @@
+import { createHash } from 'node:crypto';
+import { WaitingChildrenError, type Job, type Queue } from 'bullmq';
+import type { Logger } from '../logger.js';
+import { planBatches } from '../message/batch-plan.js';
+import { analyzeText } from '../message/segments.js';
+import type { Batch, OutboundMessage, ProviderId } from '../message/types.js';
+import type { SmsProvider } from '../providers/types.js';
+import { isFinalBatchState } from './batch-state.js';
+import type { BatchJobData, SendJobData } from './jobs.js';
+import { ledgerFields } from './ledger.js';
+import { BATCH_JOB } from './names.js';
+import type { BatchRecord, RecordStore } from './records.js';
+import { summarizeRequest, type RequestSummary } from './summary.js';
+import type { SuppressionList } from './suppressions.js';
+
+export interface SplitterDeps {
+  store: RecordStore;
+  providers: ReadonlyMap<ProviderId, SmsProvider>;
+  batchQueues: ReadonlyMap<ProviderId, Queue<BatchJobData>>;
+  suppressions: SuppressionList;
+  defaultProvider: ProviderId;
+  attempts: number;
+  backoffMs: number;
+  recordTtlS: number;
+  logger: Logger;
+}
+
+/** A batch tag unique per batch and ≤ 20 characters (OVH's limit), so an ambiguous send can be found. */
+export function batchTag(batchId: string): string {
+  return `sq${createHash('sha256').update(batchId).digest('base64url').replace(/[-_]/g, '').slice(0, 18)}`;
+}
+
+function estimateCredits(messages: readonly OutboundMessage[]): number {
+  return messages.reduce((n, m) => n + analyzeText(m.text).segments * m.to.length, 0);
+}
+
+/** Drops suppressed numbers; returns what remains and how many were dropped. */
+async function dropSuppressed(
+  messages: readonly OutboundMessage[],
+  suppressions: SuppressionList,
+): Promise<{ messages: OutboundMessage[]; suppressed: number }> {
+  const listed = await suppressions.filterListed(messages.flatMap((m) => m.to));
+  if (listed.size === 0) return { messages: [...messages], suppressed: 0 };
+  let suppressed = 0;
+  const kept: OutboundMessage[] = [];
+  for (const message of messages) {
+    const to = message.to.filter((n) => !listed.has(n));
+    suppressed += message.to.length - to.length;
+    if (to.length > 0) kept.push({ text: message.text, to });
+  }
+  return { messages: kept, suppressed };
+}
+
+/**
+ * Processes a send job: plans its batches once (stored before any is sent), adds one child job
+ * per batch to the provider's queue, waits for them, then aggregates the request's result.
+ */
+export function createSplitter(deps: SplitterDeps) {
+  const log = deps.logger.child({ module: 'splitter' });
+
+  async function plan(job: Job<SendJobData>): Promise<BatchRecord[]> {
+    const { requestId } = job.data;
+    const request = await deps.store.getRequest(requestId);
+    if (!request) throw new Error(`Request ${requestId} has no record`);
+    // A retried splitter reuses the stored plan: the same batches, never a second set.
+    if (request.planned) return deps.store.getBatches(request.batchIds);
+
+    const providerId = job.data.provider ?? deps.defaultProvider;
+    const provider = deps.providers.get(providerId);
+    const { messages, suppressed } = await dropSuppressed(job.data.messages, deps.suppressions);
+    const planned = provider ? planBatches(messages, provider.limits) : [{ messages }];
+    const records: BatchRecord[] = planned
+      .filter((p) => p.messages.length > 0)
+      .map((p, index) => {
+        const id = `${requestId}-${index}`;
+        const batch: Batch = {
+          id,
+          requestId,
+          provider: providerId,
+          tag: batchTag(id),
+          messages: p.messages,
+          ...(job.data.sender ? { sender: job.data.sender } : {}),
+          estimatedCredits: estimateCredits(p.messages),
+        };
+        return {
+          batch,
+          // Cancelled before planning, or a provider these workers cannot use: nothing is sent.
+          state: request.cancelled || !provider ? 'failed' : 'planned',
+          attempts: 0,
+          ...(job.data.expiresAt ? { expiresAt: job.data.expiresAt } : {}),
+          ...(!provider ? { error: `provider ${providerId} is not configured in the workers` } : {}),
+        } satisfies BatchRecord;
+      });
+    await deps.store.savePlan(requestId, { provider: providerId, suppressed, batches: records });
+    log.info({ requestId, batches: records.length, suppressed, provider: providerId }, 'Request planned');
+    if (!provider) log.error({ requestId, provider: providerId }, 'Provider not configured; request failed');
+    return records;
+  }
+
+  async function addChildren(job: Job<SendJobData>, records: readonly BatchRecord[]): Promise<void> {
+    const pending = records.filter((r) => !isFinalBatchState(r.state));
+    const byProvider = new Map<ProviderId, BatchRecord[]>();
+    for (const r of pending) byProvider.set(r.batch.provider, [...(byProvider.get(r.batch.provider) ?? []), r]);
+    for (const [providerId, list] of byProvider) {
+      const queue = deps.batchQueues.get(providerId);
+      if (!queue) throw new Error(`No queue for provider ${providerId}`);
+      // jobId = batch id: re-adding after a crash is a no-op for children already there.
+      await queue.addBulk(
+        list.map((r) => ({
+          name: BATCH_JOB,
+          data: { batchId: r.batch.id, requestId: r.batch.requestId },
+          opts: {
+            jobId: r.batch.id,
+            parent: { id: job.id!, queue: job.queueQualifiedName },
+            attempts: deps.attempts,
+            backoff: { type: 'exponential', delay: deps.backoffMs, jitter: 0.5 },
+            // The parent aggregates whatever its batches ended in, failures included.
+            ignoreDependencyOnFailure: true,
+            removeOnComplete: { age: 24 * 3600, count: 50_000 },
+            removeOnFail: { age: 7 * 24 * 3600 },
+          },
+        })),
+      );
+    }
+  }
+
+  /** Every batch is done (completed or failed): give each an outcome and complete the request. */
+  async function finalize(requestId: string): Promise<RequestSummary> {
+    const request = await deps.store.getRequest(requestId);
+    if (!request) throw new Error(`Request ${requestId} has no record`);
+    let batches = await deps.store.getBatches(request.batchIds);
+    for (const record of batches) {
+      // A batch job that failed outside the processor (e.g. stalled too often) left its batch
+      // unfinished: planned was never sent (failed); sending may have reached the provider (unknown).
+      if (record.state === 'planned') {
+        await deps.store.transition(record.batch, ['planned'], 'failed', { error: 'batch job ended unsent' });
+      } else if (record.state === 'sending') {
+        await deps.store.transition(record.batch, ['sending'], 'unknown', {
+          error: 'batch job ended mid-send',
+          ledger: ledgerFields(record.batch, 'unknown'),
+        });
+      }
+    }
+    batches = await deps.store.getBatches(request.batchIds);
+    const finishedAt = await deps.store.completeRequest(request, deps.recordTtlS);
+    const summary = summarizeRequest({ ...request, state: 'completed', finishedAt }, batches);
+    log.info({ requestId, counts: summary.counts, credits: summary.credits }, 'Request completed');
+    return summary;
+  }
+
+  return async function processSendJob(job: Job<SendJobData>, token?: string): Promise<RequestSummary> {
+    if ((job.data.step ?? 'plan') === 'plan') {
+      const records = await plan(job);
+      await addChildren(job, records);
+      await job.updateData({ ...job.data, step: 'wait' });
+    }
+    if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
+    return finalize(job.data.requestId);
+  };
+}

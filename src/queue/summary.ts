@@ -1,0 +1,92 @@
+import { batchRecipients, type ProviderId } from '../message/types.js';
+import { isFinalBatchState, OUTCOME_OF_STATE, type BatchState } from './batch-state.js';
+import { countInvalid } from './ledger.js';
+import type { BatchRecord, RequestRecord } from './records.js';
+
+export interface RequestCounts {
+  total: number;
+  accepted: number;
+  invalid: number;
+  suppressed: number;
+  rejected: number;
+  failed: number;
+  expired: number;
+  unknown: number;
+}
+
+export interface BatchSummary {
+  id: string;
+  provider: ProviderId;
+  state: BatchState;
+  recipients: number;
+  credits: { estimated: number; charged: number; chargedIsEstimate?: boolean };
+  providerIds: string[];
+  attempts: number;
+  error?: string;
+}
+
+/** The shape of `GET /v1/messages/:id` and of `SmsClient.get`. */
+export interface RequestSummary {
+  id: string;
+  state: RequestRecord['state'];
+  createdAt: string;
+  finishedAt?: string;
+  counts: RequestCounts;
+  credits: { estimated: number; charged: number };
+  batches: BatchSummary[];
+}
+
+export function emptyCounts(total = 0): RequestCounts {
+  return { total, accepted: 0, invalid: 0, suppressed: 0, rejected: 0, failed: 0, expired: 0, unknown: 0 };
+}
+
+/**
+ * Computes a request's counts from its records: every recipient is counted once, in the outcome
+ * of its batch's final state; recipients of batches still in flight are not counted yet, so the
+ * counts add up to `total` exactly when the request is completed.
+ */
+export function summarizeRequest(request: RequestRecord, batches: readonly BatchRecord[]): RequestSummary {
+  const counts = emptyCounts(request.total);
+  counts.invalid = request.invalid.length;
+  counts.suppressed = request.suppressed;
+  let charged = 0;
+  let estimated = request.planned ? 0 : request.estimatedCredits;
+  const summaries: BatchSummary[] = [];
+
+  for (const record of batches) {
+    const recipients = batchRecipients(record.batch).length;
+    if (request.planned) estimated += record.batch.estimatedCredits;
+    if (record.state === 'sent' && record.receipt) {
+      const invalid = countInvalid(record.batch, record.receipt);
+      counts.invalid += invalid;
+      counts.accepted += recipients - invalid;
+      charged += record.receipt.creditsCharged;
+    } else if (record.state !== 'sent' && isFinalBatchState(record.state)) {
+      counts[OUTCOME_OF_STATE[record.state as Exclude<BatchState, 'planned' | 'sending'>]] += recipients;
+    }
+    summaries.push({
+      id: record.batch.id,
+      provider: record.batch.provider,
+      state: record.state,
+      recipients,
+      credits: {
+        estimated: record.batch.estimatedCredits,
+        charged: record.receipt?.creditsCharged ?? 0,
+        ...(record.receipt?.creditsEstimated ? { chargedIsEstimate: true } : {}),
+      },
+      providerIds: record.receipt?.providerIds ?? [],
+      attempts: record.attempts,
+      ...(record.error ? { error: record.error } : {}),
+    });
+  }
+
+  return {
+    id: request.id,
+    state: request.state,
+    createdAt: request.createdAt,
+    ...(request.finishedAt ? { finishedAt: request.finishedAt } : {}),
+    counts,
+    credits: { estimated, charged },
+    batches: summaries,
+  };
+}

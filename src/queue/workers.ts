@@ -1,0 +1,143 @@
+import { Worker } from 'bullmq';
+import type { Config } from '../config.js';
+import type { Logger } from '../logger.js';
+import type { ProviderId } from '../message/types.js';
+import { createProviders } from '../providers/index.js';
+import type { SmsProvider } from '../providers/types.js';
+import { createWorkerConnection } from '../redis.js';
+import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
+import { createQueueContext, type QueueContext } from './context.js';
+import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
+import { batchQueueName, SEND_QUEUE } from './names.js';
+import { ProviderControl } from './provider-control.js';
+import { createSplitter } from './splitter.js';
+import type { RequestSummary } from './summary.js';
+
+export interface SmsqWorkers {
+  context: QueueContext;
+  control: ProviderControl;
+  providers: ReadonlyMap<ProviderId, SmsProvider>;
+  workers: Worker[];
+  /** True when every worker is running (for /readyz). */
+  running(): boolean;
+  /**
+   * Two-stage stop: stop fetching and let active batches finish; after `graceMs`, abort the
+   * provider calls still running. Idempotent.
+   */
+  close(graceMs?: number): Promise<void>;
+}
+
+export interface StartWorkersOptions {
+  config: Config;
+  logger: Logger;
+  /** Run batch workers for these providers only (default: every configured one); the splitter always runs. */
+  only?: readonly ProviderId[];
+  /** Injected providers (tests, benchmarks); default: created from config. */
+  providers?: ReadonlyMap<ProviderId, SmsProvider>;
+  holdUntil?: BatchProcessorDeps['holdUntil'];
+}
+
+/** Starts the splitter and one batch worker per provider, against one Redis. */
+export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorkers> {
+  const { config, logger } = opts;
+  const log = logger.child({ module: 'workers' });
+  const context = createQueueContext({
+    redisUrl: config.redisUrl,
+    prefix: config.prefix,
+    defaultCountry: config.defaultCountry,
+    role: 'worker',
+  });
+  const providers = opts.providers ?? (await createProviders(config, { logger }));
+  const batchQueues = new Map([...providers.keys()].map((id) => [id, context.batchQueue(id)] as const));
+  const control = new ProviderControl({
+    redis: context.redis,
+    keys: context.keys,
+    queues: batchQueues,
+    providers,
+    probeIntervalMs: config.probeIntervalMs,
+    logger,
+  });
+
+  const workerOpts = {
+    prefix: config.prefix,
+    lockDuration: config.lockDurationMs,
+    // A dead worker's jobs are found within lockDuration + stalledInterval.
+    stalledInterval: config.lockDurationMs,
+    // A batch that stalls comes back to `sending` and is reconciled, so let it come back.
+    maxStalledCount: 10,
+  };
+
+  const splitter = createSplitter({
+    store: context.store,
+    providers,
+    batchQueues,
+    suppressions: context.suppressions,
+    defaultProvider: config.defaultProvider,
+    attempts: config.attempts,
+    backoffMs: config.backoffMs,
+    recordTtlS: config.recordTtlS,
+    logger,
+  });
+  const workers: Worker[] = [
+    new Worker<SendJobData, RequestSummary>(SEND_QUEUE, splitter, {
+      ...workerOpts,
+      connection: createWorkerConnection(config.redisUrl),
+      concurrency: 4,
+    }),
+  ];
+
+  for (const [id, provider] of providers) {
+    if (opts.only && !opts.only.includes(id)) continue;
+    const ratePerSecond = id === 'simulator' ? config.providers.simulator.ratePerSecond : config.providers[id]?.ratePerSecond ?? 1;
+    let worker: Worker<BatchJobData, BatchJobResult> | undefined;
+    const processor = createBatchProcessor({
+      store: context.store,
+      provider,
+      control,
+      ambiguous: config.ambiguous,
+      logger,
+      worker: () => worker!,
+      holdUntil: opts.holdUntil,
+    });
+    worker = new Worker<BatchJobData, BatchJobResult>(batchQueueName(id), processor, {
+      ...workerOpts,
+      connection: createWorkerConnection(config.redisUrl),
+      concurrency: config.batchConcurrency,
+      limiter: { max: ratePerSecond, duration: 1_000 },
+    });
+    workers.push(worker);
+  }
+
+  for (const worker of workers) {
+    worker.on('error', (err) => log.error({ err, queue: worker.name }, 'Worker error'));
+  }
+  control.startProbing();
+  // A provider paused before this process started is probed at once, not after a full interval.
+  control.probePaused().catch((err: unknown) => log.error({ err }, 'Probe of paused providers failed'));
+  log.info({ providers: [...providers.keys()], defaultProvider: config.defaultProvider }, 'Workers started');
+
+  let closing: Promise<void> | undefined;
+  return {
+    context,
+    control,
+    providers,
+    workers,
+    running: () => workers.every((w) => w.isRunning()),
+    close(graceMs = config.shutdownTimeoutMs) {
+      closing ??= (async () => {
+        control.stop();
+        const timer = setTimeout(() => {
+          log.warn({ graceMs }, 'Shutdown grace period over; aborting provider calls in flight');
+          for (const worker of workers) worker.cancelAllJobs('shutdown');
+        }, graceMs);
+        timer.unref();
+        await Promise.all(workers.map((w) => w.close().catch((err: unknown) => log.error({ err }, 'Worker close failed'))));
+        clearTimeout(timer);
+        for (const provider of providers.values()) await provider.close().catch(() => undefined);
+        await context.close();
+        log.info('Workers stopped');
+      })();
+      return closing;
+    },
+  };
+}

@@ -1,0 +1,57 @@
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { Redis } from 'ioredis';
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../../src/config.js';
+import { createLogger, type Logger } from '../../src/logger.js';
+
+/** A unique BullMQ/smsq prefix per test, so tests sharing one Redis never see each other's keys. */
+export function uniquePrefix(): string {
+  return `t${randomBytes(5).toString('hex')}`;
+}
+
+export function redisUrl(): string {
+  return process.env.SMSQ_TEST_REDIS_URL ?? inject('redisUrl');
+}
+
+/** A config for tests: the run's Redis, a unique prefix, fast retries; `env` overrides. */
+export function testConfig(env: Record<string, string> = {}): Config {
+  return loadConfig({
+    REDIS_URL: redisUrl(),
+    SMSQ_PREFIX: uniquePrefix(),
+    SIMULATOR_LATENCY_MS: '0',
+    SMSQ_BACKOFF_MS: '20',
+    SMSQ_ATTEMPTS: '4',
+    SMSQ_PROBE_INTERVAL_MS: '200',
+    SMSQ_LOCK_DURATION_MS: '2000',
+    LOG_LEVEL: 'warn',
+    ...env,
+  });
+}
+
+/** A logger whose output is kept in memory, to assert what was (not) logged. */
+export function captureLogger(level = 'trace'): { logger: Logger; lines: () => string } {
+  const chunks: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      chunks.push(chunk.toString());
+      cb();
+    },
+  });
+  return { logger: createLogger(level, stream), lines: () => chunks.join('') };
+}
+
+/** Deletes every key under a test prefix. */
+export async function removePrefix(url: string, prefix: string): Promise<void> {
+  const redis = new Redis(url, { maxRetriesPerRequest: 1 });
+  try {
+    let cursor = '0';
+    do {
+      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      cursor = next;
+      if (keys.length > 0) await redis.del(...keys);
+    } while (cursor !== '0');
+  } finally {
+    redis.disconnect();
+  }
+}
