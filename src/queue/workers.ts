@@ -21,10 +21,12 @@ export interface SmsqWorkers {
   /** True when every worker is running (for /readyz). */
   running(): boolean;
   /**
-   * Two-stage stop: stop fetching and let active batches finish; after `graceMs`, abort the
-   * provider calls still running. Idempotent.
+   * Two-stage stop: stop fetching and let active batches finish; after `graceMs` (default
+   * SMSQ_SHUTDOWN_TIMEOUT_MS), abort the provider calls still running. Idempotent.
    */
   close(graceMs?: number): Promise<void>;
+  /** Aborts the provider calls in flight now (their batches are settled as the error table says). */
+  abort(): void;
 }
 
 export interface StartWorkersOptions {
@@ -117,7 +119,11 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   log.info({ providers: [...providers.keys()], defaultProvider: config.defaultProvider }, 'Workers started');
 
   let closing: Promise<void> | undefined;
+  const abort = () => {
+    for (const worker of workers) worker.cancelAllJobs('shutdown');
+  };
   return {
+    abort,
     context,
     control,
     providers,
@@ -128,7 +134,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         control.stop();
         const timer = setTimeout(() => {
           log.warn({ graceMs }, 'Shutdown grace period over; aborting provider calls in flight');
-          for (const worker of workers) worker.cancelAllJobs('shutdown');
+          abort();
         }, graceMs);
         timer.unref();
         await Promise.all(workers.map((w) => w.close().catch((err: unknown) => log.error({ err }, 'Worker close failed'))));
