@@ -1,0 +1,226 @@
+/**
+ * Descom SMS (api.descomsms.com) over undici: one `POST {base}/sms/send` per batch.
+ * Reference: ../shared/reference/providers.md §3 and the Spanish guide in ../shared/seeds/.
+ */
+import { Pool, request, type Dispatcher } from 'undici';
+import { z } from 'zod';
+import type { DescomConfig } from '../../config.js';
+import { PermanentError, TransientError, type DeliveryError } from '../../errors.js';
+import type { Logger } from '../../logger.js';
+import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
+import type { ProviderLimits, SmsProvider } from '../types.js';
+import { classifyDescomNetworkError, classifyDescomStatus } from './classify.js';
+
+/** Descom's documented caps: ≤ 50 message objects per request, ≤ 100 `to` per message object. */
+export const DESCOM_LIMITS: Readonly<ProviderLimits> = Object.freeze({
+  maxMessagesPerRequest: 50,
+  maxRecipientsPerMessage: 100,
+});
+
+/** Upper bound on establishing a connection (TCP + TLS), in ms; the total deadline still applies. */
+const MAX_CONNECT_TIMEOUT_MS = 10_000;
+
+export interface DescomProviderDeps {
+  /** Total deadline of one Descom request (connect, send, headers, body), in ms. */
+  timeoutMs: number;
+  logger: Logger;
+  /** Replaces the provider's own Pool (tests, proxies). The provider never closes an injected dispatcher. */
+  dispatcher?: Dispatcher;
+}
+
+/** Descom sends numbers as integers or floats; accept a numeric string too rather than lose the figure. */
+const numeric = z.union([
+  z.number(),
+  z
+    .string()
+    .regex(/^-?\d+(\.\d+)?$/)
+    .transform(Number),
+]);
+
+/** The fields of a 200 from `/sms/send` we record; the others (num_sms, credits_after…) are not needed. */
+const sendAnswerSchema = z.object({
+  id: z.union([z.number(), z.string()]).optional(),
+  cost_credits: numeric.optional(),
+});
+
+const balanceAnswerSchema = z.object({ balance: numeric });
+
+function firstHeader(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}
+
+/** Reads and discards a body so the keep-alive socket is freed; a failure just loses the socket. */
+async function discardBody(res: Dispatcher.ResponseData): Promise<void> {
+  try {
+    await res.body.dump();
+  } catch {
+    // The body was destroyed (deadline, reset): undici closes that socket; nothing else to free.
+  }
+}
+
+/**
+ * The body as JSON, or undefined when it cannot be read (cut off, deadline) or parsed. Errors are
+ * swallowed, not logged: a SyntaxError's message quotes the body.
+ */
+async function readJson(res: Dispatcher.ResponseData): Promise<unknown> {
+  try {
+    return JSON.parse(await res.body.text());
+  } catch {
+    return undefined;
+  }
+}
+
+export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps): SmsProvider {
+  const log = deps.logger.child({ module: 'descom' });
+  const base = cfg.url.replace(/\/+$/, '');
+  const sendUrl = `${base}/sms/send`;
+  const balanceUrl = `${base}/balance`;
+  // Keep-alive Pool on the API's origin. No retry interceptor: POST /sms/send is not idempotent,
+  // and only the queue knows whether a retry is safe (see classify.ts).
+  const ownsDispatcher = deps.dispatcher === undefined;
+  const dispatcher: Dispatcher =
+    deps.dispatcher ??
+    new Pool(new URL(base).origin, {
+      headersTimeout: deps.timeoutMs,
+      bodyTimeout: deps.timeoutMs,
+      connectTimeout: Math.min(deps.timeoutMs, MAX_CONNECT_TIMEOUT_MS),
+    });
+  const authHeaders = { 'DSMS-User': cfg.user, 'DSMS-Pass': cfg.pass, 'DSMS-App': 'smsq' };
+  let closed = false;
+
+  const deadline = (signal: AbortSignal) => AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]);
+
+  function logFailure(error: DeliveryError, fields: Record<string, unknown>, msg: string): void {
+    const level = error.kind === 'permanent' || error.kind === 'account' ? 'error' : 'warn';
+    const wait = error.kind === 'rate-limited' ? { retryAfterMs: error.retryAfterMs } : {};
+    log[level]({ ...fields, code: error.code, kind: error.kind, ...wait }, msg);
+  }
+
+  function assertWithinLimits(batch: Batch): void {
+    const tooMany = batch.messages.length > DESCOM_LIMITS.maxMessagesPerRequest;
+    const tooWide = batch.messages.some((m) => m.to.length > DESCOM_LIMITS.maxRecipientsPerMessage);
+    // Descom would answer 422 anyway; refusing here spares a request and names the real cause (a planning bug).
+    if (tooMany || tooWide)
+      throw new PermanentError(`Batch ${batch.id} exceeds Descom's limits (50 messages × 100 recipients)`, {
+        code: 'SMSQ_DESCOM_BATCH_TOO_LARGE',
+      });
+  }
+
+  /** The 2xx answer: Descom sent the batch, whatever we manage to read from the body. */
+  async function readReceipt(res: Dispatcher.ResponseData, batch: Batch): Promise<BatchReceipt> {
+    const parsed = sendAnswerSchema.safeParse(await readJson(res));
+    const answer = parsed.success ? parsed.data : undefined;
+    const credits = answer?.cost_credits;
+    if (credits === undefined) {
+      // Still a success: the status says Descom performed the send; resending would deliver twice.
+      log.warn(
+        { batchId: batch.id, status: res.statusCode },
+        'Descom accepted the batch but its answer had no readable cost_credits; recording estimated credits',
+      );
+    }
+    return {
+      providerIds: answer?.id === undefined ? [] : [String(answer.id)],
+      accepted: batchRecipients(batch),
+      invalid: [],
+      creditsCharged: credits ?? batch.estimatedCredits,
+      ...(credits === undefined && { creditsEstimated: true }),
+    };
+  }
+
+  async function send(batch: Batch, { signal }: { signal: AbortSignal }): Promise<BatchReceipt> {
+    assertWithinLimits(batch);
+    if (signal.aborted) {
+      // Cancelled before we wrote anything: nothing can have been sent, so a later retry is safe.
+      throw new TransientError(`Batch ${batch.id} was cancelled before it was sent to Descom`, {
+        code: 'SMSQ_DESCOM_CANCELLED',
+        cause: signal.reason,
+      });
+    }
+    const sender = batch.sender ?? cfg.sender;
+    const body = {
+      messages: batch.messages.map((m) => ({
+        to: m.to,
+        text: m.text,
+        ...(sender !== undefined && { senderID: sender }),
+      })),
+    };
+    const fields = {
+      batchId: batch.id,
+      messageCount: batch.messages.length,
+      recipientCount: batchRecipients(batch).length,
+    };
+    log.debug(fields, 'Sending batch to Descom');
+
+    let res: Dispatcher.ResponseData;
+    try {
+      res = await request(sendUrl, {
+        dispatcher,
+        method: 'POST',
+        headers: { ...authHeaders, 'Content-Type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: deadline(signal),
+      });
+    } catch (err) {
+      const error = classifyDescomNetworkError(err);
+      logFailure(error, { ...fields, err }, 'Descom request failed without an answer');
+      throw error;
+    }
+
+    const error = classifyDescomStatus(res.statusCode, firstHeader(res.headers['retry-after']));
+    if (error) {
+      // Always drain: an unread body pins the keep-alive socket and stalls the pool.
+      await discardBody(res);
+      logFailure(error, { ...fields, status: res.statusCode }, `Descom answered ${res.statusCode}`);
+      throw error;
+    }
+    const receipt = await readReceipt(res, batch);
+    log.debug(
+      {
+        ...fields,
+        status: res.statusCode,
+        providerIds: receipt.providerIds,
+        credits: receipt.creditsCharged,
+      },
+      'Descom accepted the batch',
+    );
+    return receipt;
+  }
+
+  async function probe({ signal }: { signal: AbortSignal }): Promise<boolean> {
+    try {
+      const res = await request(balanceUrl, {
+        dispatcher,
+        method: 'GET',
+        headers: authHeaders,
+        signal: deadline(signal),
+      });
+      if (res.statusCode < 200 || res.statusCode >= 300) {
+        await discardBody(res);
+        // 401/402 (and anything else but 2xx) means the account cannot send yet.
+        log.info({ status: res.statusCode }, 'Descom balance probe refused');
+        return false;
+      }
+      const answer = balanceAnswerSchema.safeParse(await readJson(res));
+      const balance = answer.success ? answer.data.balance : undefined;
+      log.info({ balance }, 'Descom balance probed');
+      return balance !== undefined && balance > 0;
+    } catch (err) {
+      // Unreachable or unreadable: we cannot tell that sending works, so stay paused.
+      log.warn({ err }, 'Descom balance probe failed');
+      return false;
+    }
+  }
+
+  return {
+    id: 'descom',
+    limits: DESCOM_LIMITS,
+    send,
+    // No `lookup`: Descom has no search by tag, so an ambiguous send stays `unknown` (DESIGN.md).
+    probe,
+    async close() {
+      if (closed || !ownsDispatcher) return;
+      closed = true;
+      await dispatcher.close();
+    },
+  };
+}

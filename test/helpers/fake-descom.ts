@@ -1,0 +1,281 @@
+/**
+ * A stand-in for the Descom SMS API: a real `node:http` server on 127.0.0.1 (port 0) that answers
+ * `POST /api/sms/send` and `GET /api/balance` like Descom does, records every request it received,
+ * and plays scripted faults so tests can prove "never twice, never lost" end to end.
+ *
+ * ```ts
+ * const descom = await startFakeDescom();
+ * descom.script({ status: 503 }, 'drop-before-response'); // the next two sends; then success again
+ * // … point DescomConfig.url at descom.url, run the code under test …
+ * expect(new Set(descom.recipientsDelivered()).size).toBe(descom.recipientsDelivered().length);
+ * await descom.close();
+ * ```
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { analyzeText } from '../../src/message/segments.js';
+
+/**
+ * What the fake does with one upcoming `POST /api/sms/send` (balance requests never consume one):
+ * - `'ok'`: the default; a realistic 200 (debits the balance; 402 when it is too low).
+ * - `{ status, body?, headers? }`: answer exactly that. `body` is sent as is when a string, as JSON
+ *   otherwise; without `body`, a 2xx gets the realistic success body, other statuses `{ error }`.
+ * - `'drop-before-response'`: read and record the request (as delivered: Descom acted, the answer
+ *   was lost), then destroy the socket.
+ * - `'drop-on-connect'`: destroy the socket before reading the body; not recorded (never processed).
+ * - `'hang'`: record the request (as delivered) and never answer.
+ */
+export type FakeDescomAction =
+  | 'ok'
+  | 'drop-before-response'
+  | 'drop-on-connect'
+  | 'hang'
+  | { status: number; body?: unknown; headers?: Record<string, string> };
+
+/** One request the fake read. `recipients` is the flat `to` list of a send, `[]` otherwise. */
+export interface FakeDescomRequest {
+  method: string;
+  /** Path without the query, e.g. `/api/sms/send`. */
+  path: string;
+  headers: IncomingHttpHeaders;
+  /** The parsed JSON body, or the raw text when it was not JSON, or undefined when empty. */
+  body: unknown;
+  recipients: string[];
+  /** True when the fake treats the SMS as sent (a 2xx, a drop after reading, a hang). */
+  delivered: boolean;
+  /** The status answered, if any. */
+  status?: number;
+}
+
+export interface FakeDescomOptions {
+  /** Accepted `DSMS-User` (default `smsq-test`). */
+  user?: string;
+  /** Accepted `DSMS-Pass` (default `smsq-secret`). */
+  pass?: string;
+  /** Starting credit (default 1,000,000). */
+  balance?: number;
+  /** Delay before every answer, in ms (default 0). */
+  latencyMs?: number;
+}
+
+export interface FakeDescom {
+  /** Base URL to use as `DescomConfig.url`, e.g. `http://127.0.0.1:43117/api`. */
+  url: string;
+  user: string;
+  pass: string;
+  /** Every request read, in arrival order (balance requests included). */
+  requests: FakeDescomRequest[];
+  /** Every recipient of every recorded send, whatever the answer (a 503 retried appears twice). */
+  recipientsReceived(): string[];
+  /** Recipients of sends the fake treats as performed: assert these have no duplicates. */
+  recipientsDelivered(): string[];
+  /** Queues actions for the next sends, consumed in order; when empty, sends succeed. */
+  script(...actions: FakeDescomAction[]): void;
+  setBalance(credits: number): void;
+  /** Resolves once at least `count` requests have been recorded (for waiting on events, not sleeps). */
+  waitForRequests(count: number): Promise<void>;
+  /** Stops the server and destroys every socket, hanging ones included. */
+  close(): Promise<void>;
+}
+
+const SEND_PATH = '/api/sms/send';
+const BALANCE_PATH = '/api/balance';
+const MAX_MESSAGES = 50;
+const MAX_TO = 100;
+
+interface SendMessage {
+  to: string[];
+  text: string;
+}
+
+function readMessages(body: unknown): SendMessage[] | undefined {
+  if (typeof body !== 'object' || body === null || !('messages' in body) || !Array.isArray(body.messages))
+    return undefined;
+  const messages: SendMessage[] = [];
+  for (const m of body.messages as unknown[]) {
+    if (typeof m !== 'object' || m === null) return undefined;
+    const { to, text } = m as { to?: unknown; text?: unknown };
+    if (!Array.isArray(to) || !to.every((n) => typeof n === 'string') || typeof text !== 'string')
+      return undefined;
+    messages.push({ to: to.map(String), text });
+  }
+  return messages;
+}
+
+async function readBody(req: IncomingMessage): Promise<unknown> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of req) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8');
+  if (text === '') return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+function answer(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json', ...headers });
+  res.end(text);
+}
+
+export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<FakeDescom> {
+  const user = opts.user ?? 'smsq-test';
+  const pass = opts.pass ?? 'smsq-secret';
+  const latencyMs = opts.latencyMs ?? 0;
+  let balance = opts.balance ?? 1_000_000;
+  let nextId = 1000;
+  const actions: FakeDescomAction[] = [];
+  const requests: FakeDescomRequest[] = [];
+  const waiters: { count: number; resolve: () => void }[] = [];
+
+  function record(entry: FakeDescomRequest): FakeDescomRequest {
+    requests.push(entry);
+    for (const w of waiters.filter((x) => requests.length >= x.count)) {
+      waiters.splice(waiters.indexOf(w), 1);
+      w.resolve();
+    }
+    return entry;
+  }
+
+  /** The realistic 200 body, or a 402 when the balance cannot cover the send. */
+  function performSend(messages: SendMessage[]): { status: number; body: unknown } {
+    const recipients = messages.reduce((n, m) => n + m.to.length, 0);
+    const numSms = messages.reduce((n, m) => n + m.to.length * analyzeText(m.text).segments, 0);
+    if (numSms > balance) return { status: 402, body: { error: 'Saldo insuficiente' } };
+    const before = balance;
+    balance -= numSms;
+    const now = new Date().toISOString().replace('T', ' ').slice(0, 19);
+    return {
+      status: 200,
+      body: {
+        id: nextId++,
+        dryrun: false,
+        num_messages: recipients,
+        num_sms: numSms,
+        cost_credits: numSms,
+        credits_before: before,
+        credits_after: balance,
+        ip: '127.0.0.1',
+        created_at: now,
+        updated_at: now,
+      },
+    };
+  }
+
+  type Reply = { status: number; body: unknown; headers?: Record<string, string> };
+
+  function chooseReply(
+    action: FakeDescomAction,
+    messages: SendMessage[] | undefined,
+    authorized: boolean,
+  ): Reply {
+    if (!authorized) return { status: 401, body: { error: 'Autentificación requerida o denegada' } };
+    const scripted = typeof action === 'object' ? action : undefined;
+    const scripted2xx = scripted !== undefined && scripted.status >= 200 && scripted.status < 300;
+    if (scripted && scripted.body !== undefined) return { ...scripted, body: scripted.body };
+    if (scripted && !scripted2xx) return { ...scripted, body: { error: `scripted ${scripted.status}` } };
+    if (!messages || messages.length > MAX_MESSAGES || messages.some((m) => m.to.length > MAX_TO))
+      return { status: 422, body: { error: 'Los datos enviados no son validos' } };
+    const performed = performSend(messages);
+    // A scripted 2xx without a body keeps the realistic body under the scripted status and headers.
+    return scripted && performed.status === 200
+      ? { ...performed, ...scripted, body: performed.body }
+      : performed;
+  }
+
+  async function handleSend(req: IncomingMessage, res: ServerResponse, authorized: boolean): Promise<void> {
+    // Bad credentials are refused before any scripted fault, as Descom would, without using one.
+    const action = authorized ? (actions.shift() ?? 'ok') : 'ok';
+    if (action === 'drop-on-connect') {
+      req.socket.destroy();
+      return;
+    }
+    const body = await readBody(req);
+    const messages = readMessages(body);
+    const recipients = messages?.flatMap((m) => m.to) ?? [];
+    const entry = record({
+      method: 'POST',
+      path: SEND_PATH,
+      headers: req.headers,
+      body,
+      recipients,
+      delivered: false,
+    });
+
+    if (action === 'drop-before-response' || action === 'hang') {
+      entry.delivered = messages !== undefined;
+      if (action === 'drop-before-response') req.socket.destroy();
+      return;
+    }
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+
+    const reply = chooseReply(action, messages, authorized);
+    entry.status = reply.status;
+    entry.delivered = reply.status >= 200 && reply.status < 300 && messages !== undefined;
+    answer(res, reply.status, reply.body, reply.headers);
+  }
+
+  async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? '/').split('?')[0] ?? '/';
+    const authorized = req.headers['dsms-user'] === user && req.headers['dsms-pass'] === pass;
+    if (req.method === 'POST' && path === SEND_PATH) return handleSend(req, res, authorized);
+
+    const body = await readBody(req);
+    const entry = record({
+      method: req.method ?? '',
+      path,
+      headers: req.headers,
+      body,
+      recipients: [],
+      delivered: false,
+    });
+    if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
+    if (req.method === 'GET' && path === BALANCE_PATH) {
+      entry.status = authorized ? 200 : 401;
+      answer(res, entry.status, authorized ? { balance } : { error: 'Autentificación requerida o denegada' });
+    } else {
+      entry.status = 404;
+      answer(res, 404, { error: 'Not found' });
+    }
+  }
+
+  const server = createServer((req, res) => {
+    handle(req, res).catch((err: unknown) => {
+      if (!res.headersSent) answer(res, 500, { error: String(err) });
+      else res.destroy();
+    });
+  });
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    url: `http://127.0.0.1:${port}/api`,
+    user,
+    pass,
+    requests,
+    recipientsReceived: () => requests.flatMap((r) => r.recipients),
+    recipientsDelivered: () => requests.filter((r) => r.delivered).flatMap((r) => r.recipients),
+    script: (...more) => void actions.push(...more),
+    setBalance: (credits) => void (balance = credits),
+    waitForRequests: (count) =>
+      requests.length >= count
+        ? Promise.resolve()
+        : new Promise((resolve) => waiters.push({ count, resolve })),
+    close: async () => {
+      if (!server.listening) return;
+      const closed = once(server, 'close');
+      server.close();
+      server.closeAllConnections();
+      await closed;
+    },
+  };
+}

@@ -1,0 +1,340 @@
+/**
+ * The Descom provider against a fake Descom on loopback, through real undici sockets. No Redis.
+ */
+import { once } from 'node:events';
+import { createServer } from 'node:net';
+import { Pool } from 'undici';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import type { DescomConfig } from '../../src/config.js';
+import {
+  AccountError,
+  AmbiguousError,
+  PermanentError,
+  RateLimitedError,
+  TransientError,
+} from '../../src/errors.js';
+import { createLogger, type Logger } from '../../src/logger.js';
+import type { Batch } from '../../src/message/types.js';
+import { createDescomProvider } from '../../src/providers/descom/provider.js';
+import type { SmsProvider } from '../../src/providers/types.js';
+import { startFakeDescom, type FakeDescom, type FakeDescomOptions } from '../helpers/fake-descom.js';
+
+const silent = createLogger('silent');
+
+function makeBatch(overrides: Partial<Batch> = {}): Batch {
+  return {
+    id: 'batch-1',
+    requestId: 'req-1',
+    provider: 'descom',
+    tag: 'tag-1',
+    messages: [
+      { text: 'Hola Ana, tu cita es mañana', to: ['+34600000001', '+34600000002'] },
+      { text: 'Hola Luis', to: ['+34600000003'] },
+    ],
+    estimatedCredits: 3,
+    ...overrides,
+  };
+}
+
+interface Setup {
+  descom: FakeDescom;
+  provider: SmsProvider;
+}
+
+/** A fake Descom and a provider pointed at it, both closed when the test ends. */
+async function setup(
+  opts: {
+    fake?: FakeDescomOptions;
+    cfg?: Partial<DescomConfig>;
+    timeoutMs?: number;
+    logger?: Logger;
+    pool?: (origin: string) => Pool;
+  } = {},
+): Promise<Setup> {
+  const descom = await startFakeDescom(opts.fake);
+  onTestFinished(() => descom.close());
+  const dispatcher = opts.pool?.(new URL(descom.url).origin);
+  // destroy, not close: a pool stalled by a regression must not hold the test's teardown.
+  if (dispatcher) onTestFinished(() => dispatcher.destroy());
+  const provider = createDescomProvider(
+    { user: descom.user, pass: descom.pass, url: descom.url, ratePerSecond: 10, ...opts.cfg },
+    { timeoutMs: opts.timeoutMs ?? 5_000, logger: opts.logger ?? silent, ...(dispatcher && { dispatcher }) },
+  );
+  onTestFinished(() => provider.close());
+  return { descom, provider };
+}
+
+function signal(): AbortSignal {
+  return new AbortController().signal;
+}
+
+/** A loopback URL where nothing listens. */
+async function closedPortUrl(): Promise<string> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const address = server.address();
+  server.close();
+  await once(server, 'close');
+  if (typeof address !== 'object' || address === null) throw new Error('no address');
+  return `http://127.0.0.1:${address.port}/api`;
+}
+
+async function sendError(provider: SmsProvider, batch = makeBatch(), s = signal()): Promise<unknown> {
+  return provider.send(batch, { signal: s }).then(
+    () => {
+      throw new Error('expected the send to fail');
+    },
+    (err: unknown) => err,
+  );
+}
+
+describe('Descom provider: success', () => {
+  it('posts the batch once with auth headers and returns the receipt from the answer', async () => {
+    const { descom, provider } = await setup({ cfg: { sender: 'Info' } });
+
+    const receipt = await provider.send(makeBatch(), { signal: signal() });
+
+    expect(descom.requests).toHaveLength(1);
+    const [req] = descom.requests;
+    expect(req?.method).toBe('POST');
+    expect(req?.path).toBe('/api/sms/send');
+    expect(req?.headers['content-type']).toBe('application/json');
+    expect(req?.headers['dsms-user']).toBe('smsq-test');
+    expect(req?.headers['dsms-pass']).toBe('smsq-secret');
+    expect(req?.headers['dsms-app']).toBe('smsq');
+    expect(req?.body).toEqual({
+      messages: [
+        { to: ['+34600000001', '+34600000002'], text: 'Hola Ana, tu cita es mañana', senderID: 'Info' },
+        { to: ['+34600000003'], text: 'Hola Luis', senderID: 'Info' },
+      ],
+    });
+    expect(receipt).toEqual({
+      providerIds: ['1000'],
+      accepted: ['+34600000001', '+34600000002', '+34600000003'],
+      invalid: [],
+      creditsCharged: 3,
+    });
+    expect(descom.recipientsDelivered()).toEqual(receipt.accepted);
+  });
+
+  it("uses the batch's sender over the configured one, and omits senderID when neither is set", async () => {
+    const { descom, provider } = await setup({ cfg: { sender: 'Info' } });
+    await provider.send(makeBatch({ sender: 'Clinica' }), { signal: signal() });
+    const plain = await setup();
+    await plain.provider.send(makeBatch(), { signal: signal() });
+
+    const withSender = descom.requests[0]?.body as { messages: { senderID?: string }[] };
+    expect(withSender.messages.map((m) => m.senderID)).toEqual(['Clinica', 'Clinica']);
+    const withoutSender = plain.descom.requests[0]?.body as { messages: object[] };
+    expect(withoutSender.messages.every((m) => !('senderID' in m))).toBe(true);
+  });
+
+  it('records a 2xx with an unreadable body as sent, with estimated credits', async () => {
+    const { descom, provider } = await setup();
+    descom.script({ status: 200, body: '<html>oops</html>' });
+
+    const receipt = await provider.send(makeBatch(), { signal: signal() });
+
+    expect(receipt).toEqual({
+      providerIds: [],
+      accepted: ['+34600000001', '+34600000002', '+34600000003'],
+      invalid: [],
+      creditsCharged: 3,
+      creditsEstimated: true,
+    });
+  });
+
+  it('refuses a batch over the limits without calling Descom', async () => {
+    const { descom, provider } = await setup();
+    const to = Array.from({ length: 101 }, (_, i) => `+346000${String(i).padStart(5, '0')}`);
+
+    const err = await sendError(provider, makeBatch({ messages: [{ text: 'x', to }] }));
+
+    expect(err).toBeInstanceOf(PermanentError);
+    expect(descom.requests).toHaveLength(0);
+  });
+});
+
+describe('Descom provider: status answers', () => {
+  it('turns a 503 into a TransientError (Descom did not act)', async () => {
+    const { descom, provider } = await setup();
+    descom.script({ status: 503 });
+    const err = await sendError(provider);
+    expect(err).toBeInstanceOf(TransientError);
+    expect(descom.recipientsDelivered()).toEqual([]);
+  });
+
+  it('turns a 429 with Retry-After: 2 into a RateLimitedError of 2000 ms', async () => {
+    const { descom, provider } = await setup();
+    descom.script({ status: 429, headers: { 'retry-after': '2' } });
+    const err = await sendError(provider);
+    expect(err).toBeInstanceOf(RateLimitedError);
+    expect((err as RateLimitedError).retryAfterMs).toBe(2_000);
+  });
+
+  it('turns a 402 into an AccountError (no credit)', async () => {
+    const { descom, provider } = await setup();
+    descom.script({ status: 402 });
+    const err = await sendError(provider);
+    expect(err).toBeInstanceOf(AccountError);
+    expect((err as AccountError).code).toBe('SMSQ_DESCOM_NO_CREDIT');
+  });
+
+  it('answers 402 by itself when the balance cannot cover the send', async () => {
+    const { provider } = await setup({ fake: { balance: 2 } });
+    const err = await sendError(provider);
+    expect((err as AccountError).code).toBe('SMSQ_DESCOM_NO_CREDIT');
+  });
+
+  it('turns a 401 for a wrong password into an AccountError (credentials)', async () => {
+    const { provider } = await setup({ cfg: { pass: 'wrong' } });
+    const err = await sendError(provider);
+    expect(err).toBeInstanceOf(AccountError);
+    expect((err as AccountError).code).toBe('SMSQ_DESCOM_UNAUTHORIZED');
+  });
+
+  it('turns a 422 into a PermanentError', async () => {
+    const { descom, provider } = await setup();
+    descom.script({ status: 422 });
+    const err = await sendError(provider);
+    expect(err).toBeInstanceOf(PermanentError);
+    expect((err as PermanentError).code).toBe('SMSQ_DESCOM_INVALID');
+  });
+
+  it('turns a 500 into an AmbiguousError (Descom may have acted)', async () => {
+    const { descom, provider } = await setup();
+    descom.script({ status: 500 });
+    expect(await sendError(provider)).toBeInstanceOf(AmbiguousError);
+  });
+});
+
+describe('Descom provider: network failures', () => {
+  it('turns a socket dropped after the request was read into an AmbiguousError', async () => {
+    const { descom, provider } = await setup();
+    descom.script('drop-before-response');
+
+    const err = await sendError(provider);
+
+    expect(err).toBeInstanceOf(AmbiguousError);
+    expect((err as AmbiguousError).cause).toMatchObject({ code: 'UND_ERR_SOCKET' });
+    expect(descom.recipientsDelivered()).toHaveLength(3);
+  });
+
+  it('turns a socket dropped before the body was read into an AmbiguousError (the client cannot tell)', async () => {
+    const { descom, provider } = await setup();
+    descom.script('drop-on-connect');
+
+    const err = await sendError(provider);
+
+    expect(err).toBeInstanceOf(AmbiguousError);
+    expect(descom.requests).toHaveLength(0);
+  });
+
+  it('turns a refused connection into a TransientError (nothing left)', async () => {
+    const provider = createDescomProvider(
+      { user: 'u', pass: 'p', url: await closedPortUrl(), ratePerSecond: 10 },
+      { timeoutMs: 2_000, logger: silent },
+    );
+    onTestFinished(() => provider.close());
+
+    const err = await sendError(provider);
+
+    expect(err).toBeInstanceOf(TransientError);
+    expect((err as TransientError).cause).toMatchObject({ code: 'ECONNREFUSED' });
+  });
+
+  it('turns a server that never answers into an AmbiguousError at the deadline', async () => {
+    const { descom, provider } = await setup({ timeoutMs: 300 });
+    descom.script('hang');
+    const started = Date.now();
+
+    const err = await sendError(provider);
+
+    expect(err).toBeInstanceOf(AmbiguousError);
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(descom.requests).toHaveLength(1);
+  });
+
+  it("turns an abort through the caller's signal mid-request into an AmbiguousError", async () => {
+    const { descom, provider } = await setup();
+    descom.script('hang');
+    const controller = new AbortController();
+
+    const pending = sendError(provider, makeBatch(), controller.signal);
+    await descom.waitForRequests(1);
+    controller.abort();
+
+    const err = await pending;
+    expect(err).toBeInstanceOf(AmbiguousError);
+    expect((err as AmbiguousError).code).toBe('SMSQ_DESCOM_ABORTED');
+  });
+
+  it('turns a signal aborted before sending into a TransientError and sends nothing', async () => {
+    const { descom, provider } = await setup();
+    const err = await sendError(provider, makeBatch(), AbortSignal.abort());
+    expect(err).toBeInstanceOf(TransientError);
+    expect(descom.requests).toHaveLength(0);
+  });
+
+  it('drains error bodies: 20 large error answers on a one-connection pool do not stall it', async () => {
+    const { descom, provider } = await setup({
+      pool: (origin) => new Pool(origin, { connections: 1, headersTimeout: 2_000, bodyTimeout: 2_000 }),
+    });
+    // Bodies over the stream's 64 KiB high-water mark: unread, they would pin the only socket.
+    descom.script(...Array.from({ length: 20 }, () => ({ status: 500, body: 'x'.repeat(100_000) })));
+
+    for (let i = 0; i < 20; i++) expect(await sendError(provider)).toBeInstanceOf(AmbiguousError);
+    const receipt = await provider.send(makeBatch(), { signal: signal() });
+
+    expect(receipt.providerIds).toEqual(['1000']);
+    expect(descom.requests).toHaveLength(21);
+  }, 10_000);
+});
+
+describe('Descom provider: probe', () => {
+  it('is true while the balance is positive and false once it is 0', async () => {
+    const { descom, provider } = await setup({ fake: { balance: 12.5 } });
+    expect(await provider.probe({ signal: signal() })).toBe(true);
+    descom.setBalance(0);
+    expect(await provider.probe({ signal: signal() })).toBe(false);
+    expect(descom.requests.map((r) => `${r.method} ${r.path}`)).toEqual([
+      'GET /api/balance',
+      'GET /api/balance',
+    ]);
+  });
+
+  it('is false when the credentials are refused', async () => {
+    const { provider } = await setup({ cfg: { pass: 'wrong' } });
+    expect(await provider.probe({ signal: signal() })).toBe(false);
+  });
+
+  it('is false when Descom cannot be reached', async () => {
+    const provider = createDescomProvider(
+      { user: 'u', pass: 'p', url: await closedPortUrl(), ratePerSecond: 10 },
+      { timeoutMs: 2_000, logger: silent },
+    );
+    onTestFinished(() => provider.close());
+    expect(await provider.probe({ signal: signal() })).toBe(false);
+  });
+});
+
+describe('Descom provider: logs', () => {
+  it('never logs a recipient number, a message text or the password, on failure or success', async () => {
+    const lines: string[] = [];
+    const logger = createLogger('trace', { write: (line: string) => void lines.push(line) });
+    const { descom, provider } = await setup({ logger, cfg: { pass: 'smsq-secret', sender: 'Info' } });
+    descom.script({ status: 500 }, 'drop-before-response', { status: 200, body: 'not json' });
+    const batch = makeBatch();
+
+    await sendError(provider, batch);
+    await sendError(provider, batch);
+    await provider.send(batch, { signal: signal() });
+    await provider.send(batch, { signal: signal() });
+    await provider.probe({ signal: signal() });
+
+    const output = lines.join('');
+    expect(output).toContain('batch-1'); // something was logged, with the id to correlate
+    const forbidden = [...batch.messages.flatMap((m) => [m.text, ...m.to]), 'smsq-secret', '600000001'];
+    for (const secret of forbidden) expect(output).not.toContain(secret);
+  });
+});
