@@ -1,0 +1,137 @@
+import {
+  AccountError,
+  AmbiguousError,
+  PermanentError,
+  RateLimitedError,
+  TransientError,
+  type DeliveryError,
+} from '../../errors.js';
+import type { OvhFailureReason, OvhRequestError } from './client.js';
+
+/**
+ * Node error codes that prove the request never left this host: name resolution, refused or
+ * unroutable connections, and TLS handshake failures (nothing is written before the handshake).
+ * Everything else after the client took the call (ECONNRESET, EPIPE, ETIMEDOUT, …) may have reached OVH.
+ */
+export const NEVER_SENT_ERRNOS: ReadonlySet<string> = new Set([
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EAI_FAIL',
+  'ECONNREFUSED',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EADDRNOTAVAIL',
+  'CERT_HAS_EXPIRED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
+/**
+ * The `ovh` client drops response headers, Retry-After included, so a 429 waits this long (ms).
+ * OVH's own guidance is "about 60 requests per minute per consumer key".
+ */
+export const OVH_RATE_LIMIT_DEFAULT_MS = 2_000;
+
+/** What to do with a failed send. `check-credit`: an OVH 400, decided by reading `creditsLeft`. */
+export type OvhSendClass =
+  'transient' | 'rate-limited' | 'permanent' | 'ambiguous' | 'account' | 'check-credit';
+
+/** What to do with a failed read (GET): never ambiguous, since a GET is safe to repeat. */
+export type OvhReadClass = 'transient' | 'rate-limited' | 'permanent' | 'account';
+
+/** Send (POST /jobs) outcome per HTTP status; statuses not listed fall back to {@link SEND_BY_STATUS_CLASS}. */
+const SEND_BY_STATUS: Readonly<Record<number, OvhSendClass>> = {
+  // OVH documents no "out of credit" error: a 400 is a business refusal, a bad signature (clock,
+  // secret) or an empty account; only `creditsLeft` tells which.
+  400: 'check-credit',
+  // Credentials: unknown/expired consumer key, call not granted. Retrying cannot help; pause.
+  401: 'account',
+  403: 'account',
+  // Unknown service or sender, conflicting state: resending the same batch gets the same answer.
+  404: 'permanent',
+  409: 'permanent',
+  // A front timeout: the load balancer may have forwarded the POST before giving up.
+  408: 'ambiguous',
+  // OVH did not act; wait and send again.
+  429: 'rate-limited',
+};
+
+/** Fallback per status class (1xx … 5xx). */
+const SEND_BY_STATUS_CLASS: Readonly<Record<number, OvhSendClass>> = {
+  // ovh@2 rejects every non-200 2xx (e.g. 204) and drops its body: OVH may have acted.
+  2: 'ambiguous',
+  // Redirects are not followed; we cannot tell what the first hop did.
+  3: 'ambiguous',
+  4: 'permanent',
+  // OVH 5xx do not say whether the job was created (DESIGN: "OVH 5xx → look it up by tag").
+  5: 'ambiguous',
+};
+
+/** Outcome per failure reason when no status decides it and the request may have left. */
+const SEND_BY_REASON: Readonly<Record<Exclude<OvhFailureReason, 'http-status'>, OvhSendClass>> = {
+  // An HTML page from a proxy/load balancer (the status is lost with it): the POST got somewhere.
+  'non-json-body': 'ambiguous',
+  // Only ever raised before anything was signed or sent.
+  'time-sync': 'transient',
+  // Reset, hang-up, broken pipe after the request was written: it may have landed.
+  network: 'ambiguous',
+  deadline: 'ambiguous',
+  aborted: 'ambiguous',
+  unexpected: 'ambiguous',
+};
+
+/** Reads keep the send table except where a GET differs. */
+const READ_BY_STATUS: Readonly<Record<number, OvhReadClass>> = {
+  // Our GETs carry no business input, so a 400 is the signature (wrong secret or clock): an account problem.
+  400: 'account',
+};
+
+/** Classifies a failed `POST /sms/{sn}/jobs`. */
+export function classifyOvhSendError(err: OvhRequestError): OvhSendClass {
+  // Never left: sending again cannot duplicate anything.
+  if (err.phase === 'before-send') return 'transient';
+  if (err.status !== undefined) {
+    return SEND_BY_STATUS[err.status] ?? SEND_BY_STATUS_CLASS[Math.floor(err.status / 100)] ?? 'ambiguous';
+  }
+  return err.reason === 'http-status' ? 'ambiguous' : SEND_BY_REASON[err.reason];
+}
+
+/** Classifies a failed GET (service discovery, credit check, lookup, probe): ambiguity becomes a retry. */
+export function classifyOvhReadError(err: OvhRequestError): OvhReadClass {
+  const byStatus = err.status === undefined ? undefined : READ_BY_STATUS[err.status];
+  if (byStatus) return byStatus;
+  const cls = classifyOvhSendError(err);
+  return cls === 'ambiguous' || cls === 'check-credit' ? 'transient' : cls;
+}
+
+/** What each class means for the batch, as the first words of the error (the OVH error follows as cause). */
+const VERDICT: Readonly<Record<Exclude<OvhSendClass, 'check-credit'>, string>> = {
+  transient: 'did not reach OVH or was not acted on; safe to retry',
+  'rate-limited': `was rate-limited by OVH; retry in ${OVH_RATE_LIMIT_DEFAULT_MS} ms`,
+  permanent: 'was refused by OVH for good',
+  ambiguous: 'may have been accepted by OVH; look it up by tag before resending',
+  account: 'was refused for the account (credentials or credit); pause the provider',
+};
+
+/** Builds the delivery error for a class, with the OVH error as `cause`. `check-credit` is the caller's to resolve first. */
+export function toDeliveryError(
+  cls: Exclude<OvhSendClass, 'check-credit'>,
+  err: OvhRequestError,
+): DeliveryError {
+  const message = `OVH ${err.method === 'POST' ? 'send' : 'call'} ${VERDICT[cls]}`;
+  const options = { cause: err };
+  switch (cls) {
+    case 'transient':
+      return new TransientError(message, options);
+    case 'rate-limited':
+      return new RateLimitedError(message, OVH_RATE_LIMIT_DEFAULT_MS, options);
+    case 'permanent':
+      return new PermanentError(message, options);
+    case 'ambiguous':
+      return new AmbiguousError(message, options);
+    case 'account':
+      return new AccountError(message, options);
+  }
+}

@@ -1,0 +1,398 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { STATUS_CODES, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, globalAgent } from 'node:https';
+import type { AddressInfo, Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { rootCertificates } from 'node:tls';
+import { generate } from 'selfsigned';
+
+/** Routes of the fake, below the base path `/1.0`, as `METHOD /template`. */
+export type FakeOvhRoute =
+  | 'GET /auth/time'
+  | 'GET /sms'
+  | 'GET /sms/{sn}'
+  | 'POST /sms/{sn}/jobs'
+  | 'GET /sms/{sn}/outgoing'
+  | 'GET /sms/{sn}/outgoing/{id}';
+
+/**
+ * A scripted fault for one upcoming request to a route (consumed in order; default: normal answer).
+ * - `{ status, body? }`: answer that status with `body` (JSON; a string is sent raw), default `{ message }`;
+ * - `'html-502'`: a 502 with an HTML page, as a load balancer sends;
+ * - `'drop-after-accept'`: handle the request (a POST job is created and recorded), then destroy the socket;
+ * - `'drop-before-accept'`: destroy the socket, nothing handled;
+ * - `'hang'`: never answer, nothing handled (the socket is destroyed by `close()`);
+ * - `'accept-then-hang'`: handle the request (a POST job is created and recorded), then never answer.
+ */
+export type FakeOvhAction =
+  { status: number; body?: unknown } | 'html-502' | 'drop-after-accept' | 'drop-before-accept' | 'hang' | 'accept-then-hang';
+
+export interface FakeOvhOptions {
+  /** What `GET /sms` lists; the first is `serviceName`. Default one service. */
+  serviceNames?: string[];
+  /** `creditsLeft` of the account; accepted jobs consume it. Default 1000. */
+  creditsLeft?: number;
+  /** Numbers (E.164) returned in `invalidReceivers`. */
+  invalidNumbers?: Iterable<string>;
+  /** Credits per valid receiver. Default 1. */
+  creditsPerSms?: number;
+  /** The fake's clock minus the local clock, in seconds. Default 0. */
+  timeOffsetS?: number;
+  /** Timestamps further than this from the fake's clock get OVH's 400. Default 30 s. */
+  maxSkewS?: number;
+}
+
+/** One request as the fake received it. */
+export interface FakeOvhRequest {
+  method: string;
+  /** Path below `/1.0`, without the query. */
+  path: string;
+  query: URLSearchParams;
+  route?: FakeOvhRoute;
+  /** Parsed JSON body, when there was one. */
+  body: unknown;
+  rawBody: string;
+  headers: IncomingHttpHeaders;
+}
+
+/** One SMS of an accepted job, as `GET /sms/{sn}/outgoing/{id}` shows it. */
+export interface FakeOutgoingRecord {
+  id: number;
+  tag: string;
+  receiver: string;
+  credits: number;
+  message: string;
+  sender?: string;
+}
+
+export interface FakeOvh {
+  host: '127.0.0.1';
+  port: number;
+  /** `https://127.0.0.1:PORT/1.0`, for `OVH_ENDPOINT`. */
+  endpointUrl: string;
+  certPem: string;
+  appKey: string;
+  appSecret: string;
+  consumerKey: string;
+  serviceName: string;
+  requests: FakeOvhRequest[];
+  outgoing: FakeOutgoingRecord[];
+  /** Every receiver of every accepted POST job, in order (duplicates kept). */
+  recipientsReceived(): string[];
+  script(route: FakeOvhRoute, ...actions: FakeOvhAction[]): void;
+  setCreditsLeft(credits: number): void;
+  close(): Promise<void>;
+}
+
+const BASE_PATH = '/1.0';
+const ROUTES: { route: FakeOvhRoute; method: string; pattern: RegExp }[] = [
+  { route: 'GET /auth/time', method: 'GET', pattern: /^\/auth\/time$/ },
+  { route: 'GET /sms', method: 'GET', pattern: /^\/sms$/ },
+  { route: 'GET /sms/{sn}', method: 'GET', pattern: /^\/sms\/(?<sn>[^/]+)$/ },
+  { route: 'POST /sms/{sn}/jobs', method: 'POST', pattern: /^\/sms\/(?<sn>[^/]+)\/jobs$/ },
+  { route: 'GET /sms/{sn}/outgoing', method: 'GET', pattern: /^\/sms\/(?<sn>[^/]+)\/outgoing$/ },
+  {
+    route: 'GET /sms/{sn}/outgoing/{id}',
+    method: 'GET',
+    pattern: /^\/sms\/(?<sn>[^/]+)\/outgoing\/(?<id>\d+)$/,
+  },
+];
+
+const trusted = new Set<string>();
+
+/** Makes this process's `https.globalAgent` (the one the `ovh` client uses) trust `certPem`, besides the usual roots. */
+export function trustCert(certPem: string): void {
+  trusted.add(certPem);
+  globalAgent.options.ca = [...rootCertificates, ...trusted];
+}
+
+/** Writes `certPem` to a fresh temp file, for a child process's `NODE_EXTRA_CA_CERTS`. */
+export function writeCertFile(certPem: string): string {
+  const path = join(mkdtempSync(join(tmpdir(), 'smsq-fake-ovh-')), 'cert.pem');
+  writeFileSync(path, certPem);
+  return path;
+}
+
+/** OVH's signature: "$1$" + sha1(AS+CK+METHOD+URL+BODY+TS joined by "+"), URL without the port. */
+export function ovhSignature(parts: {
+  appSecret: string;
+  consumerKey: string;
+  method: string;
+  url: string;
+  body: string;
+  timestamp: string;
+}): string {
+  const { appSecret, consumerKey, method, url, body, timestamp } = parts;
+  return (
+    '$1$' +
+    createHash('sha1').update([appSecret, consumerKey, method, url, body, timestamp].join('+')).digest('hex')
+  );
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = typeof body === 'string' ? body : JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json; charset=utf-8',
+    'X-Ovh-Queryid': 'FAKE.ext-1.0',
+  });
+  res.end(text);
+}
+
+function normaliseReceiver(receiver: string): string {
+  return receiver.startsWith('00') ? `+${receiver.slice(2)}` : receiver;
+}
+
+/** Starts the fake OVH API on 127.0.0.1, on a free port, with a certificate made now. */
+export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> {
+  // A unique subject per fake: with several self-signed certs trusted at once, OpenSSL picks the
+  // issuer by name, and identical names would make it verify against the wrong one.
+  const pems = await generate(
+    [{ name: 'commonName', value: `smsq-fake-ovh-${randomBytes(6).toString('hex')}` }],
+    {
+      keyType: 'ec',
+      algorithm: 'sha256',
+      extensions: [
+        { name: 'basicConstraints', cA: false },
+        {
+          name: 'subjectAltName',
+          altNames: [
+            { type: 7, ip: '127.0.0.1' },
+            { type: 2, value: 'localhost' },
+          ],
+        },
+      ],
+    },
+  );
+  const serviceNames = opts.serviceNames ?? ['sms-fake12345-1'];
+  const invalidNumbers = new Set(opts.invalidNumbers ?? []);
+  const creditsPerSms = opts.creditsPerSms ?? 1;
+  const maxSkewS = opts.maxSkewS ?? 30;
+  const secrets = {
+    appKey: `fakeAppKey${randomBytes(4).toString('hex')}`,
+    appSecret: `fakeAppSecret${randomBytes(8).toString('hex')}`,
+    consumerKey: `fakeConsumerKey${randomBytes(8).toString('hex')}`,
+  };
+  let creditsLeft = opts.creditsLeft ?? 1000;
+  let nextId = 270_000_000;
+  const requests: FakeOvhRequest[] = [];
+  const outgoing: FakeOutgoingRecord[] = [];
+  const received: string[] = [];
+  const scripts = new Map<FakeOvhRoute, FakeOvhAction[]>();
+  const sockets = new Set<Socket>();
+  const serverTime = (): number => Math.round(Date.now() / 1000) + (opts.timeOffsetS ?? 0);
+
+  /** OVH's authentication checks, in its order; returns true when it answered an error. */
+  function refuseAuth(req: IncomingMessage, res: ServerResponse, rawBody: string): boolean {
+    const h = req.headers;
+    if (h['x-ovh-application'] !== secrets.appKey) {
+      sendJson(res, 403, {
+        errorCode: 'INVALID_KEY',
+        httpCode: '403 Forbidden',
+        message: 'This application key is invalid',
+      });
+      return true;
+    }
+    if (h['x-ovh-consumer'] !== secrets.consumerKey) {
+      sendJson(res, 403, {
+        errorCode: 'INVALID_CREDENTIAL',
+        httpCode: '403 Forbidden',
+        message: 'This credential is not valid',
+      });
+      return true;
+    }
+    const timestamp = String(h['x-ovh-timestamp'] ?? '');
+    const hostWithoutPort = String(h.host ?? '').replace(/:\d+$/, '');
+    const expected = ovhSignature({
+      ...secrets,
+      method: req.method ?? '',
+      url: `https://${hostWithoutPort}${req.url ?? ''}`,
+      body: rawBody,
+      timestamp,
+    });
+    const skewed = !/^\d+$/.test(timestamp) || Math.abs(Number(timestamp) - serverTime()) > maxSkewS;
+    if (skewed || h['x-ovh-signature'] !== expected) {
+      sendJson(res, 400, {
+        errorCode: 'INVALID_SIGNATURE',
+        httpCode: '400 Bad Request',
+        message: 'Invalid signature',
+      });
+      return true;
+    }
+    return false;
+  }
+
+  /** Creates the job of a valid POST; answers 400 as OVH would for a bad body or no credit. */
+  function createJob(body: unknown): { status: number; body: unknown } {
+    if (typeof body !== 'object' || body === null) return { status: 400, body: { message: 'Invalid body' } };
+    const job = body as { message?: unknown; receivers?: unknown; tag?: unknown; sender?: unknown };
+    if (typeof job.message !== 'string' || job.message === '') {
+      return { status: 400, body: { message: '[message] Missing parameter' } };
+    }
+    if (!Array.isArray(job.receivers) || !job.receivers.every((r) => typeof r === 'string')) {
+      return { status: 400, body: { message: '[receivers] Invalid type' } };
+    }
+    const receivers = job.receivers.map(normaliseReceiver);
+    const valid = receivers.filter((r) => /^\+[1-9]\d{7,14}$/.test(r) && !invalidNumbers.has(r));
+    const invalid = receivers.filter((r) => !valid.includes(r));
+    const total = valid.length * creditsPerSms;
+    // Undocumented by OVH (it has no "out of credit" error); a plain 400 is the likely answer.
+    if (total > creditsLeft) return { status: 400, body: { message: 'Not enough credits' } };
+    creditsLeft -= total;
+    const tag = typeof job.tag === 'string' ? job.tag : `auto${nextId}`;
+    const ids = valid.map((receiver) => {
+      const id = nextId++;
+      const sender = typeof job.sender === 'string' ? job.sender : undefined;
+      outgoing.push({ id, tag, receiver, credits: creditsPerSms, message: job.message as string, sender });
+      return id;
+    });
+    received.push(...receivers);
+    return {
+      status: 200,
+      body: { ids, validReceivers: valid, invalidReceivers: invalid, totalCreditsRemoved: total, tag },
+    };
+  }
+
+  function answer(route: FakeOvhRoute, params: Record<string, string | undefined>, request: FakeOvhRequest) {
+    switch (route) {
+      case 'GET /auth/time':
+        return { status: 200, body: serverTime() };
+      case 'GET /sms':
+        return { status: 200, body: serviceNames };
+      case 'GET /sms/{sn}':
+        return {
+          status: 200,
+          body: {
+            name: params.sn,
+            description: '',
+            status: 'enable',
+            creditsLeft,
+            channel: 'both',
+            creditsHoldByQuota: 0,
+          },
+        };
+      case 'POST /sms/{sn}/jobs':
+        return createJob(request.body);
+      case 'GET /sms/{sn}/outgoing': {
+        const tag = request.query.get('tag');
+        return { status: 200, body: outgoing.filter((o) => tag === null || o.tag === tag).map((o) => o.id) };
+      }
+      case 'GET /sms/{sn}/outgoing/{id}': {
+        const record = outgoing.find((o) => String(o.id) === params.id);
+        if (!record)
+          return {
+            status: 404,
+            body: { message: `The requested object (id = ${params.id}) does not exist` },
+          };
+        return {
+          status: 200,
+          body: {
+            ...record,
+            deliveryReceipt: 1,
+            ptt: 4,
+            numberOfSms: 1,
+            messageLength: record.message.length,
+            differedDelivery: 0,
+            creationDatetime: new Date().toISOString(),
+          },
+        };
+      }
+    }
+  }
+
+  function handle(req: IncomingMessage, res: ServerResponse, rawBody: string): void {
+    const url = new URL(req.url ?? '/', 'https://fake');
+    const path = url.pathname.startsWith(BASE_PATH) ? url.pathname.slice(BASE_PATH.length) : url.pathname;
+    let body: unknown;
+    try {
+      body = rawBody ? JSON.parse(rawBody) : undefined;
+    } catch {
+      body = undefined;
+    }
+    const match = ROUTES.map((r) => ({ ...r, m: r.pattern.exec(path) })).find(
+      (r) => r.m && r.method === req.method,
+    );
+    const request: FakeOvhRequest = {
+      method: req.method ?? '',
+      path,
+      query: url.searchParams,
+      route: match?.route,
+      body,
+      rawBody,
+      headers: req.headers,
+    };
+    requests.push(request);
+    if (!match || !match.m || !url.pathname.startsWith(BASE_PATH)) {
+      sendJson(res, 404, { class: 'Client::NotFound', message: 'Got an invalid (or empty) URL' });
+      return;
+    }
+    const params = match.m.groups ?? {};
+    // `/auth` calls are unsigned (the client never signs them, nor does OVH expect it).
+    if (match.route !== 'GET /auth/time' && refuseAuth(req, res, rawBody)) return;
+    if (params.sn !== undefined && !serviceNames.includes(params.sn)) {
+      sendJson(res, 404, { class: 'Client::NotFound', message: 'This service does not exist' });
+      return;
+    }
+    const action = scripts.get(match.route)?.shift();
+    if (action === 'hang') return;
+    if (action === 'drop-before-accept') {
+      req.socket.destroy();
+      return;
+    }
+    if (action === 'html-502') {
+      res.writeHead(502, { 'Content-Type': 'text/html' });
+      res.end('<html><body><h1>502 Bad Gateway</h1>The server returned an invalid response.</body></html>');
+      return;
+    }
+    if (typeof action === 'object') {
+      sendJson(res, action.status, action.body ?? { message: STATUS_CODES[action.status] ?? 'Error' });
+      return;
+    }
+    const result = answer(match.route, params, request);
+    if (action === 'accept-then-hang') return;
+    if (action === 'drop-after-accept') {
+      req.socket.destroy();
+      return;
+    }
+    sendJson(res, result.status, result.body);
+  }
+
+  const server = createServer({ key: pems.private, cert: pems.cert }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => handle(req, res, Buffer.concat(chunks).toString('utf8')));
+  });
+  server.on('secureConnection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+
+  return {
+    host: '127.0.0.1',
+    port,
+    endpointUrl: `https://127.0.0.1:${port}${BASE_PATH}`,
+    certPem: pems.cert,
+    ...secrets,
+    serviceName: serviceNames[0] ?? '',
+    requests,
+    outgoing,
+    recipientsReceived: () => [...received],
+    script(route, ...actions) {
+      scripts.set(route, [...(scripts.get(route) ?? []), ...actions]);
+    },
+    setCreditsLeft(credits) {
+      creditsLeft = credits;
+    },
+    async close() {
+      for (const socket of sockets) socket.destroy();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,442 @@
+import { once } from 'node:events';
+import { globalAgent } from 'node:https';
+import { createServer } from 'node:net';
+import { Writable } from 'node:stream';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { OvhConfig } from '../../src/config.js';
+import {
+  AccountError,
+  AmbiguousError,
+  PermanentError,
+  RateLimitedError,
+  TransientError,
+} from '../../src/errors.js';
+import { createLogger, type Logger } from '../../src/logger.js';
+import type { Batch } from '../../src/message/types.js';
+import { createOvhClient, OvhRequestError } from '../../src/providers/ovh/client.js';
+import { createOvhProvider } from '../../src/providers/ovh/provider.js';
+import { startFakeOvh, trustCert, type FakeOvh, type FakeOvhOptions } from '../helpers/fake-ovh.js';
+
+const silent = createLogger('silent');
+const signal = () => new AbortController().signal;
+
+function makeBatch(overrides: Partial<Batch> = {}): Batch {
+  return {
+    id: 'batch-1',
+    requestId: 'req-1',
+    provider: 'ovh',
+    tag: 'smsq-b1',
+    messages: [{ text: 'Hola, tu código es 1234', to: ['+34600000001', '+34600000002'] }],
+    estimatedCredits: 2,
+    ...overrides,
+  };
+}
+
+function configFor(fake: FakeOvh, overrides: Partial<OvhConfig> = {}): OvhConfig {
+  return {
+    endpoint: fake.endpointUrl,
+    appKey: fake.appKey,
+    appSecret: fake.appSecret,
+    consumerKey: fake.consumerKey,
+    serviceName: fake.serviceName,
+    batchSize: 500,
+    ratePerSecond: 1,
+    noStopClause: true,
+    ...overrides,
+  };
+}
+
+/** A loopback port nothing listens on. */
+async function closedPort(): Promise<number> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  const { port } = server.address() as { port: number };
+  server.close();
+  await once(server, 'close');
+  return port;
+}
+
+/** Waits until the global agent has dropped its idle keep-alive sockets to `port`. */
+async function agentSocketsClosed(port: number): Promise<void> {
+  const sockets = Object.entries(globalAgent.freeSockets)
+    .filter(([name]) => name.startsWith(`127.0.0.1:${port}:`))
+    .flatMap(([, list]) => list ?? []);
+  await Promise.all(sockets.filter((s) => !s.destroyed).map((s) => once(s, 'close')));
+}
+
+describe('OVH provider against a fake OVH (real ovh client, signatures checked)', () => {
+  let fake: FakeOvh;
+  const start = async (opts?: FakeOvhOptions) => {
+    await fake.close();
+    fake = await startFakeOvh(opts);
+    trustCert(fake.certPem);
+    return fake;
+  };
+  const providerFor = (
+    overrides: Partial<OvhConfig> = {},
+    deps: { timeoutMs?: number; logger?: Logger } = {},
+  ) =>
+    createOvhProvider(configFor(fake, overrides), {
+      timeoutMs: deps.timeoutMs ?? 5_000,
+      logger: deps.logger ?? silent,
+    });
+  const posts = () => fake.requests.filter((r) => r.route === 'POST /sms/{sn}/jobs');
+  const timeSyncs = () => fake.requests.filter((r) => r.route === 'GET /auth/time').length;
+
+  beforeEach(async () => {
+    fake = await startFakeOvh();
+    trustCert(fake.certPem);
+  });
+  afterEach(async () => {
+    await fake.close();
+  });
+
+  it('sends one job with the exact parameters and returns the receipt', async () => {
+    const receipt = await providerFor().send(makeBatch(), { signal: signal() });
+
+    expect(posts()).toHaveLength(1);
+    expect(posts()[0]!.path).toBe(`/sms/${fake.serviceName}/jobs`);
+    expect(posts()[0]!.body).toStrictEqual({
+      message: 'Hola, tu código es 1234',
+      receivers: ['+34600000001', '+34600000002'],
+      tag: 'smsq-b1',
+      noStopClause: true,
+      priority: 'high',
+    });
+    expect(receipt).toStrictEqual({
+      providerIds: fake.outgoing.map((o) => String(o.id)),
+      accepted: ['+34600000001', '+34600000002'],
+      invalid: [],
+      creditsCharged: 2,
+    });
+    expect(receipt.providerIds).toHaveLength(2);
+  });
+
+  it('sends the batch sender over the configured one, never senderForResponse, and noStopClause as configured', async () => {
+    const provider = providerFor({ sender: 'MyBrand', noStopClause: false });
+    await provider.send(makeBatch({ tag: 't1' }), { signal: signal() });
+    await provider.send(makeBatch({ tag: 't2', sender: 'Other' }), { signal: signal() });
+
+    expect(posts().map((p) => p.body)).toMatchObject([
+      { sender: 'MyBrand', noStopClause: false },
+      { sender: 'Other', noStopClause: false },
+    ]);
+    for (const post of posts()) expect(post.body).not.toHaveProperty('senderForResponse');
+  });
+
+  it('reports invalid receivers of an HTTP 200 without failing', async () => {
+    await start({ invalidNumbers: ['+34600000002'] });
+    const receipt = await providerFor().send(makeBatch(), { signal: signal() });
+    expect(receipt).toMatchObject({
+      accepted: ['+34600000001'],
+      invalid: ['+34600000002'],
+      creditsCharged: 1,
+    });
+    expect(receipt.providerIds).toHaveLength(1);
+  });
+
+  it('passes the signature check with non-ASCII text (accents, emoji)', async () => {
+    const text = 'Café à 8h ✅ 😀 ñ';
+    await providerFor().send(makeBatch({ messages: [{ text, to: ['+34600000001'] }] }), { signal: signal() });
+    expect(posts()[0]!.body).toMatchObject({ message: text });
+    // The client escapes non-ASCII as \uXXXX (emoji as surrogate pairs) and signs those bytes.
+    expect(posts()[0]!.rawBody).toContain('Caf\\u00e9');
+    expect(posts()[0]!.rawBody).toContain('\\ud83d\\ude00');
+  });
+
+  it('discovers the service name once with GET /sms when none is configured', async () => {
+    await start({ serviceNames: ['sms-only-1'] });
+    const provider = providerFor({ serviceName: undefined });
+    await provider.send(makeBatch({ tag: 'a' }), { signal: signal() });
+    await provider.send(makeBatch({ tag: 'b' }), { signal: signal() });
+    expect(fake.requests.filter((r) => r.route === 'GET /sms')).toHaveLength(1);
+    expect(posts().map((p) => p.path)).toStrictEqual(['/sms/sms-only-1/jobs', '/sms/sms-only-1/jobs']);
+  });
+
+  it('refuses to guess between several services and names OVH_SERVICE_NAME', async () => {
+    await start({ serviceNames: ['sms-a-1', 'sms-b-1'] });
+    const sending = providerFor({ serviceName: undefined }).send(makeBatch(), { signal: signal() });
+    await expect(sending).rejects.toThrow(AccountError);
+    await expect(sending).rejects.toThrow(/OVH_SERVICE_NAME/);
+    expect(posts()).toHaveLength(0);
+  });
+
+  it.each([
+    ['500', { status: 500 }, AmbiguousError],
+    ['an HTML 502', 'html-502', AmbiguousError],
+    ['429', { status: 429 }, RateLimitedError],
+    [
+      '403 INVALID_CREDENTIAL',
+      { status: 403, body: { errorCode: 'INVALID_CREDENTIAL', message: 'This credential is not valid' } },
+      AccountError,
+    ],
+    [
+      '404',
+      { status: 404, body: { class: 'Client::NotFound', message: 'This service does not exist' } },
+      PermanentError,
+    ],
+  ] as const)('classifies %s on send', async (_name, action, ErrorClass) => {
+    fake.script('POST /sms/{sn}/jobs', action);
+    const sending = providerFor().send(makeBatch(), { signal: signal() });
+    await expect(sending).rejects.toThrow(ErrorClass);
+    await expect(sending).rejects.toHaveProperty('cause', expect.any(OvhRequestError));
+  });
+
+  it('waits the default delay on 429, the client having dropped Retry-After', async () => {
+    fake.script('POST /sms/{sn}/jobs', { status: 429 });
+    await expect(providerFor().send(makeBatch(), { signal: signal() })).rejects.toMatchObject({
+      retryAfterMs: 2_000,
+    });
+  });
+
+  it('pauses (AccountError) on a 400 when the account has no credit left', async () => {
+    fake.setCreditsLeft(0); // the fake itself answers 400 "Not enough credits"
+    const sending = providerFor().send(makeBatch(), { signal: signal() });
+    await expect(sending).rejects.toThrow(AccountError);
+    await expect(sending).rejects.toMatchObject({ code: 'SMSQ_OVH_NO_CREDIT' });
+    expect(fake.requests.filter((r) => r.route === 'GET /sms/{sn}')).toHaveLength(1);
+    expect(fake.recipientsReceived()).toHaveLength(0);
+  });
+
+  it('rejects (PermanentError) a 400 when credit is left', async () => {
+    fake.script('POST /sms/{sn}/jobs', { status: 400, body: { message: 'Invalid sender' } });
+    await expect(providerFor().send(makeBatch(), { signal: signal() })).rejects.toThrow(PermanentError);
+  });
+
+  it('pauses (AccountError) when a wrong secret makes every signed call a 400', async () => {
+    const sending = providerFor({ appSecret: 'not-the-secret' }).send(makeBatch(), { signal: signal() });
+    await expect(sending).rejects.toThrow(AccountError);
+    await expect(sending).rejects.toMatchObject({ code: 'SMSQ_OVH_CREDENTIALS' });
+  });
+
+  it('retries (TransientError) when the connection is refused before anything is sent', async () => {
+    const port = await closedPort();
+    const provider = createOvhProvider(
+      { ...configFor(fake), endpoint: `https://127.0.0.1:${port}/1.0` },
+      { timeoutMs: 5_000, logger: silent },
+    );
+    const sending = provider.send(makeBatch(), { signal: signal() });
+    await expect(sending).rejects.toThrow(TransientError);
+    await expect(sending).rejects.toHaveProperty('cause.reason', 'time-sync');
+  });
+
+  it('retries (TransientError) a refused connection once time is synced (errno ECONNREFUSED)', async () => {
+    const provider = providerFor();
+    await provider.send(makeBatch({ tag: 'first' }), { signal: signal() });
+    const { port } = fake;
+    await fake.close();
+    await agentSocketsClosed(port); // else the agent reuses a dead keep-alive socket: ECONNRESET
+    const sending = provider.send(makeBatch({ tag: 'second' }), { signal: signal() });
+    await expect(sending).rejects.toThrow(TransientError);
+    await expect(sending).rejects.toHaveProperty('cause.errno', 'ECONNREFUSED');
+  });
+
+  it('gives up on a hanging send within the total deadline (AmbiguousError)', async () => {
+    fake.script('POST /sms/{sn}/jobs', 'hang');
+    const started = Date.now();
+    const sending = providerFor({}, { timeoutMs: 300 }).send(makeBatch(), { signal: signal() });
+    await expect(sending).rejects.toThrow(AmbiguousError);
+    await expect(sending).rejects.toHaveProperty('cause.reason', 'deadline');
+    expect(Date.now() - started).toBeLessThan(1_500);
+  });
+
+  it('abandons a hanging send when the caller aborts (AmbiguousError)', async () => {
+    fake.script('POST /sms/{sn}/jobs', 'hang');
+    const controller = new AbortController();
+    const sending = providerFor().send(makeBatch(), { signal: controller.signal });
+    await expect.poll(() => posts().length).toBe(1);
+    controller.abort();
+    await expect(sending).rejects.toThrow(AmbiguousError);
+    await expect(sending).rejects.toHaveProperty('cause.reason', 'aborted');
+  });
+
+  it('sends nothing when the signal is already aborted (TransientError)', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    await expect(providerFor().send(makeBatch(), { signal: controller.signal })).rejects.toThrow(
+      TransientError,
+    );
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it("finds by tag a batch whose answer was lost (drop-after-accept), with the records' credits", async () => {
+    await start({ creditsPerSms: 1.5 });
+    const provider = providerFor();
+    const batch = makeBatch();
+    fake.script('POST /sms/{sn}/jobs', 'drop-after-accept');
+    await expect(provider.send(batch, { signal: signal() })).rejects.toThrow(AmbiguousError);
+
+    const found = await provider.lookup!(batch, { signal: signal() });
+    expect(found).toStrictEqual({
+      providerIds: fake.outgoing.map((o) => String(o.id)),
+      accepted: ['+34600000001', '+34600000002'],
+      invalid: [],
+      creditsCharged: 3,
+    });
+    expect(fake.requests.filter((r) => r.route === 'GET /sms/{sn}/outgoing')[0]!.query.get('tag')).toBe(
+      'smsq-b1',
+    );
+    // Reconciled, not resent: each recipient reached OVH once.
+    expect(fake.recipientsReceived()).toStrictEqual(['+34600000001', '+34600000002']);
+  });
+
+  it('finds nothing after a connection dropped before OVH accepted', async () => {
+    const provider = providerFor();
+    fake.script('POST /sms/{sn}/jobs', 'drop-before-accept');
+    await expect(provider.send(makeBatch(), { signal: signal() })).rejects.toThrow(AmbiguousError);
+    expect(await provider.lookup!(makeBatch(), { signal: signal() })).toBeUndefined();
+    expect(fake.recipientsReceived()).toHaveLength(0);
+  });
+
+  it('returns undefined when looking up an unknown tag', async () => {
+    const provider = providerFor();
+    await provider.send(makeBatch({ tag: 'known' }), { signal: signal() });
+    expect(await provider.lookup!(makeBatch({ tag: 'unknown' }), { signal: signal() })).toBeUndefined();
+  });
+
+  it('records the estimate for a batch found by tag with more than 50 SMS', async () => {
+    const to = Array.from({ length: 51 }, (_, i) => `+346000${String(i).padStart(5, '0')}`);
+    const batch = makeBatch({ messages: [{ text: 'Hola', to }], estimatedCredits: 51 });
+    const provider = providerFor();
+    await provider.send(batch, { signal: signal() });
+    const found = await provider.lookup!(batch, { signal: signal() });
+    expect(found).toMatchObject({ accepted: to, creditsCharged: 51, creditsEstimated: true });
+    expect(found!.providerIds).toHaveLength(51);
+    expect(fake.requests.filter((r) => r.route === 'GET /sms/{sn}/outgoing/{id}')).toHaveLength(0);
+  });
+
+  it('probes by creditsLeft, and answers false on errors', async () => {
+    const provider = providerFor();
+    expect(await provider.probe({ signal: signal() })).toBe(true);
+    fake.setCreditsLeft(0);
+    expect(await provider.probe({ signal: signal() })).toBe(false);
+    fake.setCreditsLeft(10);
+    fake.script('GET /sms/{sn}', { status: 500 });
+    expect(await provider.probe({ signal: signal() })).toBe(false);
+    expect(await provider.probe({ signal: signal() })).toBe(true);
+  });
+
+  it("does not mutate the caller's params (the ovh client deletes keys from the object it gets)", async () => {
+    const client = createOvhClient(configFor(fake), { timeoutMs: 5_000, logger: silent });
+    const params = { message: 'Hola', receivers: ['+34600000001'], tag: 'p1', sender: null };
+    const copy = structuredClone(params);
+    await client.request('POST', `/sms/${fake.serviceName}/jobs`, params);
+    expect(params).toStrictEqual(copy);
+    expect(posts()[0]!.body).toStrictEqual({ message: 'Hola', receivers: ['+34600000001'], tag: 'p1' });
+  });
+
+  it('rejects a call it cannot even prepare, before anything is sent', async () => {
+    const client = createOvhClient(configFor(fake), { timeoutMs: 5_000, logger: silent });
+    const calling = client.request('POST', `/sms/${fake.serviceName}/jobs`, { message: 'x', bad: () => 1 });
+    await expect(calling).rejects.toMatchObject({ reason: 'unexpected', phase: 'before-send' });
+    expect(posts()).toHaveLength(0);
+  });
+
+  it.each([
+    [
+      'two messages',
+      {
+        messages: [
+          { text: 'a', to: ['+34600000001'] },
+          { text: 'b', to: ['+34600000002'] },
+        ],
+      },
+    ],
+    ['no recipients', { messages: [{ text: 'a', to: [] }] }],
+    ['a tag over 20 characters', { tag: 'x'.repeat(21) }],
+  ])('refuses a batch with %s without calling OVH (PermanentError)', async (_name, overrides) => {
+    await expect(providerFor().send(makeBatch(overrides), { signal: signal() })).rejects.toThrow(
+      PermanentError,
+    );
+    expect(fake.requests).toHaveLength(0);
+  });
+
+  it('syncs time once across several sends and lookups (offset 0, which the client reads as unknown)', async () => {
+    const provider = providerFor();
+    for (const tag of ['s1', 's2', 's3']) await provider.send(makeBatch({ tag }), { signal: signal() });
+    await provider.lookup!(makeBatch({ tag: 's1' }), { signal: signal() });
+    expect(timeSyncs()).toBe(1);
+  });
+
+  it('signs with the server clock when it is an hour ahead', async () => {
+    await start({ timeOffsetS: 3_600, maxSkewS: 5 });
+    const provider = providerFor();
+    await provider.send(makeBatch({ tag: 'x1' }), { signal: signal() });
+    await provider.send(makeBatch({ tag: 'x2' }), { signal: signal() });
+    expect(timeSyncs()).toBe(1);
+    const stamp = Number(posts()[1]!.headers['x-ovh-timestamp']);
+    expect(Math.abs(stamp - (Math.round(Date.now() / 1000) + 3_600))).toBeLessThanOrEqual(2);
+  });
+
+  it('does not pile listeners on reused keep-alive sockets (no idle timeout handed to the client)', async () => {
+    const provider = providerFor();
+    for (let i = 0; i < 15; i++) await provider.probe({ signal: signal() });
+    const sockets = Object.entries(globalAgent.freeSockets)
+      .filter(([name]) => name.startsWith(`127.0.0.1:${fake.port}:`))
+      .flatMap(([, list]) => list ?? []);
+    expect(sockets.length).toBeGreaterThan(0);
+    for (const socket of sockets) expect(socket.listenerCount('timeout')).toBeLessThanOrEqual(2);
+  });
+
+  it('retries a failed time sync on the next call (TransientError, nothing sent)', async () => {
+    fake.script('GET /auth/time', { status: 500 });
+    const provider = providerFor();
+    await expect(provider.send(makeBatch(), { signal: signal() })).rejects.toThrow(TransientError);
+    expect(posts()).toHaveLength(0);
+    await expect(provider.send(makeBatch(), { signal: signal() })).resolves.toMatchObject({
+      creditsCharged: 2,
+    });
+    expect(timeSyncs()).toBe(2);
+  });
+
+  it('never logs numbers, texts or secrets', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const logger = createLogger('trace', sink);
+    const text = 'Secreto: tu código 987654';
+    const batch = makeBatch({ messages: [{ text, to: ['+34611112222', '+34633334444'] }] });
+    const provider = providerFor({ serviceName: undefined }, { logger, timeoutMs: 300 });
+    const outcomes: unknown[] = [];
+    const attempt = async (b: Batch) => {
+      try {
+        outcomes.push(await provider.send(b, { signal: signal() }));
+      } catch (err) {
+        outcomes.push(err);
+        logger.error({ err }, 'send failed'); // as the batch worker will
+      }
+    };
+
+    await attempt({ ...batch, tag: 'ok' });
+    fake.script('POST /sms/{sn}/jobs', { status: 500 });
+    await attempt({ ...batch, tag: 'e500' });
+    fake.script('POST /sms/{sn}/jobs', 'hang');
+    await attempt({ ...batch, tag: 'hang' });
+    fake.script('POST /sms/{sn}/jobs', 'drop-after-accept');
+    await attempt({ ...batch, tag: 'drop' });
+    await provider.lookup!({ ...batch, tag: 'drop' }, { signal: signal() });
+    fake.setCreditsLeft(0);
+    await attempt({ ...batch, tag: 'nocredit' });
+    fake.script('GET /sms/{sn}', { status: 403 });
+    await provider.probe({ signal: signal() });
+
+    expect(outcomes).toHaveLength(5);
+    const output = lines.join('');
+    expect(lines.length).toBeGreaterThan(5);
+    for (const forbidden of [
+      '34611112222',
+      '34633334444',
+      '611112222',
+      text,
+      '987654',
+      fake.appSecret,
+      fake.consumerKey,
+    ]) {
+      expect(output).not.toContain(forbidden);
+    }
+  });
+});

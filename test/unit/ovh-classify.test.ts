@@ -1,0 +1,162 @@
+import { describe, expect, it } from 'vitest';
+import {
+  AccountError,
+  AmbiguousError,
+  PermanentError,
+  RateLimitedError,
+  TransientError,
+} from '../../src/errors.js';
+import {
+  classifyOvhReadError,
+  classifyOvhSendError,
+  OVH_RATE_LIMIT_DEFAULT_MS,
+  toDeliveryError,
+  type OvhSendClass,
+} from '../../src/providers/ovh/classify.js';
+import { OvhRequestError, parseOvhEndpoint, toOvhRequestError } from '../../src/providers/ovh/client.js';
+
+const call = { method: 'POST', path: '/sms/sms-x-1/jobs' } as const;
+const errWithCode = (message: string, code: string, errno?: number) =>
+  Object.assign(new Error(message), { code, errno });
+const ourError = (reason: 'deadline' | 'aborted', phase: 'before-send' | 'after-send') =>
+  new OvhRequestError({ reason, phase, ovhError: reason, ...call });
+
+/** [what the `ovh` client rejected with, class for a send, class for a GET]. */
+const CASES: [name: string, rejection: unknown, send: OvhSendClass, read: string][] = [
+  [
+    'HTTP 400 (business or signature)',
+    { error: 400, message: 'Invalid signature' },
+    'check-credit',
+    'account',
+  ],
+  ['HTTP 401', { error: 401, message: 'Unauthorized' }, 'account', 'account'],
+  [
+    'HTTP 403 INVALID_CREDENTIAL',
+    { error: 403, message: 'This credential is not valid' },
+    'account',
+    'account',
+  ],
+  [
+    'HTTP 404 unknown service',
+    { error: 404, message: 'This service does not exist' },
+    'permanent',
+    'permanent',
+  ],
+  ['HTTP 409', { error: 409, message: 'Conflict' }, 'permanent', 'permanent'],
+  ['HTTP 422 (other 4xx)', { error: 422, message: 'Unprocessable' }, 'permanent', 'permanent'],
+  ['HTTP 460 (other 4xx)', { error: 460, message: null }, 'permanent', 'permanent'],
+  ['HTTP 408 from the front', { error: 408, message: null }, 'ambiguous', 'transient'],
+  ['HTTP 429', { error: 429, message: 'Too many requests' }, 'rate-limited', 'rate-limited'],
+  ['HTTP 500', { error: 500, message: 'Internal server error' }, 'ambiguous', 'transient'],
+  ['HTTP 503', { error: 503, message: null }, 'ambiguous', 'transient'],
+  ['HTTP 204 (ovh@2 rejects it, body lost)', { error: 204, message: null }, 'ambiguous', 'transient'],
+  ['non-JSON body (HTML 502)', { error: '[OVH] Unable to parse JSON reponse' }, 'ambiguous', 'transient'],
+  ['time sync failed', { error: '[OVH] Unable to fetch OVH API time' }, 'transient', 'transient'],
+  ['errno -111 ECONNREFUSED', { error: -111 }, 'transient', 'transient'],
+  ['errno -3008 ENOTFOUND', { error: -3008 }, 'transient', 'transient'],
+  ['errno -3001 EAI_AGAIN', { error: -3001 }, 'transient', 'transient'],
+  ['errno -113 EHOSTUNREACH', { error: -113 }, 'transient', 'transient'],
+  ['errno -104 ECONNRESET', { error: -104 }, 'ambiguous', 'transient'],
+  ['errno -32 EPIPE', { error: -32 }, 'ambiguous', 'transient'],
+  ['errno -110 ETIMEDOUT', { error: -110 }, 'ambiguous', 'transient'],
+  [
+    'Error socket hang up (ECONNRESET)',
+    { error: errWithCode('socket hang up', 'ECONNRESET') },
+    'ambiguous',
+    'transient',
+  ],
+  [
+    'Error ENOTFOUND',
+    { error: errWithCode('getaddrinfo ENOTFOUND x', 'ENOTFOUND', -3008) },
+    'transient',
+    'transient',
+  ],
+  [
+    'Error self-signed certificate',
+    { error: errWithCode('self-signed', 'DEPTH_ZERO_SELF_SIGNED_CERT') },
+    'transient',
+    'transient',
+  ],
+  ['unknown string', { error: 'something else' }, 'ambiguous', 'transient'],
+  ['not even an object', 'boom', 'ambiguous', 'transient'],
+  ['our deadline before the request left', ourError('deadline', 'before-send'), 'transient', 'transient'],
+  ['our deadline after the request left', ourError('deadline', 'after-send'), 'ambiguous', 'transient'],
+  ['caller abort after the request left', ourError('aborted', 'after-send'), 'ambiguous', 'transient'],
+];
+
+describe('classifyOvhSendError', () => {
+  it.each(CASES)('%s → %s', (_name, rejection, send) => {
+    expect(classifyOvhSendError(toOvhRequestError(rejection, call))).toBe(send);
+  });
+});
+
+describe('classifyOvhReadError', () => {
+  it.each(CASES)('%s → %s for a GET', (_name, rejection, _send, read) => {
+    expect(classifyOvhReadError(toOvhRequestError(rejection, { method: 'GET', path: '/sms' }))).toBe(read);
+  });
+});
+
+describe('toOvhRequestError', () => {
+  it.each([
+    [
+      { error: 404, message: 'This service does not exist' },
+      { status: 404, reason: 'http-status', phase: 'after-send', ovhError: '404' },
+    ],
+    [{ error: '[OVH] Unable to parse JSON reponse' }, { reason: 'non-json-body', phase: 'after-send' }],
+    [{ error: '[OVH] Unable to fetch OVH API time' }, { reason: 'time-sync', phase: 'before-send' }],
+    [{ error: -111 }, { errno: 'ECONNREFUSED', reason: 'network', phase: 'before-send', ovhError: '-111' }],
+    [{ error: -3008 }, { errno: 'ENOTFOUND', reason: 'network', phase: 'before-send' }],
+    [
+      { error: errWithCode('socket hang up', 'ECONNRESET') },
+      { errno: 'ECONNRESET', reason: 'network', phase: 'after-send', ovhError: 'socket hang up' },
+    ],
+  ])('normalises %j', (rejection, expected) => {
+    const err = toOvhRequestError(rejection, call);
+    expect(err).toBeInstanceOf(OvhRequestError);
+    expect(err).toMatchObject({ code: 'SMSQ_OVH_REQUEST', ...expected });
+    expect(err.cause).toBe(rejection);
+  });
+
+  it('masks number-like runs in OVH messages', () => {
+    const err = toOvhRequestError({ error: 400, message: 'Receiver +34 600 000 001 is blocked' }, call);
+    expect(err.ovhMessage).toBe('Receiver [number] is blocked');
+    expect(err.message).not.toContain('600');
+  });
+});
+
+describe('toDeliveryError', () => {
+  const source = toOvhRequestError({ error: 500, message: 'x' }, call);
+  it.each([
+    ['transient', TransientError],
+    ['rate-limited', RateLimitedError],
+    ['permanent', PermanentError],
+    ['ambiguous', AmbiguousError],
+    ['account', AccountError],
+  ] as const)('%s → %s, keeping the OVH error as cause', (cls, Class) => {
+    const err = toDeliveryError(cls, source);
+    expect(err).toBeInstanceOf(Class);
+    expect(err.cause).toBe(source);
+  });
+
+  it('waits the default delay on 429 (the client drops Retry-After)', () => {
+    const err = toDeliveryError('rate-limited', source) as RateLimitedError;
+    expect(err.retryAfterMs).toBe(OVH_RATE_LIMIT_DEFAULT_MS);
+  });
+});
+
+describe('parseOvhEndpoint', () => {
+  it.each([
+    ['ovh-eu', { endpoint: 'ovh-eu' }],
+    ['ovh-ca', { endpoint: 'ovh-ca' }],
+    ['ovh-us', { endpoint: 'ovh-us' }],
+    ['https://127.0.0.1:8443/1.0', { host: '127.0.0.1', port: 8443, basePath: '/1.0' }],
+    ['https://api.example.test/v1.0/', { host: 'api.example.test', port: 443, basePath: '/v1.0' }],
+    ['https://api.example.test', { host: 'api.example.test', port: 443, basePath: '/1.0' }],
+  ])('%s → %j (never endpoint and host together)', (input, expected) => {
+    expect(parseOvhEndpoint(input)).toStrictEqual(expected);
+  });
+
+  it.each(['http://127.0.0.1:8080/1.0', 'kimsufi-eu', 'https://h/1.0?x=1'])('refuses %s', (input) => {
+    expect(() => parseOvhEndpoint(input)).toThrow(/OVH_ENDPOINT/);
+  });
+});
