@@ -1,0 +1,156 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SmsClient } from '../../src/client.js';
+import type { RequestSummary } from '../../src/queue/summary.js';
+import { startFakeDescom } from '../helpers/fake-descom.js';
+import { startFakeOvh, trustCert, writeCertFile } from '../helpers/fake-ovh.js';
+import { spanishMobiles } from '../helpers/numbers.js';
+import { eventually, startPipeline } from '../helpers/pipeline.js';
+import { startPrivateRedis } from '../helpers/redis-server.js';
+import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+
+/** Waits for completion, riding out moments when Redis is unreachable. */
+async function waitCompleted(client: SmsClient, id: string, timeoutMs = 30_000): Promise<RequestSummary> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const summary = await client.get(id);
+      if (summary.state === 'completed') return summary;
+    } catch {
+      // Redis restarting: the producer client fails fast; ask again.
+    }
+    if (Date.now() > deadline) throw new Error(`request ${id} not completed within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function sumOutcomes(c: RequestSummary['counts']): number {
+  return c.accepted + c.invalid + c.suppressed + c.rejected + c.failed + c.expired + c.unknown;
+}
+
+describe('crash recovery', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  const baseEnv = (prefix: string) => ({
+    REDIS_URL: redisUrl(),
+    SMSQ_PREFIX: prefix,
+    SMSQ_LOCK_DURATION_MS: '1000',
+    SMSQ_BACKOFF_MS: '50',
+    LOG_LEVEL: 'warn',
+  });
+
+  function worker(env: Record<string, string>): WorkerProcess {
+    const w = spawnWorker(env);
+    cleanups.push(() => w.kill('SIGKILL'));
+    return w;
+  }
+
+  it('Descom: a worker process killed mid-batch leaves the batch unknown, never resent', async () => {
+    const fake = await startFakeDescom();
+    cleanups.push(() => fake.close());
+    const prefix = uniquePrefix();
+    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const env = {
+      ...baseEnv(prefix),
+      SMSQ_PROVIDER: 'descom',
+      DESCOM_USER: fake.user,
+      DESCOM_PASS: fake.pass,
+      DESCOM_URL: fake.url,
+    };
+    const client = new SmsClient({ redis: redisUrl(), prefix });
+    cleanups.push(() => client.close());
+
+    fake.script('hang');
+    const first = worker(env);
+    const to = spanishMobiles(40);
+    const { id } = await client.send({ to, text: 'Hola' });
+    await fake.waitForRequests(1);
+    expect(await first.kill('SIGKILL')).toBe('SIGKILL');
+    expect((await client.get(id)).batches[0]?.state).toBe('sending');
+
+    const startedAt = Date.now();
+    worker(env);
+    const result = await waitCompleted(client, id);
+    expect(Date.now() - startedAt).toBeLessThan(60_000);
+    expect(result.counts).toMatchObject({ total: 40, unknown: 40 });
+    expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);
+    expect(new Set(fake.recipientsDelivered()).size).toBe(fake.recipientsDelivered().length);
+  });
+
+  it('OVH: a worker process killed mid-batch is reconciled by tag and recorded sent, never resent', async () => {
+    const fake = await startFakeOvh();
+    cleanups.push(() => fake.close());
+    trustCert(fake.certPem);
+    const prefix = uniquePrefix();
+    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const env = {
+      ...baseEnv(prefix),
+      SMSQ_PROVIDER: 'ovh',
+      OVH_ENDPOINT: fake.endpointUrl,
+      OVH_APP_KEY: fake.appKey,
+      OVH_APP_SECRET: fake.appSecret,
+      OVH_CONSUMER_KEY: fake.consumerKey,
+      OVH_SERVICE_NAME: fake.serviceName,
+      OVH_RATE_PER_S: '100',
+      NODE_EXTRA_CA_CERTS: writeCertFile(fake.certPem),
+    };
+    const client = new SmsClient({ redis: redisUrl(), prefix });
+    cleanups.push(() => client.close());
+
+    // The job is created at OVH, then the answer never comes: the worker dies waiting.
+    fake.script('POST /sms/{sn}/jobs', 'accept-then-hang');
+    const first = worker(env);
+    const to = spanishMobiles(30);
+    const { id } = await client.send({ to, text: 'Bonjour' });
+    await eventually(async () => fake.requests.some((r) => r.method === 'POST'), 20_000);
+    await first.kill('SIGKILL');
+
+    worker(env);
+    const result = await waitCompleted(client, id);
+    expect(result.counts).toMatchObject({ total: 30, accepted: 30 });
+    expect(result.batches[0]).toMatchObject({ state: 'sent', recipients: 30 });
+    expect(fake.requests.filter((r) => r.method === 'POST')).toHaveLength(1);
+    expect(fake.recipientsReceived().sort()).toEqual([...to].sort());
+  }, 60_000);
+
+  it('survives a Redis restart mid-request: each recipient reached the provider at most once and every one is counted', async () => {
+    const redis = await startPrivateRedis({ persistent: true });
+    cleanups.push(() => redis.destroy());
+    const fake = await startFakeDescom({ latencyMs: 150 });
+    cleanups.push(() => fake.close());
+    const pipeline = await startPipeline({
+      REDIS_URL: redis.url,
+      SMSQ_PROVIDER: 'descom',
+      DESCOM_USER: fake.user,
+      DESCOM_PASS: fake.pass,
+      DESCOM_URL: fake.url,
+      DESCOM_RATE_PER_S: '5',
+      SMSQ_BATCH_CONCURRENCY: '2',
+    });
+    cleanups.push(() => pipeline.close());
+
+    // 12 requests of 5,000 recipients at 5 requests/s: still sending when Redis goes away.
+    const to = spanishMobiles(60_000);
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      ids.push((await pipeline.client.send({ to: to.slice(i * 10_000, (i + 1) * 10_000), text: `Hola ${i}` })).id);
+    }
+    await fake.waitForRequests(2);
+    await redis.stop();
+    await new Promise((r) => setTimeout(r, 300));
+    await redis.start();
+
+    const results = await Promise.all(ids.map((id) => waitCompleted(pipeline.client, id, 60_000)));
+    for (const result of results) {
+      expect(sumOutcomes(result.counts)).toBe(result.counts.total);
+      expect(result.counts.total).toBe(10_000);
+    }
+    const delivered = fake.recipientsDelivered();
+    expect(new Set(delivered).size).toBe(delivered.length);
+    const accepted = results.reduce((n, r) => n + r.counts.accepted, 0);
+    expect(accepted).toBe(delivered.length);
+  }, 90_000);
+});
