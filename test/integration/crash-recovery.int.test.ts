@@ -78,6 +78,9 @@ describe('crash recovery', () => {
     expect(result.counts).toMatchObject({ total: 40, unknown: 40 });
     expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);
     expect(new Set(fake.recipientsDelivered()).size).toBe(fake.recipientsDelivered().length);
+    // What the worker processes printed holds no number and no password.
+    expect(first.output()).not.toMatch(/\+?3460\d{7}/);
+    expect(first.output()).not.toContain(fake.pass);
   });
 
   it('OVH: a worker process killed mid-batch is reconciled by tag and recorded sent, never resent', async () => {

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { SmsClient } from '../../src/client.js';
-import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
+import { readLedger } from '../../src/queue/ledger.js';
+import { startWorkers } from '../../src/queue/workers.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { captureLogger, removePrefix, testConfig } from '../helpers/smsq.js';
 
@@ -54,5 +55,43 @@ describe('pipeline on the simulator', () => {
     expect(logged).toContain('Request completed');
     expect(logged).not.toContain('600000001');
     expect(logged).not.toContain('Secreto');
+  });
+
+  it('writes one ledger entry per provider request, which outlives the request records', async () => {
+    const { client, workers } = await start();
+    const before = new Date();
+    const { id } = await client.send({ to: spanishMobiles(5_500), text: 'Hola' });
+    const result = await client.wait(id, { timeoutMs: 20_000 });
+    const entries = [];
+    for await (const e of readLedger(workers.context.redis, workers.context.keys.ledger, { since: before })) entries.push(e);
+    expect(entries).toHaveLength(2);
+    expect(entries.map((e) => e.batchId).sort()).toEqual(result.batches.map((b) => b.id).sort());
+    expect(entries.reduce((n, e) => n + e.recipients, 0)).toBe(5_500);
+    expect(entries.reduce((n, e) => n + e.creditsCharged, 0)).toBe(result.credits.charged);
+    expect(entries.every((e) => e.state === 'sent' && e.requestId === id && e.providerIds.length === e.recipients)).toBe(true);
+    const later = [];
+    for await (const e of readLedger(workers.context.redis, workers.context.keys.ledger, { since: new Date(Date.now() + 1000) })) later.push(e);
+    expect(later).toHaveLength(0);
+  });
+
+  it('drops suppressed numbers on every send and counts them suppressed', async () => {
+    const { client, workers } = await start();
+    await workers.context.suppressions.add(['+34600000007', '600000008']);
+    const { id } = await client.send({ to: spanishMobiles(10), text: 'Hola' });
+    const result = await client.wait(id, { timeoutMs: 20_000 });
+    expect(result.counts).toMatchObject({ total: 10, accepted: 8, suppressed: 2 });
+    expect(result.batches[0]!.recipients).toBe(8);
+  });
+
+  it('returns the same id for a repeated idempotency key and refuses the key with another body', async () => {
+    const { client } = await start();
+    const first = await client.send({ to: '+34600000001', text: 'Hola' }, { idempotencyKey: 'order-42' });
+    const again = await client.send({ to: '+34600000001', text: 'Hola' }, { idempotencyKey: 'order-42' });
+    expect(again).toEqual(first);
+    await expect(client.send({ to: '+34600000001', text: 'Adiós' }, { idempotencyKey: 'order-42' })).rejects.toThrow(
+      /already used/,
+    );
+    const result = await client.wait(first.id, { timeoutMs: 20_000 });
+    expect(result.counts.accepted).toBe(1);
   });
 });
