@@ -21,6 +21,20 @@ export interface QueueContext {
   close(): Promise<void>;
 }
 
+/**
+ * Closes a queue that shares its connection. BullMQ removes a shared connection's listeners on
+ * close but leaves its pending "wait until ready" to reject later (when the connection ends before
+ * it was ever ready, e.g. Redis down), which then emits an 'error' nobody listens to and crashes
+ * the process; a listener left in place absorbs it.
+ */
+export async function closeSharedQueue(queue: Queue): Promise<void> {
+  await queue.close().catch(() => undefined);
+  (queue as unknown as { connection?: { on(event: 'error', listener: () => void): void } }).connection?.on(
+    'error',
+    () => undefined,
+  );
+}
+
 export function createQueueContext(opts: {
   redisUrl: string;
   prefix: string;
@@ -52,9 +66,7 @@ export function createQueueContext(opts: {
     ready: () => ensureReady(redis),
     close() {
       closed ??= (async () => {
-        for (const queue of [sendQueue, ...batchQueues.values()]) {
-          await queue.close().catch(() => undefined);
-        }
+        for (const queue of [sendQueue, ...batchQueues.values()]) await closeSharedQueue(queue);
         redis.disconnect();
       })();
       return closed;

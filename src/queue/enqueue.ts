@@ -12,6 +12,22 @@ import type { RecordStore } from './records.js';
 /** Idempotency keys are kept this long. */
 export const IDEMPOTENCY_TTL_S = 24 * 3600;
 
+/**
+ * Options of every send job. The splitter only touches Redis, so its failures are Redis hiccups:
+ * retry them patiently rather than leave a request queued forever.
+ */
+export function sendJobOptions(id: string, sendAt?: string) {
+  const delay = sendAt ? Math.max(0, Date.parse(sendAt) - Date.now()) : 0;
+  return {
+    jobId: id,
+    ...(delay > 0 ? { delay } : {}),
+    attempts: 20,
+    backoff: { type: 'exponential' as const, delay: 1_000, jitter: 0.5 },
+    removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+    removeOnFail: { age: 30 * 24 * 3600 },
+  };
+}
+
 /** The 202 answer to a send request. */
 export interface AcceptedRequest {
   id: string;
@@ -36,6 +52,8 @@ export interface EnqueueOptions {
   idempotencyKey?: string;
   /** Idempotency keys are scoped (the HTTP API scopes them to the API key). */
   scope?: string;
+  /** How long the idempotency key is kept, in seconds (default IDEMPOTENCY_TTL_S, 24 h). */
+  idempotencyTtlS?: number;
 }
 
 function sha256(value: string): string {
@@ -90,7 +108,7 @@ export async function enqueueRequest(
     ? {
         hash: sha256(`${opts.scope ?? ''}\u0000${opts.idempotencyKey}`),
         bodyHash: sha256(canonical(request)),
-        ttlS: IDEMPOTENCY_TTL_S,
+        ttlS: opts.idempotencyTtlS ?? IDEMPOTENCY_TTL_S,
       }
     : undefined;
 
@@ -117,6 +135,8 @@ export async function enqueueRequest(
     sender: request.sender,
     sendAt: request.sendAt,
     expiresAt: request.expiresAt,
+    window: request.window,
+    timezone: request.timezone,
   };
 
   if (existing !== null && idempotency) {
@@ -127,13 +147,13 @@ export async function enqueueRequest(
     // The first attempt may have died between its record and its job: adding again is a no-op
     // when the job exists (same jobId), and completes the enqueue when it does not.
     if (original.state === 'queued' && !original.planned) {
-      await deps.sendQueue.add(SEND_JOB, { ...jobData, requestId: originalId }, { jobId: originalId });
+      await deps.sendQueue.add(SEND_JOB, { ...jobData, requestId: originalId }, sendJobOptions(originalId, request.sendAt));
     }
     return { accepted: JSON.parse(original.accepted) as AcceptedRequest, replayed: true };
   }
 
   try {
-    await deps.sendQueue.add(SEND_JOB, jobData, { jobId: id });
+    await deps.sendQueue.add(SEND_JOB, jobData, sendJobOptions(id, request.sendAt));
   } catch (err) {
     // Nothing half-enqueued: without its job, the record (and idempotency key) must go too.
     await deps.store.deleteRequest(id, idempotency?.hash).catch(() => undefined);

@@ -1,3 +1,4 @@
+import type { SendWindow } from '../campaigns/window.js';
 import type { OutboundMessage, ProviderId } from '../message/types.js';
 
 /** Data of a send job (queue `send`): one producer request, already validated and normalised. */
@@ -8,6 +9,9 @@ export interface SendJobData {
   sender?: string;
   sendAt?: string;
   expiresAt?: string;
+  /** Send window and its time zone, copied onto each batch (checked at dispatch). */
+  window?: SendWindow;
+  timezone?: string;
   /** Where the splitter is: planning, or waiting for its batches. */
   step?: 'plan' | 'wait';
 }

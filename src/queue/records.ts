@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { SendWindow } from '../campaigns/window.js';
 import type { InvalidRecipient } from '../message/recipients.js';
 import type { Batch, BatchReceipt, ProviderId } from '../message/types.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
@@ -32,6 +33,9 @@ export interface BatchRecord {
   attempts: number;
   expiresAt?: string;
   sendAt?: string;
+  /** Send window (with its time zone) checked before each send attempt. */
+  window?: SendWindow;
+  timezone?: string;
   receipt?: BatchReceipt;
   error?: string;
   updatedAt?: string;
@@ -192,6 +196,8 @@ export class RecordStore {
       attempts: record.attempts,
       expiresAt: record.expiresAt,
       sendAt: record.sendAt,
+      window: record.window,
+      timezone: record.timezone,
       updatedAt: new Date().toISOString(),
     });
   }
@@ -205,6 +211,7 @@ export class RecordStore {
       attempts: Number(h.attempts ?? 0),
       expiresAt: h.expiresAt,
       sendAt: h.sendAt,
+      ...(h.window ? { window: JSON.parse(h.window) as SendWindow, timezone: h.timezone } : {}),
       receipt: h.receipt ? (JSON.parse(h.receipt) as BatchReceipt) : undefined,
       error: h.error,
       updatedAt: h.updatedAt,

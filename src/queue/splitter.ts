@@ -88,6 +88,7 @@ export function createSplitter(deps: SplitterDeps) {
           state: request.cancelled || !provider ? 'failed' : 'planned',
           attempts: 0,
           ...(job.data.expiresAt ? { expiresAt: job.data.expiresAt } : {}),
+          ...(job.data.window ? { window: job.data.window, timezone: job.data.timezone } : {}),
           ...(!provider ? { error: `provider ${providerId} is not configured in the workers` } : {}),
         } satisfies BatchRecord;
       });

@@ -1,4 +1,5 @@
 import { Worker } from 'bullmq';
+import { holdUntilWindow } from '../campaigns/window.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
@@ -36,6 +37,7 @@ export interface StartWorkersOptions {
   only?: readonly ProviderId[];
   /** Injected providers (tests, benchmarks); default: created from config. */
   providers?: ReadonlyMap<ProviderId, SmsProvider>;
+  /** Send-window check before each batch send (default: the batch's own window, see src/campaigns/window.ts). */
   holdUntil?: BatchProcessorDeps['holdUntil'];
 }
 
@@ -99,7 +101,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       ambiguous: config.ambiguous,
       logger,
       worker: () => worker!,
-      holdUntil: opts.holdUntil,
+      holdUntil: opts.holdUntil ?? holdUntilWindow,
     });
     worker = new Worker<BatchJobData, BatchJobResult>(batchQueueName(id), processor, {
       ...workerOpts,

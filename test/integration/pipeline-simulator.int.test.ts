@@ -94,4 +94,23 @@ describe('pipeline on the simulator', () => {
     const result = await client.wait(first.id, { timeoutMs: 20_000 });
     expect(result.counts.accepted).toBe(1);
   });
+
+  it('holds a request with sendAt until then', async () => {
+    const { client } = await start();
+    const sendAt = new Date(Date.now() + 800).toISOString();
+    const { id } = await client.send({ to: '+34600000001', text: 'Hola', sendAt });
+    const early = await client.get(id);
+    expect(early).toMatchObject({ state: 'queued', batches: [] });
+    const result = await client.wait(id, { timeoutMs: 20_000 });
+    expect(result.counts.accepted).toBe(1);
+    expect(Date.parse(result.finishedAt!)).toBeGreaterThanOrEqual(Date.parse(sendAt));
+  });
+
+  it('fails, never drops, a request naming a provider these workers do not run', async () => {
+    const { client } = await start();
+    const { id } = await client.send({ to: ['+34600000001', '+34600000002'], text: 'Hola', provider: 'ovh' });
+    const result = await client.wait(id, { timeoutMs: 20_000 });
+    expect(result.counts).toMatchObject({ total: 2, failed: 2 });
+    expect(result.batches[0]!.error).toMatch(/not configured/);
+  });
 });
