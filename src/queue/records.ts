@@ -198,6 +198,7 @@ export class RecordStore {
       sendAt: record.sendAt,
       window: record.window,
       timezone: record.timezone,
+      error: record.error,
       updatedAt: new Date().toISOString(),
     });
   }
