@@ -38,7 +38,7 @@ async function benchNoop(): Promise<number> {
   const queue = new Queue('noop', { connection, prefix });
   let done = 0;
   const finished = new Promise<void>((resolve) => {
-    const worker = new Worker('noop', async () => undefined, {
+    const worker = new Worker('noop', () => Promise.resolve(), {
       connection: new Redis(redisUrl, { maxRetriesPerRequest: null }),
       prefix,
       concurrency: 50,
@@ -51,7 +51,9 @@ async function benchNoop(): Promise<number> {
   });
   const start = performance.now();
   for (let i = 0; i < noopJobs; i += 1_000) {
-    await queue.addBulk(Array.from({ length: Math.min(1_000, noopJobs - i) }, () => ({ name: 'noop', data: {} })));
+    await queue.addBulk(
+      Array.from({ length: Math.min(1_000, noopJobs - i) }, () => ({ name: 'noop', data: {} })),
+    );
   }
   await finished;
   const seconds = (performance.now() - start) / 1000;
@@ -79,10 +81,13 @@ async function benchPipeline(): Promise<{ perSecond: number; delivered: number }
   const start = performance.now();
   const ids: string[] = [];
   for (let i = 0; i < requests; i++) ids.push((await client.send({ to: numbers, text: `Bench ${i}` })).id);
-  const results = await Promise.all(ids.map((id) => client.wait(id, { timeoutMs: 30 * 60_000, pollMs: 100 })));
+  const results = await Promise.all(
+    ids.map((id) => client.wait(id, { timeoutMs: 30 * 60_000, pollMs: 100 })),
+  );
   const seconds = (performance.now() - start) / 1000;
   const accepted = results.reduce((n, r) => n + r.counts.accepted, 0);
-  if (accepted !== requests * perRequest) throw new Error(`only ${accepted} of ${requests * perRequest} accepted`);
+  if (accepted !== requests * perRequest)
+    throw new Error(`only ${accepted} of ${requests * perRequest} accepted`);
   const delivered = fake.recipientsDelivered().length;
   await client.close();
   await workers.close();
@@ -94,7 +99,9 @@ try {
   const noop = await benchNoop();
   const pipeline = await benchPipeline();
   console.log(`BullMQ no-op jobs/s:            ${noop.toFixed(0)}`);
-  console.log(`smsq recipients/s end to end:   ${pipeline.perSecond.toFixed(0)} (${requests} requests × ${perRequest} recipients, ${pipeline.delivered} delivered to the fake)`);
+  console.log(
+    `smsq recipients/s end to end:   ${pipeline.perSecond.toFixed(0)} (${requests} requests × ${perRequest} recipients, ${pipeline.delivered} delivered to the fake)`,
+  );
   console.log(`recipients/s per no-op job/s:   ${(pipeline.perSecond / noop).toFixed(1)}`);
 } finally {
   await removePrefix();

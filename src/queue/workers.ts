@@ -92,23 +92,29 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
 
   for (const [id, provider] of providers) {
     if (opts.only && !opts.only.includes(id)) continue;
-    const ratePerSecond = id === 'simulator' ? config.providers.simulator.ratePerSecond : config.providers[id]?.ratePerSecond ?? 1;
-    let worker: Worker<BatchJobData, BatchJobResult> | undefined;
-    const processor = createBatchProcessor({
-      store: context.store,
-      provider,
-      control,
-      ambiguous: config.ambiguous,
-      logger,
-      worker: () => worker!,
-      holdUntil: opts.holdUntil ?? holdUntilWindow,
-    });
-    worker = new Worker<BatchJobData, BatchJobResult>(batchQueueName(id), processor, {
-      ...workerOpts,
-      connection: createWorkerConnection(config.redisUrl),
-      concurrency: config.batchConcurrency,
-      limiter: { max: ratePerSecond, duration: 1_000 },
-    });
+    const ratePerSecond =
+      id === 'simulator'
+        ? config.providers.simulator.ratePerSecond
+        : (config.providers[id]?.ratePerSecond ?? 1);
+    // The processor reaches its worker (a 429 rate-limits the whole queue) only once jobs run.
+    const worker: Worker<BatchJobData, BatchJobResult> = new Worker<BatchJobData, BatchJobResult>(
+      batchQueueName(id),
+      createBatchProcessor({
+        store: context.store,
+        provider,
+        control,
+        ambiguous: config.ambiguous,
+        logger,
+        worker: () => worker,
+        holdUntil: opts.holdUntil ?? holdUntilWindow,
+      }),
+      {
+        ...workerOpts,
+        connection: createWorkerConnection(config.redisUrl),
+        concurrency: config.batchConcurrency,
+        limiter: { max: ratePerSecond, duration: 1_000 },
+      },
+    );
     workers.push(worker);
   }
 
@@ -139,7 +145,9 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
           abort();
         }, graceMs);
         timer.unref();
-        await Promise.all(workers.map((w) => w.close().catch((err: unknown) => log.error({ err }, 'Worker close failed'))));
+        await Promise.all(
+          workers.map((w) => w.close().catch((err: unknown) => log.error({ err }, 'Worker close failed'))),
+        );
         clearTimeout(timer);
         for (const provider of providers.values()) await provider.close().catch(() => undefined);
         await context.close();

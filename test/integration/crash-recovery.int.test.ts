@@ -108,7 +108,7 @@ describe('crash recovery', () => {
     const first = worker(env);
     const to = spanishMobiles(30);
     const { id } = await client.send({ to, text: 'Bonjour' });
-    await eventually(async () => fake.requests.some((r) => r.method === 'POST'), 20_000);
+    await eventually(() => Promise.resolve(fake.requests.some((r) => r.method === 'POST')), 20_000);
     await first.kill('SIGKILL');
 
     worker(env);
@@ -139,7 +139,9 @@ describe('crash recovery', () => {
     const to = spanishMobiles(60_000);
     const ids: string[] = [];
     for (let i = 0; i < 6; i++) {
-      ids.push((await pipeline.client.send({ to: to.slice(i * 10_000, (i + 1) * 10_000), text: `Hola ${i}` })).id);
+      ids.push(
+        (await pipeline.client.send({ to: to.slice(i * 10_000, (i + 1) * 10_000), text: `Hola ${i}` })).id,
+      );
     }
     await fake.waitForRequests(2);
     await redis.stop();

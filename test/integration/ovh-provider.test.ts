@@ -13,7 +13,8 @@ import {
 } from '../../src/errors.js';
 import { createLogger, type Logger } from '../../src/logger.js';
 import type { Batch } from '../../src/message/types.js';
-import { createOvhClient, OvhRequestError } from '../../src/providers/ovh/client.js';
+import { createOvhClient } from '../../src/providers/ovh/client.js';
+import { OvhRequestError } from '../../src/providers/ovh/errors.js';
 import { createOvhProvider } from '../../src/providers/ovh/provider.js';
 import { startFakeOvh, trustCert, type FakeOvh, type FakeOvhOptions } from '../helpers/fake-ovh.js';
 

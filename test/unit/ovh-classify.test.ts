@@ -13,7 +13,8 @@ import {
   toDeliveryError,
   type OvhSendClass,
 } from '../../src/providers/ovh/classify.js';
-import { OvhRequestError, parseOvhEndpoint, toOvhRequestError } from '../../src/providers/ovh/client.js';
+import { parseOvhEndpoint } from '../../src/providers/ovh/client.js';
+import { OvhRequestError, toOvhRequestError } from '../../src/providers/ovh/errors.js';
 
 const call = { method: 'POST', path: '/sms/sms-x-1/jobs' } as const;
 const errWithCode = (message: string, code: string, errno?: number) =>

@@ -6,7 +6,7 @@ import {
   TransientError,
   type DeliveryError,
 } from '../../errors.js';
-import type { OvhFailureReason, OvhRequestError } from './client.js';
+import type { OvhFailureReason, OvhRequestError } from './errors.js';
 
 /**
  * Node error codes that prove the request never left this host: name resolution, refused or

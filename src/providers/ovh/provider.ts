@@ -11,7 +11,8 @@ import type { Logger } from '../../logger.js';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
 import type { SmsProvider } from '../types.js';
 import { classifyOvhReadError, classifyOvhSendError, toDeliveryError } from './classify.js';
-import { createOvhClient, OvhRequestError, toOvhRequestError, type OvhMethod } from './client.js';
+import { createOvhClient, type OvhMethod } from './client.js';
+import { OvhRequestError, toOvhRequestError } from './errors.js';
 
 /** OVH's tag limit ("a maximum chain of 20 characters"); a longer tag could not be looked up. */
 const OVH_TAG_MAX_LENGTH = 20;
