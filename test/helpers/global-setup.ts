@@ -1,10 +1,16 @@
 import 'vitest';
 import type { TestProject } from 'vitest/node';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { auditLogs } from './log-audit.js';
 import { hasRedisServerBinary, startPrivateRedis, waitForRedis } from './redis-server.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     redisUrl: string;
+    /** Where every captured test log is also written, audited when the run ends. */
+    logDir: string;
   }
 }
 
@@ -31,7 +37,7 @@ async function startContainer(): Promise<{ url: string; stop: () => Promise<void
  * Finds a Redis for the whole run: REDIS_URL if set, else a private redis-server on a free port,
  * else a testcontainers Redis where Docker exists, else fails saying how to get one.
  */
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+async function findRedis(project: TestProject): Promise<() => Promise<void>> {
   if (process.env.REDIS_URL) {
     await waitForRedis(process.env.REDIS_URL);
     project.provide('redisUrl', process.env.REDIS_URL);
@@ -49,4 +55,26 @@ export default async function setup(project: TestProject): Promise<() => Promise
   } catch (err) {
     throw new Error(HOW_TO_GET_REDIS, { cause: err });
   }
+}
+
+/**
+ * Also audits every log the suite captured (see captureLogger): a phone number or a secret in
+ * any of them fails the run, whichever test wrote it.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const logDir = mkdtempSync(join(tmpdir(), 'smsq-test-logs-'));
+  project.provide('logDir', logDir);
+  const stopRedis = await findRedis(project);
+  return async () => {
+    await stopRedis();
+    const problems = auditLogs(logDir);
+    rmSync(logDir, { recursive: true, force: true });
+    if (problems.length > 0) {
+      // Vitest reports a teardown error without failing the run: set the exit code as well.
+      process.exitCode = 1;
+      throw new Error(
+        `Logs captured during the tests hold what must never be logged:\n${problems.slice(0, 20).join('\n')}`,
+      );
+    }
+  };
 }

@@ -1,4 +1,6 @@
 import { randomBytes } from 'node:crypto';
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { inject } from 'vitest';
@@ -29,12 +31,17 @@ export function testConfig(env: Record<string, string> = {}): Config {
   });
 }
 
-/** A logger whose output is kept in memory, to assert what was (not) logged. */
+/**
+ * A logger whose output is kept in memory, to assert what was (not) logged. Every line is also
+ * written to the run's log directory, which the global teardown audits for numbers and secrets.
+ */
 export function captureLogger(level = 'trace'): { logger: Logger; lines: () => string } {
   const chunks: string[] = [];
+  const auditFile = join(inject('logDir'), `${process.pid}.jsonl`);
   const stream = new Writable({
     write(chunk: Buffer, _enc, cb) {
       chunks.push(chunk.toString());
+      appendFileSync(auditFile, chunk);
       cb();
     },
   });
