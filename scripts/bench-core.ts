@@ -17,21 +17,11 @@ import { createLogger } from '../src/logger.js';
 import { startWorkers } from '../src/queue/workers.js';
 import { startFakeDescom } from '../test/helpers/fake-descom.js';
 import { spanishMobiles } from '../test/helpers/numbers.js';
+import { removePrefix } from '../test/helpers/remove-prefix.js';
 
 const [requests = 20, perRequest = 10_000, noopJobs = 20_000] = process.argv.slice(2).map(Number);
 const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const prefix = `bench${randomBytes(4).toString('hex')}`;
-
-async function removePrefix(): Promise<void> {
-  const redis = new Redis(redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
-}
 
 async function benchNoop(): Promise<number> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
@@ -104,5 +94,5 @@ try {
   );
   console.log(`recipients/s per no-op job/s:   ${(pipeline.perSecond / noop).toFixed(1)}`);
 } finally {
-  await removePrefix();
+  await removePrefix(redisUrl, prefix);
 }
