@@ -44,7 +44,10 @@ export class SmsClient {
     return this.context.redis;
   }
 
-  async send(request: SendRequestInput & { provider?: ProviderId }, options: SendOptions = {}): Promise<AcceptedRequest> {
+  async send(
+    request: SendRequestInput & { provider?: ProviderId },
+    options: SendOptions = {},
+  ): Promise<AcceptedRequest> {
     await this.context.ready();
     const { accepted } = await enqueueRequest(
       { store: this.context.store, sendQueue: this.context.sendQueue, defaultCountry: this.defaultCountry },
@@ -66,7 +69,8 @@ export class SmsClient {
     for (;;) {
       const summary = await this.get(id);
       if (summary.state === 'completed') return summary;
-      if (Date.now() > deadline) throw new Error(`Request ${id} not completed within ${options.timeoutMs ?? 600_000} ms`);
+      if (Date.now() > deadline)
+        throw new Error(`Request ${id} not completed within ${options.timeoutMs ?? 600_000} ms`);
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(options.pollMs ?? 1_000, delay * 2);
     }

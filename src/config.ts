@@ -17,7 +17,14 @@ const csvList = z.preprocess(
   z
     .string()
     .optional()
-    .transform((v) => (v ? v.split(',').map((s) => s.trim()).filter(Boolean) : [])),
+    .transform((v) =>
+      v
+        ? v
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [],
+    ),
 );
 
 /**
@@ -28,11 +35,23 @@ export const envSchema = z.object({
   /** Redis for queues, batch states and the ledger. */
   REDIS_URL: z.preprocess(emptyAsUndefined, z.url().default('redis://127.0.0.1:6379')),
   /** BullMQ prefix shared by every queue and smsq key; use a hash tag (`{smsq}`) with Redis Cluster. */
-  SMSQ_PREFIX: z.preprocess(emptyAsUndefined, z.string().regex(/^[\w{}.-]+$/).default('smsq')),
+  SMSQ_PREFIX: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^[\w{}.-]+$/)
+      .default('smsq'),
+  ),
   /** Provider for requests that name none; defaults to the first with credentials, else `simulator`. */
   SMSQ_PROVIDER: z.preprocess(emptyAsUndefined, z.enum(PROVIDER_IDS).optional()),
   /** Country for numbers written without a country code (ISO 3166-1 alpha-2). */
-  SMSQ_DEFAULT_COUNTRY: z.preprocess(emptyAsUndefined, z.string().regex(/^[A-Z]{2}$/).default('ES')),
+  SMSQ_DEFAULT_COUNTRY: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^[A-Z]{2}$/)
+      .default('ES'),
+  ),
   /** `report`: an ambiguous Descom send is recorded `unknown` and not resent; `resend`: it is sent again. */
   SMSQ_AMBIGUOUS: z.preprocess(emptyAsUndefined, z.enum(['report', 'resend']).default('report')),
   /** Attempts per batch for transient failures (rate-limit waits use none). */
@@ -70,7 +89,13 @@ export const envSchema = z.object({
   /** OVH requests per second (OVH: about 60 per minute per consumer key is safe). */
   OVH_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1)),
   /** `true`: transactional sends, no STOP mention appended (OVH `noStopClause`). */
-  OVH_NO_STOP_CLAUSE: z.preprocess(emptyAsUndefined, z.enum(['true', 'false']).default('true').transform((v) => v === 'true')),
+  OVH_NO_STOP_CLAUSE: z.preprocess(
+    emptyAsUndefined,
+    z
+      .enum(['true', 'false'])
+      .default('true')
+      .transform((v) => v === 'true'),
+  ),
 
   /** Simulated latency per provider request, in ms. */
   SIMULATOR_LATENCY_MS: z.preprocess(emptyAsUndefined, int(0).default(50)),
@@ -194,7 +219,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
 
   const defaultProvider: ProviderId = e.SMSQ_PROVIDER ?? (descom ? 'descom' : ovh ? 'ovh' : 'simulator');
-  if (defaultProvider === 'descom' && !descom) problems.push('SMSQ_PROVIDER: descom needs DESCOM_USER and DESCOM_PASS');
+  if (defaultProvider === 'descom' && !descom)
+    problems.push('SMSQ_PROVIDER: descom needs DESCOM_USER and DESCOM_PASS');
   if (defaultProvider === 'ovh' && !ovh)
     problems.push('SMSQ_PROVIDER: ovh needs OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY');
   if (Boolean(e.SMSQ_DASHBOARD_USER) !== Boolean(e.SMSQ_DASHBOARD_PASSWORD))

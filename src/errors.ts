@@ -57,7 +57,8 @@ export class AccountError extends SmsqError {
   }
 }
 
-export type DeliveryError = TransientError | RateLimitedError | PermanentError | AmbiguousError | AccountError;
+export type DeliveryError =
+  TransientError | RateLimitedError | PermanentError | AmbiguousError | AccountError;
 
 export function isDeliveryError(err: unknown): err is DeliveryError {
   return (

@@ -13,7 +13,9 @@ export async function runWorker(only?: readonly ProviderId[]): Promise<void> {
   const config = loadConfig();
   const logger = createLogger(config.logLevel);
   const workers = await startWorkers({ config, logger, only });
-  installShutdown([{ name: 'workers', close: () => workers.close(), abort: () => workers.abort() }], { logger });
+  installShutdown([{ name: 'workers', close: () => workers.close(), abort: () => workers.abort() }], {
+    logger,
+  });
 }
 
 if (import.meta.url === `file://${process.argv[1]}`) runMain(() => runWorker());

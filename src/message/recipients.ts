@@ -30,7 +30,12 @@ export function normalizeNumber(
   if (input === '') return { ok: false, reason: 'empty' };
   // libphonenumber extracts a number from surrounding text; a recipient list should hold numbers only.
   if (/[^\d\s+().-]/.test(input)) {
-    return { ok: false, reason: /\d/.test(input) ? 'contains characters that are not part of a phone number' : 'not a phone number' };
+    return {
+      ok: false,
+      reason: /\d/.test(input)
+        ? 'contains characters that are not part of a phone number'
+        : 'not a phone number',
+    };
   }
   // Providers and spreadsheets write international numbers as 00<country code>…
   const candidate = input.startsWith('00') ? `+${input.slice(2)}` : input;

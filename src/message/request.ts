@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { sendWindowSchema, timeZoneSchema } from '../campaigns/window.js';
 import { InputError, TooLargeError, type InputIssue } from '../errors.js';
 import { normalizeRecipients, type InvalidRecipient } from './recipients.js';
 import { analyzeText, type Encoding } from './segments.js';
@@ -28,6 +29,10 @@ export const sendRequestSchema = z
     callbackUrl: z.url().optional(),
     tag: z.string().max(64).optional(),
     dryRun: z.boolean().optional(),
+    /** Send window: batches outside it wait for its next opening, at dispatch (campaigns set it). */
+    window: sendWindowSchema.optional(),
+    /** IANA time zone the window is read in; required with `window`. */
+    timezone: timeZoneSchema.optional(),
   })
   .strict()
   .superRefine((value, ctx) => {
@@ -37,6 +42,9 @@ export const sendRequestSchema = z
     } else if (!value.messages) {
       if (value.to === undefined) ctx.addIssue({ code: 'custom', path: ['to'], message: 'required' });
       if (value.text === undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'required' });
+    }
+    if (value.window && !value.timezone) {
+      ctx.addIssue({ code: 'custom', path: ['timezone'], message: 'required with window' });
     }
     if (value.sendAt && value.expiresAt && Date.parse(value.expiresAt) <= Date.parse(value.sendAt)) {
       ctx.addIssue({ code: 'custom', path: ['expiresAt'], message: 'must be after sendAt' });

@@ -115,7 +115,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         await deps.worker().rateLimit(err.retryAfterMs);
         throw Worker.RateLimitError();
       case 'permanent':
-        await store.transition(batch, ['sending'], 'rejected', { error, ledger: ledgerFields(batch, 'rejected') });
+        await store.transition(batch, ['sending'], 'rejected', {
+          error,
+          ledger: ledgerFields(batch, 'rejected'),
+        });
         log.error({ err }, 'Provider rejected the batch; not retried');
         throw new UnrecoverableError(error);
       case 'account':
@@ -161,7 +164,9 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
     if (record.state === 'planned' && record.expiresAt && Date.parse(record.expiresAt) <= now()) {
-      const moved = await store.transition(batch, ['planned'], 'expired', { error: 'not sent before expiresAt' });
+      const moved = await store.transition(batch, ['planned'], 'expired', {
+        error: 'not sent before expiresAt',
+      });
       log.warn('Batch expired before it could be sent');
       return done(batch, moved.ok ? 'expired' : (moved.current ?? 'expired'));
     }

@@ -3,10 +3,24 @@
  * `planned → sending → sent | rejected | unknown`, plus `failed` (gave up or cancelled) and
  * `expired` (not sent before its expiresAt).
  */
-export const BATCH_STATES = ['planned', 'sending', 'sent', 'rejected', 'unknown', 'failed', 'expired'] as const;
+export const BATCH_STATES = [
+  'planned',
+  'sending',
+  'sent',
+  'rejected',
+  'unknown',
+  'failed',
+  'expired',
+] as const;
 export type BatchState = (typeof BATCH_STATES)[number];
 
-export const FINAL_BATCH_STATES: ReadonlySet<BatchState> = new Set(['sent', 'rejected', 'unknown', 'failed', 'expired']);
+export const FINAL_BATCH_STATES: ReadonlySet<BatchState> = new Set([
+  'sent',
+  'rejected',
+  'unknown',
+  'failed',
+  'expired',
+]);
 
 export function isFinalBatchState(state: BatchState): boolean {
   return FINAL_BATCH_STATES.has(state);

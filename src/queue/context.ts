@@ -42,7 +42,10 @@ export function createQueueContext(opts: {
   /** `producer`: fail fast while Redis is down; `worker`: wait through a restart. */
   role: 'producer' | 'worker';
 }): QueueContext {
-  const redis = opts.role === 'producer' ? createProducerConnection(opts.redisUrl) : createWorkerConnection(opts.redisUrl);
+  const redis =
+    opts.role === 'producer'
+      ? createProducerConnection(opts.redisUrl)
+      : createWorkerConnection(opts.redisUrl);
   const keys = smsqKeys(opts.prefix);
   const queueOpts = { connection: redis, prefix: opts.prefix };
   const sendQueue = new Queue<SendJobData>(SEND_QUEUE, queueOpts);

@@ -147,7 +147,11 @@ export async function enqueueRequest(
     // The first attempt may have died between its record and its job: adding again is a no-op
     // when the job exists (same jobId), and completes the enqueue when it does not.
     if (original.state === 'queued' && !original.planned) {
-      await deps.sendQueue.add(SEND_JOB, { ...jobData, requestId: originalId }, sendJobOptions(originalId, request.sendAt));
+      await deps.sendQueue.add(
+        SEND_JOB,
+        { ...jobData, requestId: originalId },
+        sendJobOptions(originalId, request.sendAt),
+      );
     }
     return { accepted: JSON.parse(original.accepted) as AcceptedRequest, replayed: true };
   }

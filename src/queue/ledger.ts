@@ -40,7 +40,11 @@ export const LEDGER_FIELDS = [
 ] as const;
 
 /** The stream fields of a batch's ledger entry, written atomically with its final state. */
-export function ledgerFields(batch: Batch, state: BatchState, receipt?: BatchReceipt): Record<string, string> {
+export function ledgerFields(
+  batch: Batch,
+  state: BatchState,
+  receipt?: BatchReceipt,
+): Record<string, string> {
   const recipients = batchRecipients(batch).length;
   const invalid = receipt ? countInvalid(batch, receipt) : 0;
   const charged = receipt ? receipt.creditsCharged : state === 'unknown' ? batch.estimatedCredits : 0;

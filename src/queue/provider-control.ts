@@ -30,9 +30,15 @@ export class ProviderControl {
   }
 
   async pause(provider: ProviderId, reason: { code: string; message: string }): Promise<void> {
-    await this.deps.redis.set(this.deps.keys.paused(provider), JSON.stringify({ ...reason, at: new Date().toISOString() }));
+    await this.deps.redis.set(
+      this.deps.keys.paused(provider),
+      JSON.stringify({ ...reason, at: new Date().toISOString() }),
+    );
     await this.deps.queues.get(provider)?.pause();
-    this.log.fatal({ provider, code: reason.code }, `Provider ${provider} paused: ${reason.message}; jobs are kept`);
+    this.log.fatal(
+      { provider, code: reason.code },
+      `Provider ${provider} paused: ${reason.message}; jobs are kept`,
+    );
   }
 
   async resume(provider: ProviderId, by: 'probe' | 'operator'): Promise<void> {
@@ -41,7 +47,9 @@ export class ProviderControl {
     this.log.info({ provider, by }, `Provider ${provider} resumed`);
   }
 
-  async pausedReason(provider: ProviderId): Promise<{ code: string; message: string; at: string } | undefined> {
+  async pausedReason(
+    provider: ProviderId,
+  ): Promise<{ code: string; message: string; at: string } | undefined> {
     const raw = await this.deps.redis.get(this.deps.keys.paused(provider));
     return raw ? (JSON.parse(raw) as { code: string; message: string; at: string }) : undefined;
   }

@@ -85,7 +85,13 @@ interface SmsqCommands {
     incrementAttempts: string,
     ledgerEntry: string,
   ): Promise<[string, string]>;
-  smsqCreateRequest(idemKey: string, requestKey: string, idemValue: string, ttlS: number, fields: string): Promise<string | null>;
+  smsqCreateRequest(
+    idemKey: string,
+    requestKey: string,
+    idemValue: string,
+    ttlS: number,
+    fields: string,
+  ): Promise<string | null>;
 }
 
 function commands(redis: Redis): SmsqCommands {
@@ -232,7 +238,12 @@ export class RecordStore {
     batch: Batch,
     from: readonly BatchState[],
     to: BatchState,
-    opts: { receipt?: BatchReceipt; error?: string; countAttempt?: boolean; ledger?: Record<string, string> } = {},
+    opts: {
+      receipt?: BatchReceipt;
+      error?: string;
+      countAttempt?: boolean;
+      ledger?: Record<string, string>;
+    } = {},
   ): Promise<TransitionResult> {
     const fields = toHashFields({
       updatedAt: new Date().toISOString(),

@@ -101,7 +101,8 @@ export function createSplitter(deps: SplitterDeps) {
   async function addChildren(job: Job<SendJobData>, records: readonly BatchRecord[]): Promise<void> {
     const pending = records.filter((r) => !isFinalBatchState(r.state));
     const byProvider = new Map<ProviderId, BatchRecord[]>();
-    for (const r of pending) byProvider.set(r.batch.provider, [...(byProvider.get(r.batch.provider) ?? []), r]);
+    for (const r of pending)
+      byProvider.set(r.batch.provider, [...(byProvider.get(r.batch.provider) ?? []), r]);
     for (const [providerId, list] of byProvider) {
       const queue = deps.batchQueues.get(providerId);
       if (!queue) throw new Error(`No queue for provider ${providerId}`);

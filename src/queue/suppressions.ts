@@ -10,7 +10,9 @@ export class SuppressionList {
   ) {}
 
   /** Normalises and adds numbers; returns those that could not be read as phone numbers. */
-  async add(numbers: readonly string[]): Promise<{ added: number; invalid: { to: string; reason: string }[] }> {
+  async add(
+    numbers: readonly string[],
+  ): Promise<{ added: number; invalid: { to: string; reason: string }[] }> {
     const valid: string[] = [];
     const invalid: { to: string; reason: string }[] = [];
     for (const raw of numbers) {

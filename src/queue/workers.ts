@@ -71,6 +71,14 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     maxStalledCount: 10,
   };
 
+  // A connection passed to a Worker is "shared": worker.close() leaves it open, so we close them.
+  const connections: ReturnType<typeof createWorkerConnection>[] = [];
+  const workerConnection = () => {
+    const connection = createWorkerConnection(config.redisUrl);
+    connections.push(connection);
+    return connection;
+  };
+
   const splitter = createSplitter({
     store: context.store,
     providers,
@@ -85,7 +93,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   const workers: Worker[] = [
     new Worker<SendJobData, RequestSummary>(SEND_QUEUE, splitter, {
       ...workerOpts,
-      connection: createWorkerConnection(config.redisUrl),
+      connection: workerConnection(),
       concurrency: 4,
     }),
   ];
@@ -110,7 +118,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       }),
       {
         ...workerOpts,
-        connection: createWorkerConnection(config.redisUrl),
+        connection: workerConnection(),
         concurrency: config.batchConcurrency,
         limiter: { max: ratePerSecond, duration: 1_000 },
       },
@@ -149,6 +157,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
           workers.map((w) => w.close().catch((err: unknown) => log.error({ err }, 'Worker close failed'))),
         );
         clearTimeout(timer);
+        for (const connection of connections) connection.disconnect();
         for (const provider of providers.values()) await provider.close().catch(() => undefined);
         await context.close();
         log.info('Workers stopped');

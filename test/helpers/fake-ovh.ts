@@ -27,7 +27,12 @@ export type FakeOvhRoute =
  * - `'accept-then-hang'`: handle the request (a POST job is created and recorded), then never answer.
  */
 export type FakeOvhAction =
-  { status: number; body?: unknown } | 'html-502' | 'drop-after-accept' | 'drop-before-accept' | 'hang' | 'accept-then-hang';
+  | { status: number; body?: unknown }
+  | 'html-502'
+  | 'drop-after-accept'
+  | 'drop-before-accept'
+  | 'hang'
+  | 'accept-then-hang';
 
 export interface FakeOvhOptions {
   /** What `GET /sms` lists; the first is `serviceName`. Default one service. */

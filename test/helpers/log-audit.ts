@@ -6,7 +6,8 @@ import { join } from 'node:path';
  * mobiles, in any form) and the secrets the provider stand-ins accept.
  */
 const FORBIDDEN: [string, RegExp][] = [
-  ['a phone number', /(?<!\d)(?:\+|00)?(?:34|33)?\s?[67]\d{8}(?!\d)/],
+  // Not inside a longer token: request ids, UUIDs and hashes hold digit runs too.
+  ['a phone number', /(?<![\w-])(?:\+|00)?(?:34|33)?\s?[67]\d{8}(?![\w-])/],
   ['the Descom password', /smsq-secret/],
   ['an OVH secret', /fakeAppSecret|fakeConsumerKey/],
 ];

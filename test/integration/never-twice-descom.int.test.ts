@@ -49,7 +49,9 @@ describe('Descom: never twice, never lost', () => {
 
     // Run the same batch again, as a duplicate delivery of its job would.
     const batchId = result.batches[0]!.id;
-    const again = await pipeline.workers.context.batchQueue('descom').add('batch', { batchId, requestId: id });
+    const again = await pipeline.workers.context
+      .batchQueue('descom')
+      .add('batch', { batchId, requestId: id });
     await eventually(async () => (await again.isCompleted()) || (await again.isFailed()));
     expect(await again.getState()).toBe('completed');
     expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);

@@ -100,7 +100,11 @@ describe('OVH: never twice, never lost', () => {
     const { fake, pipeline, client } = await start({}, { SMSQ_PROBE_INTERVAL_MS: '600000' });
     fake.script('POST /sms/{sn}/jobs', {
       status: 403,
-      body: { errorCode: 'INVALID_CREDENTIAL', httpCode: '403 Forbidden', message: 'This credential is not valid' },
+      body: {
+        errorCode: 'INVALID_CREDENTIAL',
+        httpCode: '403 Forbidden',
+        message: 'This credential is not valid',
+      },
     });
     const { id } = await client.send({ to: spanishMobiles(2), text: 'Bonjour' });
     await eventually(async () => (await pipeline.workers.control.pausedReason('ovh')) !== undefined);

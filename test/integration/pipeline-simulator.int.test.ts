@@ -32,7 +32,14 @@ describe('pipeline on the simulator', () => {
     const result = await client.wait(accepted.id, { timeoutMs: 60_000 });
     expect(result.state).toBe('completed');
     expect(result.counts).toEqual({
-      total: 10_000, accepted: 10_000, invalid: 0, suppressed: 0, rejected: 0, failed: 0, expired: 0, unknown: 0,
+      total: 10_000,
+      accepted: 10_000,
+      invalid: 0,
+      suppressed: 0,
+      rejected: 0,
+      failed: 0,
+      expired: 0,
+      unknown: 0,
     });
     // Simulator: 50 message objects × 100 recipients per request → 2 requests.
     expect(result.batches).toHaveLength(2);
@@ -63,14 +70,20 @@ describe('pipeline on the simulator', () => {
     const { id } = await client.send({ to: spanishMobiles(5_500), text: 'Hola' });
     const result = await client.wait(id, { timeoutMs: 20_000 });
     const entries = [];
-    for await (const e of readLedger(workers.context.redis, workers.context.keys.ledger, { since: before })) entries.push(e);
+    for await (const e of readLedger(workers.context.redis, workers.context.keys.ledger, { since: before }))
+      entries.push(e);
     expect(entries).toHaveLength(2);
     expect(entries.map((e) => e.batchId).sort()).toEqual(result.batches.map((b) => b.id).sort());
     expect(entries.reduce((n, e) => n + e.recipients, 0)).toBe(5_500);
     expect(entries.reduce((n, e) => n + e.creditsCharged, 0)).toBe(result.credits.charged);
-    expect(entries.every((e) => e.state === 'sent' && e.requestId === id && e.providerIds.length === e.recipients)).toBe(true);
+    expect(
+      entries.every((e) => e.state === 'sent' && e.requestId === id && e.providerIds.length === e.recipients),
+    ).toBe(true);
     const later = [];
-    for await (const e of readLedger(workers.context.redis, workers.context.keys.ledger, { since: new Date(Date.now() + 1000) })) later.push(e);
+    for await (const e of readLedger(workers.context.redis, workers.context.keys.ledger, {
+      since: new Date(Date.now() + 1000),
+    }))
+      later.push(e);
     expect(later).toHaveLength(0);
   });
 
@@ -88,9 +101,9 @@ describe('pipeline on the simulator', () => {
     const first = await client.send({ to: '+34600000001', text: 'Hola' }, { idempotencyKey: 'order-42' });
     const again = await client.send({ to: '+34600000001', text: 'Hola' }, { idempotencyKey: 'order-42' });
     expect(again).toEqual(first);
-    await expect(client.send({ to: '+34600000001', text: 'Adiós' }, { idempotencyKey: 'order-42' })).rejects.toThrow(
-      /already used/,
-    );
+    await expect(
+      client.send({ to: '+34600000001', text: 'Adiós' }, { idempotencyKey: 'order-42' }),
+    ).rejects.toThrow(/already used/);
     const result = await client.wait(first.id, { timeoutMs: 20_000 });
     expect(result.counts.accepted).toBe(1);
   });

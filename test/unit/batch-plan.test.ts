@@ -25,16 +25,19 @@ describe('planBatches', () => {
     },
   );
 
-  it.each([1, 499, 500, 501, 10_000])('cuts %i recipients into OVH jobs of ≤ 500 receivers, one text each', (n) => {
-    const to = spanishMobiles(n);
-    const batches = planBatches([{ text: 'Bonjour', to }], OVH);
-    expect(batches).toHaveLength(Math.ceil(n / 500));
-    for (const batch of batches) {
-      expect(batch.messages).toHaveLength(1);
-      expect(batch.messages[0]!.to.length).toBeLessThanOrEqual(500);
-    }
-    expect(recipientsOf(batches)).toEqual(to);
-  });
+  it.each([1, 499, 500, 501, 10_000])(
+    'cuts %i recipients into OVH jobs of ≤ 500 receivers, one text each',
+    (n) => {
+      const to = spanishMobiles(n);
+      const batches = planBatches([{ text: 'Bonjour', to }], OVH);
+      expect(batches).toHaveLength(Math.ceil(n / 500));
+      for (const batch of batches) {
+        expect(batch.messages).toHaveLength(1);
+        expect(batch.messages[0]!.to.length).toBeLessThanOrEqual(500);
+      }
+      expect(recipientsOf(batches)).toEqual(to);
+    },
+  );
 
   it('merges messages with the same text and keeps different texts in separate message objects', () => {
     const numbers = spanishMobiles(350);

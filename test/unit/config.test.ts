@@ -13,9 +13,9 @@ describe('loadConfig', () => {
 
   it('picks the configured provider when credentials are set', () => {
     expect(loadConfig({ DESCOM_USER: 'u', DESCOM_PASS: 'p' }).defaultProvider).toBe('descom');
-    expect(
-      loadConfig({ OVH_APP_KEY: 'a', OVH_APP_SECRET: 's', OVH_CONSUMER_KEY: 'c' }).defaultProvider,
-    ).toBe('ovh');
+    expect(loadConfig({ OVH_APP_KEY: 'a', OVH_APP_SECRET: 's', OVH_CONSUMER_KEY: 'c' }).defaultProvider).toBe(
+      'ovh',
+    );
   });
 
   it.each([
@@ -25,7 +25,10 @@ describe('loadConfig', () => {
     [{ SMSQ_PROVIDER: 'descom' }, 'SMSQ_PROVIDER'],
     [{ DESCOM_USER: 'u' }, 'DESCOM_PASS'],
     [{ OVH_APP_KEY: 'a' }, 'OVH_APP_SECRET'],
-    [{ OVH_APP_KEY: 'a', OVH_APP_SECRET: 's', OVH_CONSUMER_KEY: 'c', OVH_ENDPOINT: 'http://x' }, 'OVH_ENDPOINT'],
+    [
+      { OVH_APP_KEY: 'a', OVH_APP_SECRET: 's', OVH_CONSUMER_KEY: 'c', OVH_ENDPOINT: 'http://x' },
+      'OVH_ENDPOINT',
+    ],
     [{ SMSQ_DEFAULT_COUNTRY: 'spain' }, 'SMSQ_DEFAULT_COUNTRY'],
     [{ SIMULATOR_FAILURE_RATE: '2' }, 'SIMULATOR_FAILURE_RATE'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
@@ -35,6 +38,8 @@ describe('loadConfig', () => {
   });
 
   it('names every bad variable at once', () => {
-    expect(() => loadConfig({ PORT: 'abc', LOG_LEVEL: 'loud' })).toThrow(/PORT[\s\S]*LOG_LEVEL|LOG_LEVEL[\s\S]*PORT/);
+    expect(() => loadConfig({ PORT: 'abc', LOG_LEVEL: 'loud' })).toThrow(
+      /PORT[\s\S]*LOG_LEVEL|LOG_LEVEL[\s\S]*PORT/,
+    );
   });
 });

@@ -26,7 +26,10 @@ describe('normalizeNumber', () => {
 
 describe('normalizeRecipients', () => {
   it('removes duplicates after normalisation, counts them, and lists invalid numbers with reasons', () => {
-    const result = normalizeRecipients(['+34600000001', '600000001', '0034600000001', 'x', '+34600000002'], 'ES');
+    const result = normalizeRecipients(
+      ['+34600000001', '600000001', '0034600000001', 'x', '+34600000002'],
+      'ES',
+    );
     expect(result).toEqual({
       valid: ['+34600000001', '+34600000002'],
       invalid: [{ to: 'x', reason: 'not a phone number' }],

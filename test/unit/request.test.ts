@@ -18,7 +18,13 @@ function issuesOf(input: unknown) {
 describe('prepareRequest', () => {
   it('estimates credits as parts × recipients and reports the encoding', () => {
     const prepared = prepareRequest({ to: ['+34600000001', '+34600000002'], text: 'á'.repeat(71) }, opts);
-    expect(prepared).toMatchObject({ recipients: 2, total: 2, segments: 2, encoding: 'UCS-2', estimatedCredits: 4 });
+    expect(prepared).toMatchObject({
+      recipients: 2,
+      total: 2,
+      segments: 2,
+      encoding: 'UCS-2',
+      estimatedCredits: 4,
+    });
   });
 
   it('names every bad field with its path', () => {
@@ -38,11 +44,27 @@ describe('prepareRequest', () => {
       { path: 'to.0', message: 'not a phone number' },
       { path: 'to.1', message: 'contains characters that are not part of a phone number' },
     ]);
-    expect(issuesOf({ messages: [{ to: ['+34600000001'], text: 'a' }, { to: ['bad'], text: 'b' }], to: 'x' })[0]?.path).toBe('messages');
+    expect(
+      issuesOf({
+        messages: [
+          { to: ['+34600000001'], text: 'a' },
+          { to: ['bad'], text: 'b' },
+        ],
+        to: 'x',
+      })[0]?.path,
+    ).toBe('messages');
   });
 
   it('accepts a request with some invalid numbers and counts them in the total', () => {
-    const prepared = prepareRequest({ messages: [{ to: ['+34600000001', 'bad'], text: 'a' }, { to: '+34600000001', text: 'b' }] }, opts);
+    const prepared = prepareRequest(
+      {
+        messages: [
+          { to: ['+34600000001', 'bad'], text: 'a' },
+          { to: '+34600000001', text: 'b' },
+        ],
+      },
+      opts,
+    );
     expect(prepared.recipients).toBe(2);
     expect(prepared.total).toBe(3);
     expect(prepared.invalid).toEqual([{ to: 'bad', reason: 'not a phone number' }]);

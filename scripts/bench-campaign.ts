@@ -1,0 +1,306 @@
+/**
+ * Campaign import benchmark: one CSV of N personalised rows sent as one import run through the
+ * simulator (SIMULATOR_LATENCY_MS=0), with the send workers and the campaign worker (the
+ * importer) in two child processes. Prints recipients/s, each process's peak RSS and Redis's
+ * used_memory_peak.
+ *
+ *   npx tsx scripts/bench-campaign.ts [rows=1000000]
+ *
+ * Redis: REDIS_URL if set (its used_memory_peak then includes whatever else it holds), else a
+ * private redis-server on a free port, stopped afterwards. Keys live under a throw-away prefix,
+ * removed afterwards. BENCH_TIMEOUT_S (default 900) bounds the whole run.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createWriteStream, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { once } from 'node:events';
+import { Redis } from 'ioredis';
+import { CampaignService } from '../src/campaigns/service.js';
+import { startCampaignWorkers } from '../src/campaigns/workers.js';
+import { loadConfig, type Config } from '../src/config.js';
+import { createLogger } from '../src/logger.js';
+import { createQueueContext } from '../src/queue/context.js';
+import { startWorkers } from '../src/queue/workers.js';
+import { startPrivateRedis, type PrivateRedis } from '../test/helpers/redis-server.js';
+
+type Role = 'workers' | 'importer';
+interface ChildReport {
+  role: Role;
+  /** RSS once started, before the run (modules loaded, connections open). */
+  startRssMb: number;
+  peakRssMb: number;
+}
+
+const TEXT = 'Hola {{name}}, tu pedido esta listo para recoger en tienda. Gracias por tu compra.';
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const mb = (bytes: number) => Math.round((bytes / 1024 / 1024) * 10) / 10;
+
+function benchEnv(redisUrl: string, prefix: string): Record<string, string> {
+  return {
+    REDIS_URL: redisUrl,
+    SMSQ_PREFIX: prefix,
+    SMSQ_PROVIDER: 'simulator',
+    SIMULATOR_LATENCY_MS: '0',
+    // The simulator's request allowance would otherwise be the ceiling (1,000 requests/s).
+    SIMULATOR_RATE_PER_S: '100000',
+    LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+  };
+}
+
+/** Peak resident set size of a process, from the kernel (Linux), in bytes. */
+function vmHwm(pid: number): number | undefined {
+  try {
+    const line = readFileSync(`/proc/${pid}/status`, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith('VmHWM:'));
+    return line ? Number(line.replace(/\D+/g, '')) * 1024 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** CPU time a process used so far (Linux), in seconds. */
+function cpuSeconds(pid: number): number | undefined {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 1/100 s
+  } catch {
+    return undefined;
+  }
+}
+
+/** Child process: runs one role until the parent says stop, sampling its own RSS. */
+async function runChild(role: Role): Promise<void> {
+  const prefix = process.env.BENCH_PREFIX!;
+  const config: Config = loadConfig(benchEnv(process.env.BENCH_REDIS_URL!, prefix));
+  const logger = createLogger(config.logLevel);
+  let peak = process.memoryUsage.rss();
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage.rss());
+  }, 100);
+  const stop =
+    role === 'workers'
+      ? await startWorkers({ config, logger }).then((w) => () => w.close(5_000))
+      : await startCampaignWorkers({ config, logger }).then((w) => () => w.close(5_000));
+  const startRss = process.memoryUsage.rss();
+  process.send?.({ ready: true });
+  await once(process, 'message');
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage.rss());
+  await stop();
+  process.send?.({ role, startRssMb: mb(startRss), peakRssMb: mb(peak) } satisfies ChildReport);
+  process.disconnect();
+}
+
+async function writeCsv(path: string, rows: number): Promise<void> {
+  const out = createWriteStream(path);
+  const write = async (chunk: string) => {
+    if (!out.write(chunk)) await once(out, 'drain');
+  };
+  await write('phone,name\n');
+  let buffer = '';
+  for (let i = 0; i < rows; i += 1) {
+    buffer += `+3460${String(i).padStart(7, '0')},Cliente ${i}\n`;
+    if (buffer.length > 64 * 1024) {
+      await write(buffer);
+      buffer = '';
+    }
+  }
+  await write(buffer);
+  out.end();
+  await once(out, 'finish');
+}
+
+/** What the run left in Redis, by kind of key (ids folded), largest first: MB and key count. */
+async function memoryByKind(redis: Redis, prefix: string): Promise<string> {
+  const kinds = new Map<string, { bytes: number; keys: number }>();
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    const pipeline = redis.pipeline();
+    for (const key of keys) pipeline.memory('USAGE', key);
+    const sizes = (await pipeline.exec()) ?? [];
+    keys.forEach((key, i) => {
+      const kind = key
+        .slice(prefix.length + 1)
+        .replace(/r[0-9a-f]{32}(-\d+)?/g, '<id>')
+        .replace(/import\.[0-9a-z]+/g, '<run>')
+        .replace(/:\d+$/, ':<n>');
+      const entry = kinds.get(kind) ?? { bytes: 0, keys: 0 };
+      entry.bytes += Number(sizes[i]?.[1] ?? 0);
+      entry.keys += 1;
+      kinds.set(kind, entry);
+    });
+  } while (cursor !== '0');
+  return [...kinds]
+    .sort((a, b) => b[1].bytes - a[1].bytes)
+    .slice(0, 8)
+    .map(([kind, e]) => `${kind} ${mb(e.bytes)} MB (${e.keys} keys)`)
+    .join('; ');
+}
+
+async function removePrefix(redisUrl: string, prefix: string): Promise<number> {
+  const redis = new Redis(redisUrl);
+  let removed = 0;
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) removed += await redis.unlink(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  return removed;
+}
+
+function startChild(role: Role, redisUrl: string, prefix: string): Promise<ChildProcess> {
+  const child = fork(process.argv[1]!, ['--role', role], {
+    execArgv: process.execArgv,
+    env: { ...process.env, BENCH_PREFIX: prefix, BENCH_REDIS_URL: redisUrl },
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('message', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`${role} process exited early (code ${code})`)));
+  });
+}
+
+async function stopChild(child: ChildProcess): Promise<ChildReport | undefined> {
+  if (child.exitCode !== null || !child.connected) return undefined;
+  const report = new Promise<ChildReport | undefined>((resolve) => {
+    child.on('message', (m: ChildReport) => resolve(m));
+    child.once('exit', () => resolve(undefined));
+  });
+  child.send('stop');
+  const result = await report;
+  if (child.exitCode === null) {
+    // A process that still holds handles after closing everything is reported, then ended.
+    const exited = await Promise.race([once(child, 'exit').then(() => true), sleep(3_000).then(() => false)]);
+    if (!exited) {
+      console.warn(
+        `bench: the ${result?.role ?? 'child'} process did not exit on its own 3 s after closing; ending it`,
+      );
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+    }
+  }
+  return result;
+}
+
+async function main(): Promise<void> {
+  const rows = Number(process.argv[2] ?? 1_000_000);
+  const timeoutS = Number(process.env.BENCH_TIMEOUT_S ?? 900);
+  const prefix = `bench${randomBytes(4).toString('hex')}`;
+  let privateRedis: PrivateRedis | undefined;
+  const redisUrl = process.env.REDIS_URL ?? (privateRedis = await startPrivateRedis()).url;
+  const dir = mkdtempSync(join(tmpdir(), 'smsq-bench-'));
+  const children: ChildProcess[] = [];
+  const redis = new Redis(redisUrl);
+  let finished = false;
+
+  const deadline = setTimeout(() => {
+    if (!finished) console.error(`bench: not finished within BENCH_TIMEOUT_S=${timeoutS}; stopping`);
+  }, timeoutS * 1000);
+  deadline.unref();
+  const deadlineAt = Date.now() + timeoutS * 1000;
+
+  try {
+    const csv = join(dir, 'recipients.csv');
+    let t = performance.now();
+    await writeCsv(csv, rows);
+    console.log(
+      `CSV: ${rows.toLocaleString('en')} rows, ${mb(statSync(csv).size)} MB, written in ${((performance.now() - t) / 1000).toFixed(1)} s`,
+    );
+
+    const usedBefore = Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0);
+    const workers = await startChild('workers', redisUrl, prefix);
+    children.push(workers);
+    const importer = await startChild('importer', redisUrl, prefix);
+    children.push(importer);
+
+    const config = loadConfig(benchEnv(redisUrl, prefix));
+    const context = createQueueContext({ redisUrl, prefix, defaultCountry: 'ES', role: 'producer' });
+    await context.ready();
+    const campaigns = new CampaignService({ context, config });
+    let usedPeakSampled = usedBefore;
+    t = performance.now();
+    const { runId } = await campaigns.startImport({ text: TEXT, recipients: { csv } });
+    let lastLog = 0;
+    let run = await campaigns.getRun(runId);
+    while (run.state !== 'completed' && run.state !== 'failed') {
+      if (Date.now() > deadlineAt)
+        throw new Error(`run ${runId} not finished within ${timeoutS} s (${run.counts.accepted} accepted)`);
+      await sleep(500);
+      usedPeakSampled = Math.max(
+        usedPeakSampled,
+        Number(/used_memory:(\d+)/.exec(await redis.info('memory'))?.[1] ?? 0),
+      );
+      run = await campaigns.getRun(runId);
+      if (performance.now() - lastLog > 10_000) {
+        lastLog = performance.now();
+        console.log(
+          `  ${((performance.now() - t) / 1000).toFixed(0)} s: ${run.rows.toLocaleString('en')} rows read, ${run.requests} requests, ${run.counts.accepted.toLocaleString('en')} accepted`,
+        );
+      }
+    }
+    const seconds = (performance.now() - t) / 1000;
+    finished = true;
+
+    const hwm = { workers: vmHwm(workers.pid!), importer: vmHwm(importer.pid!) };
+    const cpu = { workers: cpuSeconds(workers.pid!), importer: cpuSeconds(importer.pid!) };
+    const reports = await Promise.all(children.map(stopChild));
+    const info = await redis.info('memory');
+    const byKind = await memoryByKind(redis, prefix);
+    const usedPeak = Number(/used_memory_peak:(\d+)/.exec(info)?.[1] ?? 0);
+    await campaigns.close();
+    await context.close();
+
+    console.log(`\nrun ${runId}: ${run.state}${run.error ? ` (${run.error})` : ''}`);
+    console.log(
+      `counts: ${JSON.stringify(run.counts)}; credits: ${JSON.stringify(run.credits)}; requests: ${run.requests}`,
+    );
+    console.log(
+      `time: ${seconds.toFixed(1)} s from startImport to run completed → ${Math.round(run.counts.accepted / seconds).toLocaleString('en')} recipients/s`,
+    );
+    for (const role of ['workers', 'importer'] as const) {
+      const report = reports.find((r) => r?.role === role);
+      const sampled = report ? `${report.peakRssMb} MB (${report.startRssMb} MB once started)` : 'n/a';
+      const kernel = hwm[role];
+      console.log(
+        `peak RSS ${role.padEnd(8)}: ${kernel !== undefined ? `${mb(kernel)} MB (VmHWM)` : 'n/a'}; sampled ${sampled}; CPU ${cpu[role]?.toFixed(1) ?? 'n/a'} s`,
+      );
+    }
+    console.log(
+      `peak RSS driver  : ${mb(vmHwm(process.pid) ?? process.memoryUsage.rss())} MB (CSV writer + poller)`,
+    );
+    console.log(
+      `Redis used_memory_peak: ${mb(usedPeak)} MB${privateRedis ? ' (private redis-server, this run only)' : ' (shared Redis: includes other data)'}; ` +
+        `sampled used_memory peak ${mb(usedPeakSampled)} MB, ${mb(usedPeakSampled - usedBefore)} MB above the start`,
+    );
+    console.log(`Redis at the end, by key kind: ${byKind}`);
+    if (run.state !== 'completed' || run.counts.accepted !== rows) process.exitCode = 1;
+  } finally {
+    clearTimeout(deadline);
+    for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+    const removed = await removePrefix(redisUrl, prefix).catch(() => 0);
+    console.log(`cleanup: ${removed} keys under ${prefix}: removed; temp dir removed`);
+    redis.disconnect();
+    rmSync(dir, { recursive: true, force: true });
+    await privateRedis?.destroy();
+  }
+}
+
+const roleAt = process.argv.indexOf('--role');
+if (roleAt > 0) {
+  void runChild(process.argv[roleAt + 1] as Role).catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+} else {
+  main().catch((err: unknown) => {
+    console.error(`bench: ${err instanceof Error ? err.message : String(err)}`);
+    process.exitCode = 1;
+  });
+}
