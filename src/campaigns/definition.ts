@@ -5,7 +5,7 @@ import { InputError } from '../errors.js';
 import { sendRequestSchema, zodIssues } from '../message/request.js';
 import { PROVIDER_IDS } from '../message/types.js';
 import { parseIsoDuration } from './duration.js';
-import { sendWindowSchema, timeZoneSchema } from './window.js';
+import { sendWindowSchema, timeZoneSchema } from '../message/send-window.js';
 
 /** A campaign id: a slug (lowercase letters, digits, inner dashes), at most 64 characters. */
 export const CAMPAIGN_ID = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;

@@ -21,7 +21,7 @@ import {
   type RunRecord,
 } from './store.js';
 import { compileTemplate } from './template.js';
-import { nextOpening } from './window.js';
+import { nextOpening } from '../message/send-window.js';
 
 /** Data of a run job. Manual runs and imports carry their runId; scheduled ones derive it from the occurrence. */
 export interface RunJobData {

@@ -1,9 +1,9 @@
 import { z } from 'zod';
-import { sendWindowSchema, timeZoneSchema } from '../campaigns/window.js';
+import { sendWindowSchema, timeZoneSchema } from './send-window.js';
 import { InputError, TooLargeError, type InputIssue } from '../errors.js';
 import { normalizeRecipients, type InvalidRecipient } from './recipients.js';
 import { analyzeText, type Encoding } from './segments.js';
-import { PROVIDER_IDS, type OutboundMessage, type ProviderId } from './types.js';
+import { PROVIDER_IDS, type OutboundMessage } from './types.js';
 
 /** Hard limits of one request; larger sends go through CSV import, which streams. */
 export const MAX_RECIPIENTS_PER_REQUEST = 10_000;

@@ -1,4 +1,4 @@
-import type { SendWindow } from '../campaigns/window.js';
+import type { SendWindow } from '../message/send-window.js';
 import type { OutboundMessage, ProviderId } from '../message/types.js';
 
 /** Data of a send job (queue `send`): one producer request, already validated and normalised. */

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { SendWindow } from '../campaigns/window.js';
+import type { SendWindow } from '../message/send-window.js';
 import type { InvalidRecipient } from '../message/recipients.js';
 import type { Batch, BatchReceipt, ProviderId } from '../message/types.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';

@@ -1,5 +1,5 @@
 import { Worker } from 'bullmq';
-import { holdUntilWindow } from '../campaigns/window.js';
+import { holdUntilWindow } from '../message/send-window.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
@@ -37,7 +37,7 @@ export interface StartWorkersOptions {
   only?: readonly ProviderId[];
   /** Injected providers (tests, benchmarks); default: created from config. */
   providers?: ReadonlyMap<ProviderId, SmsProvider>;
-  /** Send-window check before each batch send (default: the batch's own window, see src/campaigns/window.ts). */
+  /** Send-window check before each batch send (default: the batch's own window, see src/message/send-window.ts). */
   holdUntil?: BatchProcessorDeps['holdUntil'];
 }
 

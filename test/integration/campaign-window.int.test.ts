@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { createWindowHold, type SendWindow } from '../../src/campaigns/window.js';
+import { createWindowHold, type SendWindow } from '../../src/message/send-window.js';
 import { SmsClient } from '../../src/client.js';
 import { startCampaignStack, type CampaignStack } from '../helpers/campaigns.js';
 import { spanishMobiles } from '../helpers/numbers.js';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { easterSunday, frenchHolidays, isFrenchHoliday } from '../../src/campaigns/holidays.js';
+import { easterSunday, frenchHolidays, isFrenchHoliday } from '../../src/message/french-holidays.js';
 import {
   createWindowHold,
   nextOpening,
   zonedTimeToUtc,
   type SendWindow,
-} from '../../src/campaigns/window.js';
+} from '../../src/message/send-window.js';
 
 const FR: SendWindow = { preset: 'fr-commercial' };
 const PARIS = 'Europe/Paris';

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { BatchRecord } from '../queue/records.js';
-import { isFrenchHoliday } from './holidays.js';
+import { isFrenchHoliday } from './french-holidays.js';
 
 /**
  * Send windows: when a campaign's SMS may go out, in the campaign's time zone. Checked at
