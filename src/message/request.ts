@@ -17,7 +17,10 @@ export const sendRequestSchema = z
   .object({
     to: recipientsField.optional(),
     text: z.string().min(1).optional(),
-    messages: z.array(z.object({ to: recipientsField, text: z.string().min(1) })).min(1).optional(),
+    messages: z
+      .array(z.object({ to: recipientsField, text: z.string().min(1) }))
+      .min(1)
+      .optional(),
     /** Alphanumeric sender (≤ 11 characters) or a number; must be validated with the provider. */
     sender: z
       .string()
@@ -38,7 +41,11 @@ export const sendRequestSchema = z
   .superRefine((value, ctx) => {
     const single = value.to !== undefined || value.text !== undefined;
     if (single && value.messages) {
-      ctx.addIssue({ code: 'custom', path: ['messages'], message: 'give either to + text, or messages, not both' });
+      ctx.addIssue({
+        code: 'custom',
+        path: ['messages'],
+        message: 'give either to + text, or messages, not both',
+      });
     } else if (!value.messages) {
       if (value.to === undefined) ctx.addIssue({ code: 'custom', path: ['to'], message: 'required' });
       if (value.text === undefined) ctx.addIssue({ code: 'custom', path: ['text'], message: 'required' });
@@ -127,7 +134,8 @@ export function prepareRequest(input: unknown, opts: { defaultCountry: string })
   });
 
   const recipients = messages.reduce((n, m) => n + m.to.length, 0);
-  if (recipients === 0) throw new InputError('No valid recipient in the request', issues, 'SMSQ_NO_VALID_RECIPIENT');
+  if (recipients === 0)
+    throw new InputError('No valid recipient in the request', issues, 'SMSQ_NO_VALID_RECIPIENT');
   return {
     request,
     messages,

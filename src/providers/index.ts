@@ -13,7 +13,10 @@ interface ProviderDeps {
  * The registry: one entry per provider. Each is loaded on first use, so a process that does not
  * send through OVH never loads the OVH client. Undefined when the provider has no configuration.
  */
-const factories: Record<ProviderId, (config: Config, deps: ProviderDeps) => Promise<SmsProvider | undefined>> = {
+const factories: Record<
+  ProviderId,
+  (config: Config, deps: ProviderDeps) => Promise<SmsProvider | undefined>
+> = {
   async descom(config, { logger }) {
     if (!config.providers.descom) return undefined;
     const { createDescomProvider } = await import('./descom/provider.js');
@@ -38,14 +41,21 @@ export function configuredProviderIds(config: Config): ProviderId[] {
   return ids;
 }
 
-export async function createProvider(id: ProviderId, config: Config, deps: ProviderDeps): Promise<SmsProvider> {
+export async function createProvider(
+  id: ProviderId,
+  config: Config,
+  deps: ProviderDeps,
+): Promise<SmsProvider> {
   const provider = await factories[id](config, deps);
   if (!provider) throw new Error(`Provider ${id} is not configured`);
   return provider;
 }
 
 /** Every configured provider, by id. */
-export async function createProviders(config: Config, deps: ProviderDeps): Promise<Map<ProviderId, SmsProvider>> {
+export async function createProviders(
+  config: Config,
+  deps: ProviderDeps,
+): Promise<Map<ProviderId, SmsProvider>> {
   const ids = configuredProviderIds(config);
   const providers = await Promise.all(ids.map((id) => createProvider(id, config, deps)));
   return new Map(ids.map((id, i) => [id, providers[i]!] as const));

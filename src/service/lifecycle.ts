@@ -14,7 +14,10 @@ export interface ShutdownStep {
  * each in its own try/catch, letting active work finish; a second signal aborts work in flight.
  * Never calls process.exit: once everything is closed the event loop drains and the process ends.
  */
-export function installShutdown(steps: readonly ShutdownStep[], opts: { logger: Logger }): {
+export function installShutdown(
+  steps: readonly ShutdownStep[],
+  opts: { logger: Logger },
+): {
   shutdown(reason: string): Promise<void>;
 } {
   const log = opts.logger.child({ module: 'lifecycle' });

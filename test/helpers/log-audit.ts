@@ -15,7 +15,7 @@ const FORBIDDEN: [string, RegExp][] = [
 /** Lines of every log captured during the run (one file per test process) that break the rule. */
 export function auditLogs(dir: string): string[] {
   const problems: string[] = [];
-  let files: string[] = [];
+  let files: string[];
   try {
     files = readdirSync(dir);
   } catch {

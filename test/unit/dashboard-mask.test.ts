@@ -56,7 +56,8 @@ describe('dashboard masking', () => {
       none: null,
     });
     const json = JSON.stringify(masked);
-    for (const raw of ['+34600000001', '600000002', 'Secreto', '612345678', '600000004']) expect(json).not.toContain(raw);
+    for (const raw of ['+34600000001', '600000002', 'Secreto', '612345678', '600000004'])
+      expect(json).not.toContain(raw);
     // The input is not modified.
     expect(data.messages[0]!.to[0]).toBe('+34600000001');
   });

@@ -1,12 +1,23 @@
 import { describe, expect, it } from 'vitest';
 import { ledgerCsvLine } from '../../src/cli/commands/ledger.js';
 import { loadConfig } from '../../src/config.js';
-import { AccountError, IdempotencyConflictError, InputError, NotFoundError, TooLargeError } from '../../src/errors.js';
+import {
+  AccountError,
+  IdempotencyConflictError,
+  InputError,
+  NotFoundError,
+  TooLargeError,
+} from '../../src/errors.js';
 import { loggablePath } from '../../src/http/app.js';
 import { matchSecret } from '../../src/http/auth.js';
 import { dashboardAccess } from '../../src/http/dashboard.js';
 import { httpErrorOf } from '../../src/http/error-handler.js';
-import { compareStreamIds, countLedgerEntry, createSmsqMetrics, mergePrometheusTexts } from '../../src/http/metrics.js';
+import {
+  compareStreamIds,
+  countLedgerEntry,
+  createSmsqMetrics,
+  mergePrometheusTexts,
+} from '../../src/http/metrics.js';
 import { createTimedProvider } from '../../src/providers/timed-provider.js';
 import type { SmsProvider } from '../../src/providers/types.js';
 import type { LedgerEntry } from '../../src/queue/ledger.js';
@@ -14,13 +25,28 @@ import { RedisUnavailableError } from '../../src/redis.js';
 
 describe('HTTP error mapping', () => {
   it.each([
-    [new InputError('Invalid send request', [{ path: 'to.1', message: 'not a phone number' }]), 400, 'SMSQ_INVALID_INPUT'],
+    [
+      new InputError('Invalid send request', [{ path: 'to.1', message: 'not a phone number' }]),
+      400,
+      'SMSQ_INVALID_INPUT',
+    ],
     [new TooLargeError('too many'), 413, 'SMSQ_TOO_LARGE'],
     [new IdempotencyConflictError('k'), 409, 'SMSQ_IDEMPOTENCY_CONFLICT'],
     [new NotFoundError('nope'), 404, 'SMSQ_NOT_FOUND'],
     [new RedisUnavailableError(), 503, 'SMSQ_REDIS_UNAVAILABLE'],
-    [Object.assign(new Error('x'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }), 413, 'SMSQ_TOO_LARGE'],
-    [Object.assign(new Error('Unexpected token "+34600…"'), { code: 'FST_ERR_CTP_INVALID_JSON_BODY', statusCode: 400 }), 400, 'SMSQ_BAD_JSON'],
+    [
+      Object.assign(new Error('x'), { code: 'FST_ERR_CTP_BODY_TOO_LARGE', statusCode: 413 }),
+      413,
+      'SMSQ_TOO_LARGE',
+    ],
+    [
+      Object.assign(new Error('Unexpected token "+34600…"'), {
+        code: 'FST_ERR_CTP_INVALID_JSON_BODY',
+        statusCode: 400,
+      }),
+      400,
+      'SMSQ_BAD_JSON',
+    ],
     [new AccountError('no credit'), 500, 'SMSQ_INTERNAL'],
     [new Error('boom'), 500, 'SMSQ_INTERNAL'],
   ])('%s → %i %s', (err, status, code) => {
@@ -33,21 +59,30 @@ describe('HTTP error mapping', () => {
     expect(httpErrorOf(new InputError('Invalid', [{ path: 'to.0', message: 'bad' }])).body.issues).toEqual([
       { path: 'to.0', message: 'bad' },
     ]);
-    const parse = Object.assign(new Error('Unexpected token in "{"to":"+34600000001"'), { code: 'FST_ERR_CTP_INVALID_JSON_BODY' });
+    const parse = Object.assign(new Error('Unexpected token in "{"to":"+34600000001"'), {
+      code: 'FST_ERR_CTP_INVALID_JSON_BODY',
+    });
     expect(JSON.stringify(httpErrorOf(parse).body)).not.toContain('34600000001');
     expect(httpErrorOf(new TooLargeError('x')).body.message).toBe('x');
-    expect(httpErrorOf(Object.assign(new Error(), { code: 'FST_ERR_CTP_BODY_TOO_LARGE' })).body.message).toContain('smsq import');
+    expect(
+      httpErrorOf(Object.assign(new Error(), { code: 'FST_ERR_CTP_BODY_TOO_LARGE' })).body.message,
+    ).toContain('smsq import');
   });
 });
 
 describe('loggable request paths', () => {
   it('logs the route pattern, never the number in the URL', () => {
-    expect(loggablePath({ url: '/v1/suppressions/+34600000001', routeOptions: { url: '/v1/suppressions/:number' } })).toBe(
-      '/v1/suppressions/:number',
-    );
+    expect(
+      loggablePath({
+        url: '/v1/suppressions/+34600000001',
+        routeOptions: { url: '/v1/suppressions/:number' },
+      }),
+    ).toBe('/v1/suppressions/:number');
   });
   it('redacts number-like segments and the query of unmatched URLs', () => {
-    expect(loggablePath({ url: '/v2/numbers/%2B34600000001?to=+34600000002' })).toBe('/v2/numbers/[redacted]');
+    expect(loggablePath({ url: '/v2/numbers/%2B34600000001?to=+34600000002' })).toBe(
+      '/v2/numbers/[redacted]',
+    );
     expect(loggablePath({ url: '/x/600000001/y' })).toBe('/x/[redacted]/y');
     expect(loggablePath({ url: '/nothing/here' })).toBe('/nothing/here');
   });
@@ -102,13 +137,31 @@ describe('metrics', () => {
   it('counts ledger entries by outcome and credits', async () => {
     const metrics = createSmsqMetrics({ defaultMetrics: false });
     const entry = (over: Partial<LedgerEntry>): LedgerEntry => ({
-      entryId: '1-0', at: '', requestId: 'r', batchId: 'b', provider: 'ovh', state: 'sent', recipients: 10, accepted: 9,
-      invalid: 1, segments: 10, creditsEstimated: 10, creditsCharged: 9, creditsChargedIsEstimate: false, providerIds: [],
+      entryId: '1-0',
+      at: '',
+      requestId: 'r',
+      batchId: 'b',
+      provider: 'ovh',
+      state: 'sent',
+      recipients: 10,
+      accepted: 9,
+      invalid: 1,
+      segments: 10,
+      creditsEstimated: 10,
+      creditsCharged: 9,
+      creditsChargedIsEstimate: false,
+      providerIds: [],
       ...over,
     });
     countLedgerEntry(metrics, entry({}));
-    countLedgerEntry(metrics, entry({ state: 'rejected', recipients: 5, accepted: 0, invalid: 0, creditsCharged: 0 }));
-    countLedgerEntry(metrics, entry({ state: 'unknown', recipients: 3, accepted: 0, invalid: 0, creditsCharged: 3 }));
+    countLedgerEntry(
+      metrics,
+      entry({ state: 'rejected', recipients: 5, accepted: 0, invalid: 0, creditsCharged: 0 }),
+    );
+    countLedgerEntry(
+      metrics,
+      entry({ state: 'unknown', recipients: 3, accepted: 0, invalid: 0, creditsCharged: 3 }),
+    );
     const text = await metrics.registry.metrics();
     expect(text).toContain('smsq_recipients_total{provider="ovh",outcome="accepted"} 9');
     expect(text).toContain('smsq_recipients_total{provider="ovh",outcome="invalid"} 1');
@@ -130,27 +183,48 @@ describe('metrics', () => {
     const provider: SmsProvider = {
       id: 'simulator',
       limits: { maxMessagesPerRequest: 1, maxRecipientsPerMessage: 1 },
-      send: () => (fail ? Promise.reject(failure) : Promise.resolve({ providerIds: [], accepted: [], invalid: [], creditsCharged: 0 })),
+      send: () =>
+        fail
+          ? Promise.reject(failure)
+          : Promise.resolve({ providerIds: [], accepted: [], invalid: [], creditsCharged: 0 }),
       probe: () => Promise.resolve(true),
       close: () => Promise.resolve(),
     };
     const timed = createTimedProvider(provider, (o) => observed.push(o));
-    const batch = { id: 'b', requestId: 'r', provider: 'simulator' as const, tag: 't', messages: [], estimatedCredits: 0 };
+    const batch = {
+      id: 'b',
+      requestId: 'r',
+      provider: 'simulator' as const,
+      tag: 't',
+      messages: [],
+      estimatedCredits: 0,
+    };
     await timed.send(batch, { signal: new AbortController().signal });
     fail = true;
     await expect(timed.send(batch, { signal: new AbortController().signal })).rejects.toBe(failure);
     expect(observed.map((o) => o.outcome)).toEqual(['ok', 'account']);
     expect(observed.every((o) => o.provider === 'simulator' && o.seconds >= 0)).toBe(true);
-    expect(timed.lookup).toBeUndefined();
+    expect('lookup' in timed).toBe(false);
   });
 });
 
 describe('ledger CSV', () => {
   it('quotes what needs quoting and neutralises formulas', () => {
     const line = ledgerCsvLine({
-      entryId: '1-0', at: '2025-01-01T00:00:00.000Z', requestId: 'r,1', batchId: '=cmd', provider: 'descom', state: 'sent',
-      recipients: 2, accepted: 2, invalid: 0, segments: 2, creditsEstimated: 2, creditsCharged: 2,
-      creditsChargedIsEstimate: false, providerIds: ['a', 'b'],
+      entryId: '1-0',
+      at: '2025-01-01T00:00:00.000Z',
+      requestId: 'r,1',
+      batchId: '=cmd',
+      provider: 'descom',
+      state: 'sent',
+      recipients: 2,
+      accepted: 2,
+      invalid: 0,
+      segments: 2,
+      creditsEstimated: 2,
+      creditsCharged: 2,
+      creditsChargedIsEstimate: false,
+      providerIds: ['a', 'b'],
     });
     expect(line).toBe('1-0,2025-01-01T00:00:00.000Z,"r,1",\'=cmd,descom,sent,2,2,0,2,2,2,false,a b');
   });

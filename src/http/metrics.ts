@@ -1,0 +1,207 @@
+import type { Queue } from 'bullmq';
+import type { FastifyPluginCallback } from 'fastify';
+import type { Redis } from 'ioredis';
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import type { ProviderId } from '../message/types.js';
+import { readLedger, type LedgerEntry } from '../queue/ledger.js';
+import { withDeadline } from './redis-guard.js';
+
+/** smsq's own metrics, in their own registry (nothing global, so tests and processes never share). */
+export interface SmsqMetrics {
+  registry: Registry;
+  /** Recipients by provider and outcome, from the ledger (accepted, invalid, rejected, unknown). */
+  recipients: Counter<'provider' | 'outcome'>;
+  /** Credits charged by provider, from the ledger (an estimate where the ledger says so). */
+  credits: Counter<'provider'>;
+  /** Duration of provider requests, observed where the providers run (see src/providers/timed-provider.ts). */
+  providerSeconds: Histogram<'provider' | 'outcome'>;
+  /** 1 while a provider is paused for its account (credit, credentials). */
+  providerPaused: Gauge<'provider'>;
+  /** 1 when the last scrape reached Redis. */
+  redisUp: Gauge;
+  /** Observer for the providers' timing decorator. */
+  observeProviderRequest(o: { provider: ProviderId; outcome: string; seconds: number }): void;
+}
+
+export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): SmsqMetrics {
+  const registry = new Registry();
+  if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: registry });
+  const recipients = new Counter({
+    name: 'smsq_recipients_total',
+    help: 'Recipients of provider requests that reached a final state, by provider and outcome (from the ledger)',
+    labelNames: ['provider', 'outcome'] as const,
+    registers: [registry],
+  });
+  const credits = new Counter({
+    name: 'smsq_credits_charged_total',
+    help: 'Credits charged by the providers (from the ledger; estimated where the provider did not say)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
+  const providerSeconds = new Histogram({
+    name: 'smsq_provider_request_seconds',
+    help: 'Duration of one provider request (send), by provider and outcome (ok or the error class)',
+    labelNames: ['provider', 'outcome'] as const,
+    buckets: [0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [registry],
+  });
+  const providerPaused = new Gauge({
+    name: 'smsq_provider_paused',
+    help: '1 while the provider is paused for its account (credit or credentials); its jobs are kept',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
+  const redisUp = new Gauge({
+    name: 'smsq_redis_up',
+    help: '1 when the last /metrics scrape reached Redis',
+    registers: [registry],
+  });
+  return {
+    registry,
+    recipients,
+    credits,
+    providerSeconds,
+    providerPaused,
+    redisUp,
+    observeProviderRequest({ provider, outcome, seconds }) {
+      providerSeconds.observe({ provider, outcome }, seconds);
+    },
+  };
+}
+
+/** Adds one ledger entry to the counters. The ledger is the one record of what each provider request cost. */
+export function countLedgerEntry(metrics: SmsqMetrics, entry: LedgerEntry): void {
+  const provider = entry.provider;
+  if (entry.state === 'sent') {
+    if (entry.accepted > 0) metrics.recipients.inc({ provider, outcome: 'accepted' }, entry.accepted);
+    if (entry.invalid > 0) metrics.recipients.inc({ provider, outcome: 'invalid' }, entry.invalid);
+  } else if (entry.recipients > 0) {
+    metrics.recipients.inc({ provider, outcome: entry.state }, entry.recipients);
+  }
+  if (entry.creditsCharged > 0) metrics.credits.inc({ provider }, entry.creditsCharged);
+}
+
+/**
+ * Follows the ledger stream from this process's start: each scrape reads the entries appended
+ * since the last one (XRANGE, exclusive of the last id), so the counters work in any process that
+ * reaches Redis, `smsq api` included, and agree with `smsq ledger` by construction.
+ */
+export class LedgerFollower {
+  private lastId: string | undefined;
+  private readonly startMs: number;
+  private running: Promise<void> | undefined;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly key: string,
+    private readonly metrics: SmsqMetrics,
+    opts: { since?: number } = {},
+  ) {
+    this.startMs = opts.since ?? Date.now();
+  }
+
+  /** Reads what is new (at most `maxEntries` per call; the rest comes with the next one). Concurrent calls share one read. */
+  catchUp(maxEntries = 100_000): Promise<void> {
+    this.running ??= this.read(maxEntries).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
+
+  private async read(maxEntries: number): Promise<void> {
+    // readLedger starts at a millisecond; entries of that millisecond already counted are skipped.
+    const since = new Date(this.lastId ? Number(this.lastId.split('-')[0]) : this.startMs);
+    let read = 0;
+    for await (const entry of readLedger(this.redis, this.key, { since, pageSize: 1_000 })) {
+      if (this.lastId && compareStreamIds(entry.entryId, this.lastId) <= 0) continue;
+      countLedgerEntry(this.metrics, entry);
+      this.lastId = entry.entryId;
+      if (++read >= maxEntries) return;
+    }
+  }
+}
+
+/** Orders two stream ids (`<ms>-<seq>`). */
+export function compareStreamIds(a: string, b: string): number {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am !== bm ? am - bm : as - bs;
+}
+
+/**
+ * Merges several Prometheus texts (one per BullMQ queue) into one valid exposition: each metric's
+ * HELP and TYPE once, then all its samples (a repeated TYPE line is a parse error for Prometheus).
+ */
+export function mergePrometheusTexts(texts: readonly string[]): string {
+  const families = new Map<string, { meta: string[]; samples: string[] }>();
+  const family = (name: string) => {
+    let f = families.get(name);
+    if (!f) {
+      f = { meta: [], samples: [] };
+      families.set(name, f);
+    }
+    return f;
+  };
+  for (const text of texts) {
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue;
+      const meta = /^# (HELP|TYPE) (\S+)/.exec(line);
+      if (meta) {
+        const f = family(meta[2]!);
+        if (!f.meta.some((m) => m.startsWith(`# ${meta[1]} `))) f.meta.push(line);
+      } else if (!line.startsWith('#')) {
+        family(/^[^{\s]+/.exec(line)?.[0] ?? line).samples.push(line);
+      }
+    }
+  }
+  return [...families.values()].map((f) => [...f.meta, ...f.samples].join('\n')).join('\n') + '\n';
+}
+
+export interface MetricsRouteOptions {
+  metrics: SmsqMetrics;
+  /** A producer connection, and its readiness check (fails within a second while Redis is down). */
+  redis: Redis;
+  ready: () => Promise<void>;
+  ledgerKey: string;
+  pausedKey: (provider: ProviderId) => string;
+  providers: readonly ProviderId[];
+  queues: () => readonly Queue[];
+  /**
+   * Count recipients and credits from the ledger (default true). The API process does; a worker's
+   * own metrics port does not, so that summing over processes never counts an entry twice.
+   */
+  followLedger?: boolean;
+  /** The BullMQ prefix, as a label (not `prefix`: Fastify reads that option as a route prefix). */
+  queuePrefix: string;
+}
+
+/** `GET /metrics`: smsq's registry plus BullMQ's job counts of every smsq queue, in Prometheus text. */
+export const metricsRoutes: FastifyPluginCallback<MetricsRouteOptions> = (app, opts, done) => {
+  const follower = new LedgerFollower(opts.redis, opts.ledgerKey, opts.metrics);
+  const log = app.log.child({ module: 'metrics' });
+
+  async function fromRedis(): Promise<string> {
+    await opts.ready();
+    if (opts.followLedger !== false) await follower.catchUp();
+    const paused = await Promise.all(opts.providers.map((p) => opts.redis.exists(opts.pausedKey(p))));
+    opts.providers.forEach((provider, i) => opts.metrics.providerPaused.set({ provider }, paused[i] ? 1 : 0));
+    const texts = await Promise.all(
+      opts.queues().map((q) => q.exportPrometheusMetrics({ prefix: opts.queuePrefix })),
+    );
+    return mergePrometheusTexts(texts);
+  }
+
+  app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
+    let queues = '';
+    try {
+      queues = await withDeadline(fromRedis(), 3_000);
+      opts.metrics.redisUp.set(1);
+    } catch (err) {
+      opts.metrics.redisUp.set(0);
+      log.warn({ err }, 'Metrics scrape could not reach Redis; serving the last known values');
+    }
+    const own = await opts.metrics.registry.metrics();
+    return reply.type(opts.metrics.registry.contentType).send(`${own}${queues}`);
+  });
+  done();
+};

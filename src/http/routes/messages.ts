@@ -1,0 +1,154 @@
+import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { sendRequestSchema } from '../../message/request.js';
+import { PROVIDER_IDS } from '../../message/types.js';
+import { configuredProviderIds } from '../../providers/index.js';
+import { BATCH_STATES } from '../../queue/batch-state.js';
+import { enqueueRequest } from '../../queue/enqueue.js';
+import { cancelRequest, getRequestSummary } from '../../queue/status.js';
+import type { HttpDeps } from '../deps.js';
+import { commonErrorResponses, errorBodySchema } from '../error-handler.js';
+import { withRedis } from '../redis-guard.js';
+
+const count = z.number().int().nonnegative();
+
+export const acceptedSchema = z
+  .object({
+    id: z.string(),
+    recipients: count.describe('Distinct valid numbers that will be sent to'),
+    duplicates: count.describe('Entries dropped because they normalised to a number already listed'),
+    invalid: z.array(z.object({ to: z.string(), reason: z.string() })),
+    segments: count.describe('SMS parts per copy (the largest over the texts)'),
+    encoding: z.enum(['GSM-7', 'UCS-2']),
+    estimatedCredits: z.number().nonnegative(),
+    dryRun: z.boolean().optional(),
+  })
+  .meta({ id: 'AcceptedRequest' });
+
+export const countsSchema = z.object({
+  total: count,
+  accepted: count,
+  invalid: count,
+  suppressed: count,
+  rejected: count,
+  failed: count,
+  expired: count,
+  unknown: count,
+});
+
+export const summarySchema = z
+  .object({
+    id: z.string(),
+    state: z.enum(['queued', 'sending', 'completed']),
+    createdAt: z.string(),
+    finishedAt: z.string().optional(),
+    counts: countsSchema,
+    credits: z.object({ estimated: z.number(), charged: z.number() }),
+    batches: z.array(
+      z.object({
+        id: z.string(),
+        provider: z.enum(PROVIDER_IDS),
+        state: z.enum(BATCH_STATES),
+        recipients: count,
+        credits: z.object({
+          estimated: z.number(),
+          charged: z.number(),
+          chargedIsEstimate: z.boolean().optional(),
+        }),
+        providerIds: z.array(z.string()),
+        attempts: count,
+        error: z.string().optional(),
+      }),
+    ),
+  })
+  .meta({ id: 'RequestSummary' });
+
+const idParams = z.object({ id: z.string().min(1).max(200) });
+
+/** POST, GET and DELETE of send requests (`/v1/messages`). */
+export const messagesRoutes: FastifyPluginCallbackZod<HttpDeps> = (app, deps, done) => {
+  const { context, config } = deps;
+  const enqueueDeps = {
+    store: context.store,
+    sendQueue: context.sendQueue,
+    defaultCountry: config.defaultCountry,
+    providers: configuredProviderIds(config),
+  };
+
+  app.post(
+    '/v1/messages',
+    {
+      schema: {
+        summary: 'Send SMS',
+        description:
+          'Validates, normalises and enqueues one send request. Invalid numbers are listed and counted; ' +
+          'a request whose numbers are all invalid is refused (400). At most 10,000 recipients and 1 MB.',
+        tags: ['messages'],
+        security: [{ bearer: [] }],
+        headers: z.looseObject({
+          'idempotency-key': z
+            .string()
+            .min(1)
+            .max(255)
+            .optional()
+            .describe(
+              'Same key + same body within 24 h → the original 202 (header Idempotent-Replayed: true)',
+            ),
+        }),
+        body: sendRequestSchema,
+        response: {
+          202: acceptedSchema,
+          ...commonErrorResponses,
+          409: errorBodySchema,
+          413: errorBodySchema,
+        },
+      },
+    },
+    async (request, reply) => {
+      const idempotencyKey = request.headers['idempotency-key'];
+      const { accepted, replayed } = await withRedis(context, () =>
+        enqueueRequest(enqueueDeps, request.body, { idempotencyKey, scope: request.apiKeyScope }),
+      );
+      if (replayed) void reply.header('Idempotent-Replayed', 'true');
+      return reply.code(202).send(accepted);
+    },
+  );
+
+  app.get(
+    '/v1/messages/:id',
+    {
+      schema: {
+        summary: 'Result of a send request',
+        tags: ['messages'],
+        security: [{ bearer: [] }],
+        params: idParams,
+        response: { 200: summarySchema, ...commonErrorResponses, 404: errorBodySchema },
+      },
+    },
+    async (request) => withRedis(context, () => getRequestSummary(context.store, request.params.id)),
+  );
+
+  app.delete(
+    '/v1/messages/:id',
+    {
+      schema: {
+        summary: 'Cancel the batches of a request not sent yet',
+        description: 'Batches already at the provider finish; the others end `failed` (cancelled).',
+        tags: ['messages'],
+        security: [{ bearer: [] }],
+        params: idParams,
+        response: {
+          200: z.object({ id: z.string(), cancelledBatches: count }),
+          ...commonErrorResponses,
+          404: errorBodySchema,
+        },
+      },
+    },
+    async (request) => {
+      const { id } = request.params;
+      const { cancelledBatches } = await withRedis(context, () => cancelRequest(context.store, id));
+      return { id, cancelledBatches };
+    },
+  );
+  done();
+};

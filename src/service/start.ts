@@ -1,0 +1,209 @@
+/**
+ * Process compositions: `smsq start` (API + dashboard + workers in one process, for development
+ * and small installs), `smsq api` (HTTP only) and `smsq worker` (workers only). Each goes
+ * config → logger → Redis → parts → signals, and closes its parts in reverse order on SIGTERM.
+ */
+import type { FastifyInstance } from 'fastify';
+import { CAMPAIGN_RUNS_QUEUE } from '../campaigns/store.js';
+import { startCampaignWorkers } from '../campaigns/workers.js';
+import { loadConfig, type Config } from '../config.js';
+import { buildApp, buildOpsApp } from '../http/app.js';
+import { assertApiKeysConfigured } from '../http/auth.js';
+import type { SmsqRoutePlugin } from '../http/deps.js';
+import { campaignRoutes } from '../http/routes/campaigns.js';
+import { createSmsqMetrics, type SmsqMetrics } from '../http/metrics.js';
+import { createLogger, type Logger } from '../logger.js';
+import type { ProviderId } from '../message/types.js';
+import { createProviders } from '../providers/index.js';
+import { timeProviders } from '../providers/timed-provider.js';
+import { createQueueContext, type QueueContext } from '../queue/context.js';
+import { startWorkers, type SmsqWorkers } from '../queue/workers.js';
+import { installShutdown, type ShutdownStep } from './lifecycle.js';
+import { discoverRedis, displayRedisUrl, redisAnswers } from './redis-discovery.js';
+
+export interface ServiceOptions {
+  /** Environment to read (default: process.env). */
+  env?: Record<string, string | undefined>;
+  /** Extra authenticated route plugins, beside the campaign routes. */
+  plugins?: SmsqRoutePlugin[];
+  /** Extra queue names for the dashboard and /metrics, beside the campaign-runs queue. */
+  queues?: string[];
+}
+
+export interface RunningService {
+  config: Config;
+  logger: Logger;
+  /** `http://host:port` of the HTTP server, when this process serves one. */
+  url?: string;
+  app?: FastifyInstance;
+  workers?: SmsqWorkers;
+  /** The same as the first SIGTERM: closes every part in reverse order. */
+  shutdown(reason?: string): Promise<void>;
+}
+
+/** Closes what was started so far when a later step of a start fails, then rethrows. */
+async function startSteps(
+  logger: Logger,
+  build: (steps: ShutdownStep[]) => Promise<Omit<RunningService, 'shutdown' | 'logger'>>,
+): Promise<RunningService> {
+  const steps: ShutdownStep[] = [];
+  try {
+    const running = await build(steps);
+    const lifecycle = installShutdown(steps, { logger });
+    return { ...running, logger, shutdown: (reason = 'shutdown()') => lifecycle.shutdown(reason) };
+  } catch (err) {
+    for (const step of steps.reverse()) await step.close().catch(() => undefined);
+    throw err;
+  }
+}
+
+async function listen(app: FastifyInstance, config: Config): Promise<string> {
+  await app.listen({ port: config.http.port, host: config.http.host });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.http.port;
+  const host = config.http.host.includes(':') ? `[${config.http.host}]` : config.http.host;
+  return `http://${host}:${port}`;
+}
+
+async function timedProviders(config: Config, logger: Logger, metrics: SmsqMetrics) {
+  return timeProviders(await createProviders(config, { logger }), (o) => metrics.observeProviderRequest(o));
+}
+
+/** Campaign routes and their queue are part of every API. */
+function httpExtras(options: ServiceOptions): Pick<ServiceOptions, 'plugins' | 'queues'> {
+  return {
+    plugins: [campaignRoutes, ...(options.plugins ?? [])],
+    queues: [CAMPAIGN_RUNS_QUEUE, ...(options.queues ?? [])],
+  };
+}
+
+/**
+ * The batch workers and the campaign-run worker, as shutdown steps: the campaign worker closes
+ * first (it shares the workers' connection).
+ */
+async function startAllWorkers(
+  steps: ShutdownStep[],
+  opts: { config: Config; logger: Logger; metrics: SmsqMetrics; only?: readonly ProviderId[] },
+): Promise<{ workers: SmsqWorkers; providers: ReadonlyMap<ProviderId, unknown> }> {
+  const { config, logger } = opts;
+  const providers = await timedProviders(config, logger, opts.metrics);
+  const workers = await startWorkers({ config, logger, providers, only: opts.only });
+  steps.push({ name: 'workers', close: () => workers.close(), abort: () => workers.abort() });
+  const campaigns = await startCampaignWorkers({ config, logger, context: workers.context });
+  steps.push({ name: 'campaign workers', close: () => campaigns.close() });
+  return { workers, providers };
+}
+
+function producerContext(config: Config): QueueContext {
+  return createQueueContext({
+    redisUrl: config.redisUrl,
+    prefix: config.prefix,
+    defaultCountry: config.defaultCountry,
+    role: 'producer',
+  });
+}
+
+/**
+ * `smsq start`: the whole service in one process. Finds Redis (starting a private redis-server
+ * in development when none is configured or running), then the workers, then the HTTP server.
+ */
+export async function startService(options: ServiceOptions = {}): Promise<RunningService> {
+  const loaded = loadConfig(options.env);
+  assertApiKeysConfigured(loaded);
+  const logger = createLogger(loaded.logLevel);
+  const log = logger.child({ module: 'start' });
+  return startSteps(logger, async (steps) => {
+    const redis = await discoverRedis(loaded, logger);
+    const server = redis.server;
+    if (server) steps.push({ name: 'private redis-server', close: () => server.stop() });
+    const config: Config = { ...loaded, redisUrl: redis.url };
+
+    const metrics = createSmsqMetrics();
+    const { workers, providers } = await startAllWorkers(steps, { config, logger, metrics });
+
+    const context = producerContext(config);
+    steps.push({ name: 'producer connection', close: () => context.close() });
+    const app = await buildApp({
+      config,
+      context,
+      logger,
+      workers,
+      metrics,
+      ...httpExtras(options),
+    });
+    steps.push({ name: 'http server', close: () => app.close() });
+    const url = await listen(app, config);
+    log.info(
+      {
+        url,
+        redis: displayRedisUrl(config.redisUrl),
+        prefix: config.prefix,
+        providers: [...providers.keys()],
+        defaultProvider: config.defaultProvider,
+      },
+      `smsq started: API ${url}/v1, docs ${url}/docs, dashboard ${url}/admin/queues, metrics ${url}/metrics`,
+    );
+    if (config.defaultProvider === 'simulator') {
+      log.warn('No provider credentials: every request goes to the SIMULATOR; no SMS leaves this machine');
+    }
+    return { config, url, app, workers };
+  });
+}
+
+/** `smsq api`: the HTTP API and dashboard only (run `smsq worker` processes beside it). */
+export async function startApi(options: ServiceOptions = {}): Promise<RunningService> {
+  const config = loadConfig(options.env);
+  assertApiKeysConfigured(config);
+  const logger = createLogger(config.logLevel);
+  const log = logger.child({ module: 'api' });
+  return startSteps(logger, async (steps) => {
+    if (!(await redisAnswers(config.redisUrl, 2_000))) {
+      // Not fatal: the API answers 503 and /readyz says not ready until Redis is back.
+      log.error(
+        { redis: displayRedisUrl(config.redisUrl) },
+        'Redis is not reachable at REDIS_URL; answering 503 until it is',
+      );
+    }
+    const context = producerContext(config);
+    steps.push({ name: 'producer connection', close: () => context.close() });
+    const app = await buildApp({ config, context, logger, ...httpExtras(options) });
+    steps.push({ name: 'http server', close: () => app.close() });
+    const url = await listen(app, config);
+    log.info(
+      { url, redis: displayRedisUrl(config.redisUrl), prefix: config.prefix },
+      `smsq API listening on ${url}`,
+    );
+    return { config, url, app };
+  });
+}
+
+export interface WorkerOptions extends Pick<ServiceOptions, 'env'> {
+  /** Run batch workers for these providers only (the splitter always runs). */
+  only?: readonly ProviderId[];
+  /** Serve /healthz, /readyz and /metrics on this port (HOST as the API), e.g. for a container health check. */
+  httpPort?: number;
+}
+
+/**
+ * `smsq worker` (and workers/worker.ts): the splitter, the batch workers and the campaign-run
+ * worker, against REDIS_URL (workers wait through a Redis restart), with an optional operations port.
+ */
+export async function startWorkerService(options: WorkerOptions = {}): Promise<RunningService> {
+  const config = loadConfig(options.env);
+  const logger = createLogger(config.logLevel);
+  return startSteps(logger, async (steps) => {
+    const metrics = createSmsqMetrics();
+    const { workers } = await startAllWorkers(steps, { config, logger, metrics, only: options.only });
+    if (options.httpPort === undefined) return { config, workers };
+
+    const context = producerContext(config);
+    steps.push({ name: 'producer connection', close: () => context.close() });
+    const app = await buildOpsApp({ config, context, logger, workers, metrics });
+    steps.push({ name: 'operations http server', close: () => app.close() });
+    const url = await listen(app, { ...config, http: { ...config.http, port: options.httpPort } });
+    logger
+      .child({ module: 'worker' })
+      .info({ url }, `Worker operations endpoints on ${url} (/healthz, /readyz, /metrics)`);
+    return { config, url, app, workers };
+  });
+}

@@ -1,0 +1,149 @@
+import type { FastifyInstance } from 'fastify';
+import { afterEach, describe, expect, it } from 'vitest';
+import { CAMPAIGN_RUNS_QUEUE } from '../../src/campaigns/store.js';
+import { buildApp } from '../../src/http/app.js';
+import { campaignRoutes } from '../../src/http/routes/campaigns.js';
+import { startCampaignStack, type CampaignStack } from '../helpers/campaigns.js';
+import { spanishMobiles } from '../helpers/numbers.js';
+
+describe('campaign HTTP routes', () => {
+  let stack: CampaignStack | undefined;
+  let app: FastifyInstance | undefined;
+  afterEach(async () => {
+    await app?.close();
+    await stack?.close();
+    app = stack = undefined;
+  });
+
+  const auth = { authorization: 'Bearer test-key' };
+
+  /** The service's app, with the campaign routes wired the way `smsq start` wires them. */
+  async function start() {
+    stack = await startCampaignStack({ env: { SMSQ_API_KEYS: 'test-key' } });
+    const built = await buildApp({
+      config: stack.config,
+      context: stack.producer,
+      logger: stack.logger,
+      plugins: [campaignRoutes],
+      queues: [CAMPAIGN_RUNS_QUEUE],
+    });
+    app = built;
+    const inject = (opts: { method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: object }) =>
+      built.inject({ ...opts, headers: auth });
+    return { stack, app: { inject } };
+  }
+
+  it('creates, replaces, lists, runs, reports and deletes a campaign', async () => {
+    const { stack, app } = await start();
+    const path = stack.csv(
+      `phone;name\n${spanishMobiles(3, 50_000)
+        .map((n, i) => `${n};N${i}`)
+        .join('\n')}\n`,
+    );
+    const body = {
+      id: 'weekly',
+      cron: '0 10 * * 1',
+      timezone: 'Europe/Paris',
+      text: 'Bonjour {{name}}',
+      recipients: { csv: path },
+      window: { preset: 'fr-commercial' },
+      expiresAfter: 'P1D',
+    };
+    const created = await app.inject({ method: 'POST', url: '/v1/campaigns', payload: body });
+    expect(created.statusCode).toBe(201);
+    expect(created.json()).toMatchObject({ id: 'weekly', recipients: { csv: path, phoneColumn: 'phone' } });
+    expect(new Date(created.json<{ nextRunAt: string }>().nextRunAt).getUTCDay()).toBe(1);
+
+    const replaced = await app.inject({
+      method: 'POST',
+      url: '/v1/campaigns',
+      payload: { ...body, window: undefined, text: 'Hola {{name}}' },
+    });
+    expect(replaced.statusCode).toBe(201);
+    const list = await app.inject({ method: 'GET', url: '/v1/campaigns' });
+    expect(list.json<{ campaigns: { id: string; text: string }[] }>().campaigns).toEqual([
+      expect.objectContaining({ id: 'weekly', text: 'Hola {{name}}' }),
+    ]);
+    expect((await app.inject({ method: 'GET', url: '/v1/campaigns/weekly' })).json()).toMatchObject({
+      id: 'weekly',
+    });
+
+    const run = await app.inject({ method: 'POST', url: '/v1/campaigns/weekly/run' });
+    expect(run.statusCode).toBe(202);
+    const { runId } = run.json<{ runId: string }>();
+    await stack.campaigns.waitForRun(runId, { timeoutMs: 10_000 });
+
+    const one = await app.inject({ method: 'GET', url: `/v1/campaigns/weekly/runs/${runId}` });
+    expect(one.statusCode).toBe(200);
+    expect(one.json()).toMatchObject({
+      runId,
+      state: 'completed',
+      startedAt: expect.any(String),
+      finishedAt: expect.any(String),
+      counts: {
+        total: 3,
+        accepted: 3,
+        invalid: 0,
+        suppressed: 0,
+        rejected: 0,
+        failed: 0,
+        expired: 0,
+        unknown: 0,
+        templateErrors: 0,
+      },
+      credits: { estimated: 3, charged: 3 },
+    });
+    expect(one.json<{ requestIds: string[] }>().requestIds).toHaveLength(1);
+    const runs = await app.inject({ method: 'GET', url: '/v1/campaigns/weekly/runs' });
+    expect(runs.json<{ runs: { runId: string }[] }>().runs.map((r) => r.runId)).toEqual([runId]);
+    expect((await app.inject({ method: 'GET', url: '/v1/campaigns/other/runs/' + runId })).statusCode).toBe(
+      404,
+    );
+
+    expect((await app.inject({ method: 'DELETE', url: '/v1/campaigns/weekly' })).statusCode).toBe(204);
+    expect((await app.inject({ method: 'GET', url: '/v1/campaigns/weekly' })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'DELETE', url: '/v1/campaigns/weekly' })).statusCode).toBe(404);
+    expect((await app.inject({ method: 'POST', url: '/v1/campaigns/weekly/run' })).statusCode).toBe(404);
+  });
+
+  it('documents the routes in the OpenAPI document', async () => {
+    await start();
+    const res = await app!.inject({ method: 'GET', url: '/docs/json' });
+    expect(res.statusCode).toBe(200);
+    const paths = Object.keys(res.json<{ paths: Record<string, unknown> }>().paths);
+    expect(paths).toEqual(expect.arrayContaining(['/v1/campaigns', '/v1/campaigns/{id}/runs/{runId}']));
+  });
+
+  it('sits behind the API key check', async () => {
+    await start();
+    const res = await app!.inject({ method: 'GET', url: '/v1/campaigns' });
+    expect(res.statusCode).toBe(401);
+  });
+
+  it('answers 400 with one issue per bad field', async () => {
+    const { app } = await start();
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/campaigns',
+      payload: {
+        id: 'Bad Id',
+        cron: 'nope',
+        timezone: 'Mars/Base',
+        text: '',
+        recipients: { csv: 'rel.csv' },
+      },
+    });
+    expect(res.statusCode).toBe(400);
+    const body = res.json<{ error: string; issues: { path: string }[] }>();
+    expect(body.error).toBe('SMSQ_INVALID_INPUT');
+    expect(body.issues.map((i) => i.path).sort()).toEqual(
+      ['id', 'recipients.csv', 'text', 'timezone'].sort(),
+    );
+    const cron = await app.inject({
+      method: 'POST',
+      url: '/v1/campaigns',
+      payload: { id: 'ok', cron: 'nope', timezone: 'UTC', text: 'x', recipients: { csv: '/a.csv' } },
+    });
+    expect(cron.json<{ issues: { path: string }[] }>().issues.map((i) => i.path)).toEqual(['cron']);
+  });
+});

@@ -1,0 +1,169 @@
+import { existsSync } from 'node:fs';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { createLogger } from '../../src/logger.js';
+import { discoverRedis, redisAnswers } from '../../src/service/redis-discovery.js';
+import { finished, killAll, runSmsq, spawnSmsq, waitForLine } from '../helpers/cli.js';
+import { freePort, hasRedisServerBinary } from '../helpers/redis-server.js';
+import { removePrefix, redisUrl, testConfig, uniquePrefix } from '../helpers/smsq.js';
+
+const KEY = 'proc-key';
+const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
+
+async function sendAndWait(url: string): Promise<Record<string, unknown>> {
+  const res = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify({ to: '+34600000001', text: 'Hola' }),
+  });
+  expect(res.status).toBe(202);
+  const { id } = (await res.json()) as { id: string };
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    const result = (await (await fetch(`${url}/v1/messages/${id}`, { headers: auth })).json()) as Record<
+      string,
+      unknown
+    >;
+    if (result.state === 'completed' || Date.now() > deadline) return result;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** The `url` field of a JSON log line. */
+const urlOf = (line: string) => (JSON.parse(line) as { url: string }).url;
+
+describe('start-up refusals, as processes', () => {
+  afterEach(killAll);
+
+  it('refuses a bad variable, production without API keys, and an unreachable REDIS_URL', async () => {
+    const closedPort = await freePort();
+    const [badPort, noKeys, noRedis] = await Promise.all([
+      runSmsq(['start'], { PORT: 'abc' }),
+      runSmsq(['start'], { NODE_ENV: 'production', REDIS_URL: redisUrl() }),
+      runSmsq(['start'], { REDIS_URL: `redis://127.0.0.1:${closedPort}`, PORT: '0' }),
+    ]);
+    expect(badPort.code).toBe(1);
+    expect(badPort.stderr).toMatch(/^Invalid configuration:\nPORT: /);
+    expect(noKeys.code).toBe(1);
+    expect(noKeys.stderr).toContain('SMSQ_API_KEYS: required when NODE_ENV=production');
+    expect(noRedis.code).not.toBe(0);
+    expect(noRedis.stderr).toBe(
+      `smsq: Redis is not reachable at REDIS_URL=redis://127.0.0.1:${closedPort}. Start it or correct REDIS_URL.\n`,
+    );
+  });
+});
+
+describe('Redis discovery for smsq start', () => {
+  const logger = createLogger('silent');
+
+  it.skipIf(!hasRedisServerBinary())(
+    'starts a private redis-server when REDIS_URL is unset and nothing answers',
+    async () => {
+      const config = {
+        ...testConfig(),
+        redisUrl: `redis://127.0.0.1:${await freePort()}`,
+        redisUrlExplicit: false,
+      };
+      const found = await discoverRedis(config, logger);
+      try {
+        expect(found.server).toBeDefined();
+        expect(found.url).not.toBe(config.redisUrl);
+        expect(await redisAnswers(found.url)).toBe(true);
+      } finally {
+        await found.server?.stop();
+      }
+      expect(await redisAnswers(found.url, 300)).toBe(false);
+      expect(existsSync(found.server!.dir)).toBe(false);
+    },
+  );
+
+  it('without redis-server on the PATH, says how to get Redis and names REDIS_URL', async () => {
+    const config = {
+      ...testConfig(),
+      redisUrl: `redis://127.0.0.1:${await freePort()}`,
+      redisUrlExplicit: false,
+    };
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      await expect(discoverRedis(config, logger)).rejects.toThrow(
+        /REDIS_URL is not set.*redis-server is not on the PATH.*Set REDIS_URL=/,
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+  });
+});
+
+describe('running services, as processes', () => {
+  const prefixes: string[] = [];
+  afterEach(killAll);
+  afterAll(async () => {
+    for (const prefix of prefixes) await removePrefix(redisUrl(), prefix);
+  });
+
+  function serviceEnv(): Record<string, string> {
+    const prefix = uniquePrefix();
+    prefixes.push(prefix);
+    return {
+      REDIS_URL: redisUrl(),
+      SMSQ_PREFIX: prefix,
+      PORT: '0',
+      SMSQ_API_KEYS: KEY,
+      SIMULATOR_LATENCY_MS: '0',
+      LOG_LEVEL: 'info',
+    };
+  }
+
+  it('smsq start serves the API with its workers, and exits 0 on SIGTERM', async () => {
+    const child = spawnSmsq(['start'], serviceEnv());
+    const url = urlOf(await waitForLine(child, /"smsq started/));
+    const result = await sendAndWait(url);
+    expect(result).toMatchObject({ state: 'completed', counts: { total: 1, accepted: 1 } });
+    expect(await (await fetch(`${url}/readyz`)).json()).toEqual({
+      status: 'ready',
+      redis: 'ok',
+      workers: 'running',
+    });
+
+    const exit = finished(child);
+    child.kill('SIGTERM');
+    const { code, stdout } = await exit;
+    expect(code).toBe(0);
+    expect(stdout).toContain('Shutdown complete');
+  });
+
+  it('smsq api + smsq worker --http-port: the production pair, each with its own health and metrics', async () => {
+    const env = serviceEnv();
+    const api = spawnSmsq(['api'], env);
+    const worker = spawnSmsq(['worker', '--http-port', '0'], env);
+    const [apiUrl, workerUrl] = await Promise.all([
+      waitForLine(api, /"smsq API listening/).then(urlOf),
+      waitForLine(worker, /"Worker operations endpoints/).then(urlOf),
+    ]);
+    const result = await sendAndWait(apiUrl);
+    expect(result).toMatchObject({ state: 'completed', counts: { accepted: 1 } });
+
+    expect(await (await fetch(`${workerUrl}/readyz`)).json()).toEqual({
+      status: 'ready',
+      redis: 'ok',
+      workers: 'running',
+    });
+    expect(await (await fetch(`${apiUrl}/readyz`)).json()).toEqual({
+      status: 'ready',
+      redis: 'ok',
+      workers: 'not-run-here',
+    });
+    const workerMetrics = await (await fetch(`${workerUrl}/metrics`)).text();
+    expect(workerMetrics).toMatch(
+      /smsq_provider_request_seconds_count\{provider="simulator",outcome="ok"\} [1-9]/,
+    );
+    const apiMetrics = await (await fetch(`${apiUrl}/metrics`)).text();
+    expect(apiMetrics).toMatch(/smsq_recipients_total\{provider="simulator",outcome="accepted"\} 1/);
+    expect(apiMetrics).toContain('smsq_credits_charged_total{provider="simulator"} 1');
+
+    const exits = [finished(api), finished(worker)];
+    api.kill('SIGTERM');
+    worker.kill('SIGTERM');
+    expect((await Promise.all(exits)).map((e) => e.code)).toEqual([0, 0]);
+  });
+});
