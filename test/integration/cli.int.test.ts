@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
@@ -77,6 +80,29 @@ describe('smsq CLI against Redis, simulator workers in the test process', () => 
       { number: '+34600000099', listed: true },
       { number: '+34600000098', listed: false },
     ]);
+  });
+
+  it('imports an opt-out CSV and removes a number', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'smsq-cli-'));
+    try {
+      const file = join(dir, 'optout.csv');
+      writeFileSync(file, 'name;phone\nAna;+34600000071\nLuis;600 000 072\nX;call me\n');
+      const imported = await runSmsq(['suppress', 'import', file], env);
+      expect(imported.code).toBe(0);
+      expect(jsonLines(imported.stdout)[0]).toMatchObject({ rows: 3, added: 2, invalid: 1 });
+      const removed = await runSmsq(['suppress', 'remove', '+34600000071', 'nope'], env);
+      expect(jsonLines(removed.stdout)).toEqual([
+        { number: '+34600000071', removed: true },
+        { number: 'nope', invalid: 'not a phone number' },
+      ]);
+      const check = await runSmsq(['suppress', 'check', '+34600000071', '+34600000072'], env);
+      expect(jsonLines(check.stdout)).toEqual([
+        { number: '+34600000071', listed: false },
+        { number: '+34600000072', listed: true },
+      ]);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a failing command exits non-zero with a one-line reason', async () => {
