@@ -26,10 +26,12 @@ const prefix = `bench${randomBytes(4).toString('hex')}`;
 async function benchNoop(): Promise<number> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue('noop', { connection, prefix });
+  // BullMQ does not close connections it is given: keep a handle to close them, or the process stays up.
+  const workerConnection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   let done = 0;
   const finished = new Promise<void>((resolve) => {
     const worker = new Worker('noop', () => Promise.resolve(), {
-      connection: new Redis(redisUrl, { maxRetriesPerRequest: null }),
+      connection: workerConnection,
       prefix,
       concurrency: 50,
       autorun: false,
@@ -49,6 +51,7 @@ async function benchNoop(): Promise<number> {
   const seconds = (performance.now() - start) / 1000;
   await queue.close();
   connection.disconnect();
+  workerConnection.disconnect();
   return noopJobs / seconds;
 }
 
