@@ -13,7 +13,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { Redis } from 'ioredis';
+import { removePrefix } from '../test/helpers/remove-prefix.js';
 
 const { values } = parseArgs({
   options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '20' } },
@@ -93,24 +93,8 @@ try {
   const timer = setTimeout(() => service.kill('SIGKILL'), 30_000);
   await exited;
   clearTimeout(timer);
-  await removeKeys(redisUrl ?? 'redis://127.0.0.1:6379', prefix);
+  // When no Redis answered there, the service used a private one, gone with it: nothing to remove.
+  await removePrefix(redisUrl ?? 'redis://127.0.0.1:6379', prefix).catch(() => undefined);
 }
 
 /** Deletes the benchmark's keys (nothing to do when `smsq start` ran a private Redis, gone with it). */
-async function removeKeys(url: string, keyPrefix: string): Promise<void> {
-  const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-  redis.on('error', () => undefined);
-  try {
-    await redis.connect();
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${keyPrefix}:*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  } catch {
-    // No Redis there: the service used a private one.
-  } finally {
-    redis.disconnect();
-  }
-}

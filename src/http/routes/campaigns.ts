@@ -6,6 +6,7 @@ import { configuredProviderIds } from '../../providers/index.js';
 import type { SmsqRoutePlugin } from '../deps.js';
 import { commonErrorResponses, errorBodySchema } from '../error-handler.js';
 import { withRedis } from '../redis-guard.js';
+import { countsSchema } from './messages.js';
 
 const count = z.number().int();
 
@@ -33,15 +34,7 @@ const runSchema = z
     deferredUntil: z.string().optional().describe('Set while the run waits for its send window'),
     error: z.string().optional(),
     rows: count.describe('Rows read: total + templateErrors + duplicates + skippedForCredits once completed'),
-    counts: z.object({
-      total: count,
-      accepted: count,
-      invalid: count,
-      suppressed: count,
-      rejected: count,
-      failed: count,
-      expired: count,
-      unknown: count,
+    counts: countsSchema.extend({
       templateErrors: count.describe('Rows whose text could not be rendered (a column missing)'),
       duplicates: count.describe('Rows repeating an earlier (number, text) of the run'),
       skippedForCredits: count.describe('Rows not enqueued: the next chunk would have exceeded maxCredits'),
