@@ -103,6 +103,17 @@ export const envSchema = z.object({
   SIMULATOR_FAILURE_RATE: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(1).default(0)),
   SIMULATOR_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1_000)),
 
+  /**
+   * Directory campaign and import CSV files must be in. Unset: any absolute path the workers can
+   * read (set it wherever API callers are not trusted with the server's files).
+   */
+  SMSQ_CSV_DIR: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .refine((v) => v.startsWith('/'), 'must be an absolute path')
+      .optional(),
+  ),
   SMSQ_API_KEYS: csvList,
   SMSQ_DASHBOARD_USER: optionalString,
   SMSQ_DASHBOARD_PASSWORD: optionalString,
@@ -160,6 +171,8 @@ export interface Config {
   recordTtlS: number;
   shutdownTimeoutMs: number;
   lockDurationMs: number;
+  /** CSV files of campaigns and imports must be below this directory, when set. */
+  csvDir?: string;
   providers: { descom?: DescomConfig; ovh?: OvhConfig; simulator: SimulatorConfig };
   http: {
     port: number;
@@ -242,6 +255,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     recordTtlS: e.SMSQ_RECORD_TTL_S,
     shutdownTimeoutMs: e.SMSQ_SHUTDOWN_TIMEOUT_MS,
     lockDurationMs: e.SMSQ_LOCK_DURATION_MS,
+    csvDir: e.SMSQ_CSV_DIR?.replace(/\/+$/, ''),
     providers: {
       descom,
       ovh,

@@ -1,3 +1,4 @@
+import { resolve, sep } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../config.js';
@@ -19,7 +20,7 @@ export interface CampaignView extends Campaign {
 
 export interface CampaignServiceDeps {
   context: QueueContext;
-  config: Pick<Config, 'prefix' | 'attempts' | 'backoffMs' | 'recordTtlS'>;
+  config: Pick<Config, 'prefix' | 'attempts' | 'backoffMs' | 'recordTtlS' | 'csvDir'>;
   /** Providers the workers can send through; a campaign naming another is refused. */
   providers?: readonly ProviderId[];
 }
@@ -57,12 +58,21 @@ export class CampaignService {
     };
   }
 
-  private checkProvider(spec: Pick<RunSpec, 'provider'>): void {
-    const { providers } = this.deps;
+  /** What the API may not ask of the workers: an unconfigured provider, a CSV outside SMSQ_CSV_DIR. */
+  private checkSpec(spec: Pick<RunSpec, 'provider' | 'recipients'>): void {
+    const { providers, config } = this.deps;
     if (spec.provider && providers && !providers.includes(spec.provider)) {
       throw new InputError('Invalid campaign', [
         { path: 'provider', message: `provider ${spec.provider} is not configured` },
       ]);
+    }
+    if (config.csvDir && 'csv' in spec.recipients) {
+      const path = resolve(spec.recipients.csv);
+      if (!path.startsWith(`${config.csvDir}${sep}`)) {
+        throw new InputError('Invalid campaign', [
+          { path: 'recipients.csv', message: `must be a file in ${config.csvDir} (SMSQ_CSV_DIR)` },
+        ]);
+      }
     }
   }
 
@@ -87,7 +97,7 @@ export class CampaignService {
   /** Validates and stores a campaign (the same id replaces it) and (re)schedules it. */
   async save(input: unknown): Promise<CampaignView> {
     const campaign = parseCampaign(input);
-    this.checkProvider(campaign);
+    this.checkSpec(campaign);
     await this.deps.context.ready();
     const stored = await this.runs.saveCampaign(campaign);
     await this.upsertScheduler(campaign);
@@ -132,7 +142,7 @@ export class CampaignService {
   /** A one-off run of a CSV file (`smsq import`): the same pipeline as a campaign's run. */
   async startImport(input: unknown): Promise<{ runId: string }> {
     const spec = parseRunSpec(input);
-    this.checkProvider(spec);
+    this.checkSpec(spec);
     await this.deps.context.ready();
     return this.startRun(spec);
   }

@@ -18,8 +18,8 @@ describe('campaign HTTP routes', () => {
   const auth = { authorization: 'Bearer test-key' };
 
   /** The service's app, with the campaign routes wired the way `smsq start` wires them. */
-  async function start() {
-    stack = await startCampaignStack({ env: { SMSQ_API_KEYS: 'test-key' } });
+  async function start(env: Record<string, string> = {}) {
+    stack = await startCampaignStack({ env: { SMSQ_API_KEYS: 'test-key', ...env } });
     const built = await buildApp({
       config: stack.config,
       context: stack.producer,
@@ -145,5 +145,37 @@ describe('campaign HTTP routes', () => {
       payload: { id: 'ok', cron: 'nope', timezone: 'UTC', text: 'x', recipients: { csv: '/a.csv' } },
     });
     expect(cron.json<{ issues: { path: string }[] }>().issues.map((i) => i.path)).toEqual(['cron']);
+  });
+
+  it('refuses a CSV outside SMSQ_CSV_DIR, naming the field', async () => {
+    const { stack, app } = await start({ SMSQ_CSV_DIR: '/srv/smsq-csv' });
+    const path = stack.csv('phone\n+34600000001\n');
+    const answer = await app.inject({
+      method: 'POST',
+      url: '/v1/campaigns',
+      payload: {
+        id: 'outside',
+        cron: '0 10 * * 1',
+        timezone: 'Europe/Madrid',
+        text: 'Hola',
+        recipients: { csv: path },
+      },
+    });
+    expect(answer.statusCode).toBe(400);
+    expect(answer.json()).toMatchObject({
+      issues: [{ path: 'recipients.csv', message: 'must be a file in /srv/smsq-csv (SMSQ_CSV_DIR)' }],
+    });
+    const dotdot = await app.inject({
+      method: 'POST',
+      url: '/v1/campaigns',
+      payload: {
+        id: 'dotdot',
+        cron: '0 10 * * 1',
+        timezone: 'Europe/Madrid',
+        text: 'Hola',
+        recipients: { csv: '/srv/smsq-csv/../../etc/passwd' },
+      },
+    });
+    expect(dotdot.statusCode).toBe(400);
   });
 });
