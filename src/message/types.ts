@@ -35,6 +35,12 @@ export interface BatchReceipt {
   creditsEstimated?: boolean;
 }
 
+/**
+ * A receipt as a batch record keeps it: without the accepted list, which is the batch's recipients
+ * less the invalid ones (so accepted + invalid = recipients, always) and would store every number twice.
+ */
+export type StoredReceipt = Omit<BatchReceipt, 'accepted'>;
+
 export function batchRecipients(batch: Pick<Batch, 'messages'>): string[] {
   return batch.messages.flatMap((m) => m.to);
 }

@@ -67,7 +67,7 @@ export function ledgerFields(
 }
 
 /** Recipients of the batch the provider listed invalid (so accepted + invalid = recipients, always). */
-export function countInvalid(batch: Batch, receipt: BatchReceipt): number {
+export function countInvalid(batch: Batch, receipt: Pick<BatchReceipt, 'invalid'>): number {
   if (receipt.invalid.length === 0) return 0;
   const invalid = new Set(receipt.invalid);
   return batchRecipients(batch).filter((n) => invalid.has(n)).length;

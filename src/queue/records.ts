@@ -1,7 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { SendWindow } from '../message/send-window.js';
 import type { InvalidRecipient } from '../message/recipients.js';
-import type { Batch, BatchReceipt, ProviderId } from '../message/types.js';
+import type { Batch, BatchReceipt, ProviderId, StoredReceipt } from '../message/types.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
 import type { SmsqKeys } from './names.js';
 
@@ -36,7 +36,7 @@ export interface BatchRecord {
   /** Send window (with its time zone) checked before each send attempt. */
   window?: SendWindow;
   timezone?: string;
-  receipt?: BatchReceipt;
+  receipt?: StoredReceipt;
   error?: string;
   updatedAt?: string;
 }
@@ -110,6 +110,10 @@ function toHashFields(values: Record<string, string | number | boolean | undefin
     out.push(key, typeof value === 'object' ? JSON.stringify(value) : String(value));
   }
   return out;
+}
+
+function storedReceipt({ accepted: _accepted, ...rest }: BatchReceipt): StoredReceipt {
+  return rest;
 }
 
 function parseJson<T>(value: string | undefined, fallback: T): T {
@@ -219,7 +223,7 @@ export class RecordStore {
       expiresAt: h.expiresAt,
       sendAt: h.sendAt,
       ...(h.window ? { window: JSON.parse(h.window) as SendWindow, timezone: h.timezone } : {}),
-      receipt: h.receipt ? (JSON.parse(h.receipt) as BatchReceipt) : undefined,
+      receipt: h.receipt ? (JSON.parse(h.receipt) as StoredReceipt) : undefined,
       error: h.error,
       updatedAt: h.updatedAt,
     };
@@ -247,7 +251,7 @@ export class RecordStore {
   ): Promise<TransitionResult> {
     const fields = toHashFields({
       updatedAt: new Date().toISOString(),
-      receipt: opts.receipt,
+      receipt: opts.receipt && storedReceipt(opts.receipt),
       error: opts.error,
     });
     const fieldObject: Record<string, string> = {};

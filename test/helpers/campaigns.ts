@@ -7,6 +7,7 @@ import { configuredProviderIds } from '../../src/providers/index.js';
 import { createQueueContext } from '../../src/queue/context.js';
 import { startWorkers, type StartWorkersOptions } from '../../src/queue/workers.js';
 import { captureLogger, removePrefix, testConfig } from './smsq.js';
+import { batchRecipients } from '../../src/message/types.js';
 
 /** Send workers + campaign workers + a producer-side CampaignService on one test prefix. */
 export async function startCampaignStack(
@@ -80,8 +81,11 @@ export async function acceptedNumbers(
   for (const id of requestIds) {
     const request = await store.getRequest(id);
     if (!request) continue;
-    for (const batch of await store.getBatches(request.batchIds))
-      out.push(...(batch.receipt?.accepted ?? []));
+    for (const record of await store.getBatches(request.batchIds)) {
+      if (record.state !== 'sent' || !record.receipt) continue;
+      const invalid = new Set(record.receipt.invalid);
+      out.push(...batchRecipients(record.batch).filter((n) => !invalid.has(n)));
+    }
   }
   return out;
 }

@@ -42,10 +42,10 @@ export function createSimulatorProvider(
           code: 'SMSQ_SIMULATED_FAILURE',
         });
       }
-      const accepted = batchRecipients(batch);
+      // One ID per provider request, as Descom gives one shipment ID.
       return {
-        providerIds: accepted.map(() => `sim-${randomUUID()}`),
-        accepted,
+        providerIds: [`sim-${randomUUID()}`],
+        accepted: batchRecipients(batch),
         invalid: [],
         creditsCharged: batch.estimatedCredits,
       };
