@@ -17,6 +17,7 @@ import {
   validatorCompiler,
 } from 'fastify-type-provider-zod';
 import { MAX_REQUEST_BYTES } from '../message/request.js';
+import type { ProviderId } from '../message/types.js';
 import { configuredProviderIds } from '../providers/index.js';
 import { closeSharedQueue } from '../queue/context.js';
 import { assertApiKeysConfigured, createApiKeyCheck } from './auth.js';
@@ -118,17 +119,7 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     await Promise.all(extraQueues.map(closeSharedQueue));
   });
 
-  await app.register(healthRoutes, { context, workers: deps.workers });
-  await app.register(metricsRoutes, {
-    metrics: deps.metrics ?? createSmsqMetrics(),
-    redis: context.redis,
-    ready: () => context.ready(),
-    ledgerKey: context.keys.ledger,
-    pausedKey: context.keys.paused,
-    providers,
-    queues: () => queues,
-    queuePrefix: context.prefix,
-  });
+  await registerOpsRoutes(app, deps, { providers, queues: () => queues, followLedger: true });
 
   const checkApiKey = createApiKeyCheck(config, logger.child({ module: 'http' }));
   await app.register(async (api) => {
@@ -150,8 +141,22 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
 export async function buildOpsApp(
   deps: Pick<HttpDeps, 'config' | 'context' | 'logger' | 'workers' | 'metrics'>,
 ): Promise<FastifyInstance> {
-  const { context } = deps;
   const app = createBaseApp(deps.logger);
+  await registerOpsRoutes(app, deps, {
+    providers: configuredProviderIds(deps.config),
+    queues: () => [],
+    followLedger: false,
+  });
+  return app;
+}
+
+/** `/healthz`, `/readyz` and `/metrics`, the same for the API and a worker's operations port. */
+async function registerOpsRoutes(
+  app: FastifyInstance,
+  deps: Pick<HttpDeps, 'context' | 'workers' | 'metrics'>,
+  opts: { providers: ProviderId[]; queues: () => Queue[]; followLedger: boolean },
+): Promise<void> {
+  const { context } = deps;
   await app.register(healthRoutes, { context, workers: deps.workers });
   await app.register(metricsRoutes, {
     metrics: deps.metrics ?? createSmsqMetrics(),
@@ -159,10 +164,9 @@ export async function buildOpsApp(
     ready: () => context.ready(),
     ledgerKey: context.keys.ledger,
     pausedKey: context.keys.paused,
-    providers: configuredProviderIds(deps.config),
-    queues: () => [],
-    followLedger: false,
+    providers: opts.providers,
+    queues: opts.queues,
+    followLedger: opts.followLedger,
     queuePrefix: context.prefix,
   });
-  return app;
 }
