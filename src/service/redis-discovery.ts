@@ -70,6 +70,18 @@ export interface PrivateRedisServer {
 }
 
 /**
+ * Arguments of a private redis-server on loopback: never evicting (BullMQ needs noeviction); with
+ * `persistent`, an append-only file fsynced on every write, so a restart keeps every acknowledged write.
+ */
+export function redisServerArgs(opts: { port: number; dir: string; persistent?: boolean }): string[] {
+  return [
+    ...['--port', String(opts.port), '--bind', '127.0.0.1', '--dir', opts.dir, '--save', ''],
+    ...['--maxmemory-policy', 'noeviction'],
+    ...(opts.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
+  ];
+}
+
+/**
  * Starts a throw-away redis-server for development: loopback only, a free port, a temporary
  * directory, no persistence. It is stopped on `stop()` and, as a last resort, when this process exits.
  */
@@ -77,24 +89,7 @@ export async function startPrivateRedisServer(logger: Logger): Promise<PrivateRe
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'smsq-redis-'));
   const url = `redis://127.0.0.1:${port}`;
-  const child = spawn(
-    'redis-server',
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--maxmemory-policy',
-      'noeviction',
-    ],
-    { stdio: 'ignore' },
-  );
+  const child = spawn('redis-server', redisServerArgs({ port, dir }), { stdio: 'ignore' });
   let stopping = false;
   const killOnExit = () => child.kill('SIGKILL');
   process.once('exit', killOnExit);

@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { redisServerArgs } from '../../src/service/redis-discovery.js';
 
 /** A free TCP port on loopback, chosen by the kernel. */
 export async function freePort(): Promise<number> {
@@ -61,19 +62,7 @@ export async function startPrivateRedis(opts: { persistent?: boolean } = {}): Pr
   const dir = mkdtempSync(join(tmpdir(), 'smsq-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dir,
-    '--save',
-    '',
-    '--maxmemory-policy',
-    'noeviction',
-    ...(opts.persistent ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
-  ];
+  const args = redisServerArgs({ port, dir, persistent: opts.persistent });
   const start = async () => {
     child = spawn('redis-server', args, { stdio: 'ignore' });
     await waitForRedis(url);
