@@ -150,11 +150,14 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     }
   }
 
+  // Three declared parameters, none defaulted: BullMQ passes an AbortSignal (and can cancel the
+  // job on shutdown) only when the processor's `length` is at least 3.
   return async function processBatchJob(
     job: Job<BatchJobData>,
-    token?: string,
-    signal: AbortSignal = NEVER_ABORTED,
+    token: string | undefined,
+    jobSignal: AbortSignal | undefined,
   ): Promise<BatchJobResult> {
+    const signal = jobSignal ?? NEVER_ABORTED;
     const record = await store.getBatch(job.data.batchId);
     if (!record) throw new UnrecoverableError(`Batch ${job.data.batchId} has no record`);
     const { batch } = record;

@@ -158,4 +158,67 @@ describe('crash recovery', () => {
     const accepted = results.reduce((n, r) => n + r.counts.accepted, 0);
     expect(accepted).toBe(delivered.length);
   }, 90_000);
+
+  async function descomWorkerEnv(
+    fakeOpts: Parameters<typeof startFakeDescom>[0],
+    extra: Record<string, string>,
+  ) {
+    const fake = await startFakeDescom(fakeOpts);
+    cleanups.push(() => fake.close());
+    const prefix = uniquePrefix();
+    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const client = new SmsClient({ redis: redisUrl(), prefix });
+    cleanups.push(() => client.close());
+    const env = {
+      ...baseEnv(prefix),
+      SMSQ_PROVIDER: 'descom',
+      DESCOM_USER: fake.user,
+      DESCOM_PASS: fake.pass,
+      DESCOM_URL: fake.url,
+      ...extra,
+    };
+    return { fake, client, env };
+  }
+
+  it('SIGTERM lets an active batch finish, then the worker exits 0', async () => {
+    const { fake, client, env } = await descomWorkerEnv(
+      { latencyMs: 1_500 },
+      { SMSQ_SHUTDOWN_TIMEOUT_MS: '20000' },
+    );
+    const w = worker(env);
+    const { id } = await client.send({ to: spanishMobiles(3), text: 'Hola' });
+    await fake.waitForRequests(1);
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+    const result = await client.get(id);
+    expect(result.batches[0]).toMatchObject({ state: 'sent' });
+    expect(fake.recipientsDelivered()).toHaveLength(3);
+  });
+
+  it('a second SIGTERM aborts the call in flight: the batch is recorded unknown, not lost, not resent', async () => {
+    const { fake, client, env } = await descomWorkerEnv({}, { SMSQ_SHUTDOWN_TIMEOUT_MS: '60000' });
+    fake.script('hang');
+    const w = worker(env);
+    const { id } = await client.send({ to: spanishMobiles(3), text: 'Hola' });
+    await fake.waitForRequests(1);
+    w.child.kill('SIGTERM');
+    // Still draining: the grace period is a minute.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(w.child.exitCode).toBeNull();
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+    expect((await client.get(id)).batches[0]).toMatchObject({ state: 'unknown' });
+    expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);
+  });
+
+  it('past SMSQ_SHUTDOWN_TIMEOUT_MS, one SIGTERM aborts the call in flight and the worker exits', async () => {
+    const { fake, client, env } = await descomWorkerEnv({}, { SMSQ_SHUTDOWN_TIMEOUT_MS: '500' });
+    fake.script('hang');
+    const w = worker(env);
+    const { id } = await client.send({ to: spanishMobiles(2), text: 'Hola' });
+    await fake.waitForRequests(1);
+    w.child.kill('SIGTERM');
+    expect(await w.exited).toBe(0);
+    expect((await client.get(id)).batches[0]).toMatchObject({ state: 'unknown' });
+  });
 });
