@@ -10,24 +10,16 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { createServer } from 'node:net';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { removePrefix } from '../test/helpers/remove-prefix.js';
+import { freePort } from '../src/service/redis-discovery.js';
 
 const { values } = parseArgs({
   options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '20' } },
 });
 const duration = Number(values.duration);
 const connections = Number(values.connections);
-
-async function freePort(): Promise<number> {
-  const server = createServer().listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  return typeof address === 'object' && address ? address.port : 0;
-}
 
 const port = await freePort();
 const prefix = `bench${randomBytes(4).toString('hex')}`;

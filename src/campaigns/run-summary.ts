@@ -2,7 +2,7 @@ import { NotFoundError } from '../errors.js';
 import type { RecordStore } from '../queue/records.js';
 import { getRequestSummary } from '../queue/status.js';
 import { emptyCounts, type RequestCounts } from '../queue/summary.js';
-import type { CampaignStore, ChunkEntry, RowError, RunKind, RunRecord, RunState } from './store.js';
+import type { CampaignStore, ChunkEntry, RunRecord } from './store.js';
 
 /**
  * A run's counts: a request's outcomes summed over the run's requests (rows without a valid
@@ -16,24 +16,26 @@ export interface RunCounts extends RequestCounts {
 }
 
 /** The shape of `GET /v1/campaigns/:id/runs/:runId`. */
-export interface RunSummary {
-  runId: string;
-  campaignId?: string;
-  kind: RunKind;
-  state: RunState;
-  createdAt: string;
-  occurrence: string;
-  startedAt?: string;
-  finishedAt?: string;
-  deferredUntil?: string;
-  error?: string;
+export interface RunSummary extends Pick<
+  RunRecord,
+  | 'runId'
+  | 'campaignId'
+  | 'kind'
+  | 'state'
+  | 'createdAt'
+  | 'occurrence'
+  | 'startedAt'
+  | 'finishedAt'
+  | 'deferredUntil'
+  | 'error'
+  | 'rowErrors'
+> {
   rows: number;
   counts: RunCounts;
   credits: { estimated: number; charged: number };
   /** Send requests (chunks of ≤ 1,000 recipients) enqueued. */
   requests: number;
   requestIds?: string[];
-  rowErrors: RowError[];
 }
 
 function add(into: RequestCounts, from: RequestCounts): void {

@@ -50,7 +50,8 @@ export function hasRedisServer(): boolean {
   return probe.error === undefined && probe.status === 0;
 }
 
-async function freePort(): Promise<number> {
+/** A free TCP port on loopback, chosen by the kernel. */
+export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

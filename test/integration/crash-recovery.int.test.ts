@@ -48,21 +48,29 @@ describe('crash recovery', () => {
     return w;
   }
 
-  it('Descom: a worker process killed mid-batch leaves the batch unknown, never resent', async () => {
-    const fake = await startFakeDescom();
+  async function descomWorkerEnv(
+    fakeOpts: Parameters<typeof startFakeDescom>[0],
+    extra: Record<string, string>,
+  ) {
+    const fake = await startFakeDescom(fakeOpts);
     cleanups.push(() => fake.close());
     const prefix = uniquePrefix();
     cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const client = new SmsClient({ redis: redisUrl(), prefix });
+    cleanups.push(() => client.close());
     const env = {
       ...baseEnv(prefix),
       SMSQ_PROVIDER: 'descom',
       DESCOM_USER: fake.user,
       DESCOM_PASS: fake.pass,
       DESCOM_URL: fake.url,
+      ...extra,
     };
-    const client = new SmsClient({ redis: redisUrl(), prefix });
-    cleanups.push(() => client.close());
+    return { fake, client, env };
+  }
 
+  it('Descom: a worker process killed mid-batch leaves the batch unknown, never resent', async () => {
+    const { fake, client, env } = await descomWorkerEnv({}, {});
     fake.script('hang');
     const first = worker(env);
     const to = spanishMobiles(40);
@@ -158,27 +166,6 @@ describe('crash recovery', () => {
     const accepted = results.reduce((n, r) => n + r.counts.accepted, 0);
     expect(accepted).toBe(delivered.length);
   }, 90_000);
-
-  async function descomWorkerEnv(
-    fakeOpts: Parameters<typeof startFakeDescom>[0],
-    extra: Record<string, string>,
-  ) {
-    const fake = await startFakeDescom(fakeOpts);
-    cleanups.push(() => fake.close());
-    const prefix = uniquePrefix();
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
-    const client = new SmsClient({ redis: redisUrl(), prefix });
-    cleanups.push(() => client.close());
-    const env = {
-      ...baseEnv(prefix),
-      SMSQ_PROVIDER: 'descom',
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
-      DESCOM_URL: fake.url,
-      ...extra,
-    };
-    return { fake, client, env };
-  }
 
   it('SIGTERM lets an active batch finish, then the worker exits 0', async () => {
     const { fake, client, env } = await descomWorkerEnv(
