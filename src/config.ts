@@ -70,6 +70,17 @@ export const envSchema = z.object({
   SMSQ_SHUTDOWN_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(0).default(25_000)),
   /** Lock duration of active jobs, in ms: a dead worker's batch is picked up within about twice this. */
   SMSQ_LOCK_DURATION_MS: z.preprocess(emptyAsUndefined, int(1_000).default(20_000)),
+  /**
+   * Replicas that must acknowledge the `sending` write (Redis `WAIT`) before a provider call;
+   * a call is refused when fewer answer in time.
+   * @defaultValue 0
+   */
+  SMSQ_REDIS_MIN_REPLICAS: z.preprocess(emptyAsUndefined, int(0).default(0)),
+  /**
+   * Refuse to start on a Redis that can lose an acknowledged `sending` write (AOF off, or
+   * `appendfsync everysec` without WAITAOF). Unset: true with NODE_ENV=production, else false.
+   */
+  SMSQ_REQUIRE_DURABLE_REDIS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false', '1', '0']).optional()),
 
   DESCOM_USER: optionalString,
   DESCOM_PASS: optionalString,
@@ -88,6 +99,12 @@ export const envSchema = z.object({
   OVH_BATCH_SIZE: z.preprocess(emptyAsUndefined, int(1).max(500).default(500)),
   /** OVH requests per second (OVH: about 60 per minute per consumer key is safe). */
   OVH_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1)),
+  /**
+   * How long an ambiguous OVH batch is looked up (outgoing SMS by tag, pending jobs by receiver and
+   * text) before it may be sent again, in ms; the window starts once the provider deadline passed.
+   * @defaultValue 120000
+   */
+  OVH_SETTLE_MS: z.preprocess(emptyAsUndefined, int(0).default(120_000)),
   /** `true`: transactional sends, no STOP mention appended (OVH `noStopClause`). */
   OVH_NO_STOP_CLAUSE: z.preprocess(
     emptyAsUndefined,
@@ -147,6 +164,8 @@ export interface OvhConfig {
   batchSize: number;
   ratePerSecond: number;
   noStopClause: boolean;
+  /** Settle window of an ambiguous batch's lookups, in ms (`OVH_SETTLE_MS`). */
+  settleMs: number;
 }
 
 export interface SimulatorConfig {
@@ -171,6 +190,10 @@ export interface Config {
   recordTtlS: number;
   shutdownTimeoutMs: number;
   lockDurationMs: number;
+  /** Replicas that must acknowledge the `sending` write before a provider call (`SMSQ_REDIS_MIN_REPLICAS`). */
+  redisMinReplicas: number;
+  /** Refuse to start on a Redis that can lose an acknowledged write (`SMSQ_REQUIRE_DURABLE_REDIS`). */
+  requireDurableRedis: boolean;
   /** CSV files of campaigns and imports must be below this directory, when set. */
   csvDir?: string;
   providers: { descom?: DescomConfig; ovh?: OvhConfig; simulator: SimulatorConfig };
@@ -228,6 +251,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         batchSize: e.OVH_BATCH_SIZE,
         ratePerSecond: e.OVH_RATE_PER_S,
         noStopClause: e.OVH_NO_STOP_CLAUSE,
+        settleMs: e.OVH_SETTLE_MS,
       };
   }
 
@@ -255,6 +279,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     recordTtlS: e.SMSQ_RECORD_TTL_S,
     shutdownTimeoutMs: e.SMSQ_SHUTDOWN_TIMEOUT_MS,
     lockDurationMs: e.SMSQ_LOCK_DURATION_MS,
+    redisMinReplicas: e.SMSQ_REDIS_MIN_REPLICAS,
+    requireDurableRedis:
+      e.SMSQ_REQUIRE_DURABLE_REDIS === undefined
+        ? e.NODE_ENV === 'production'
+        : e.SMSQ_REQUIRE_DURABLE_REDIS === 'true' || e.SMSQ_REQUIRE_DURABLE_REDIS === '1',
     csvDir: e.SMSQ_CSV_DIR?.replace(/\/+$/, ''),
     providers: {
       descom,

@@ -43,6 +43,7 @@ function configFor(fake: FakeOvh, overrides: Partial<OvhConfig> = {}): OvhConfig
     batchSize: 500,
     ratePerSecond: 1,
     noStopClause: true,
+    settleMs: 120_000,
     ...overrides,
   };
 }
