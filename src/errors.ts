@@ -49,11 +49,17 @@ export class AmbiguousError extends SmsqError {
   }
 }
 
-/** Out of credit or bad credentials: pause that provider and keep the jobs. */
+/**
+ * Out of credit or bad credentials: pause that provider and keep the jobs; no attempt is used.
+ * `failAfterRepeats`: a cause a probe cannot tell from a lasting refusal (OVH NOT_GRANTED_CALL):
+ * after that many pauses for the same code, the waiting batches end `failed` with this reason.
+ */
 export class AccountError extends SmsqError {
   readonly kind = 'account' as const;
-  constructor(message: string, options?: ErrorOptions & { code?: string }) {
+  readonly failAfterRepeats?: number;
+  constructor(message: string, options?: ErrorOptions & { code?: string; failAfterRepeats?: number }) {
     super(options?.code ?? 'SMSQ_PROVIDER_ACCOUNT', message, options);
+    if (options?.failAfterRepeats !== undefined) this.failAfterRepeats = options.failAfterRepeats;
   }
 }
 

@@ -8,16 +8,55 @@ export interface ProviderLimits {
 }
 
 /**
+ * Waits until one more call to the provider fits its request allowance (sends, lookups, probes and
+ * credit checks alike). Rejects when `signal` fires while waiting.
+ */
+export type CallMeter = (signal: AbortSignal) => Promise<void>;
+
+/** A meter that never waits (tests of a provider alone, the simulator). */
+export const UNMETERED: CallMeter = async () => {};
+
+export interface SendOptions {
+  signal: AbortSignal;
+  /**
+   * Called when the provider accepts the batch after `send` already settled with an error (a 2xx
+   * that arrived after our deadline): the receipt proves the batch was sent and must be recorded.
+   */
+  onLateReceipt?: (receipt: BatchReceipt) => void;
+}
+
+export interface LookupOptions {
+  signal: AbortSignal;
+  /** When the batch went `sending` (ms since the epoch): provider records older than this are not its. */
+  sendingSince: number;
+}
+
+export interface ProbeOptions {
+  signal: AbortSignal;
+  /** Credits the smallest waiting batch needs: the account can send again only with at least this much. */
+  neededCredits?: number;
+}
+
+/**
  * One SMS provider account. `send` makes exactly one HTTP request and throws only errors from
  * `src/errors.ts` (TransientError, RateLimitedError, PermanentError, AmbiguousError, AccountError).
  */
 export interface SmsProvider {
   readonly id: ProviderId;
   readonly limits: ProviderLimits;
-  send(batch: Batch, opts: { signal: AbortSignal }): Promise<BatchReceipt>;
-  /** Reconciles an ambiguous send: the receipt if the provider has the batch (OVH: by tag), else undefined. */
-  lookup?(batch: Batch, opts: { signal: AbortSignal }): Promise<BatchReceipt | undefined>;
-  /** True when the account can send again (credit left, credentials accepted); drives automatic resume. */
-  probe(opts: { signal: AbortSignal }): Promise<boolean>;
+  send(batch: Batch, opts: SendOptions): Promise<BatchReceipt>;
+  /**
+   * Reconciles an ambiguous send: the receipt if the provider has the batch, sent or still pending
+   * (OVH: by tag in `/outgoing`, by receiver and text in `/jobs`), else undefined. Throws a
+   * DeliveryError when the lookup itself failed (RateLimitedError for a 429).
+   */
+  lookup?(batch: Batch, opts: LookupOptions): Promise<BatchReceipt | undefined>;
+  /**
+   * With `lookup`: how long (ms) an ambiguous batch keeps being looked up, once the provider
+   * deadline has passed, before a lookup that finds nothing allows a resend.
+   */
+  readonly settleMs?: number;
+  /** True when the account can send again (credit ≥ `neededCredits`, credentials accepted); drives automatic resume. */
+  probe(opts: ProbeOptions): Promise<boolean>;
   close(): Promise<void>;
 }

@@ -63,7 +63,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     if (provider.lookup) {
       let receipt: BatchReceipt | undefined;
       try {
-        receipt = await provider.lookup(batch, { signal });
+        receipt = await provider.lookup(batch, { signal, sendingSince: 0 });
       } catch (err) {
         if (!finalAttempt) throw err;
         log.error({ err }, 'Lookup of an ambiguous batch failed on the last attempt; recorded unknown');
@@ -130,7 +130,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         if (provider.lookup) {
           if (finalAttempt) {
             // Last chance: found by tag → sent; not found yet → it may still appear, so unknown, never resent.
-            const receipt = await provider.lookup(batch, { signal }).catch(() => undefined);
+            const receipt = await provider.lookup(batch, { signal, sendingSince: 0 }).catch(() => undefined);
             if (receipt) return recordSent(batch, receipt);
             await recordUnknown(batch, error);
             throw new UnrecoverableError(error);

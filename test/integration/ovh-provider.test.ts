@@ -268,7 +268,7 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
     fake.script('POST /sms/{sn}/jobs', 'drop-after-accept');
     await expect(provider.send(batch, { signal: signal() })).rejects.toThrow(AmbiguousError);
 
-    const found = await provider.lookup!(batch, { signal: signal() });
+    const found = await provider.lookup!(batch, { signal: signal(), sendingSince: 0 });
     expect(found).toStrictEqual({
       providerIds: fake.outgoing.map((o) => String(o.id)),
       accepted: ['+34600000001', '+34600000002'],
@@ -286,14 +286,14 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
     const provider = providerFor();
     fake.script('POST /sms/{sn}/jobs', 'drop-before-accept');
     await expect(provider.send(makeBatch(), { signal: signal() })).rejects.toThrow(AmbiguousError);
-    expect(await provider.lookup!(makeBatch(), { signal: signal() })).toBeUndefined();
+    expect(await provider.lookup!(makeBatch(), { signal: signal(), sendingSince: 0 })).toBeUndefined();
     expect(fake.recipientsReceived()).toHaveLength(0);
   });
 
   it('returns undefined when looking up an unknown tag', async () => {
     const provider = providerFor();
     await provider.send(makeBatch({ tag: 'known' }), { signal: signal() });
-    expect(await provider.lookup!(makeBatch({ tag: 'unknown' }), { signal: signal() })).toBeUndefined();
+    expect(await provider.lookup!(makeBatch({ tag: 'unknown' }), { signal: signal(), sendingSince: 0 })).toBeUndefined();
   });
 
   it('records the estimate for a batch found by tag with more than 50 SMS', async () => {
@@ -301,7 +301,7 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
     const batch = makeBatch({ messages: [{ text: 'Hola', to }], estimatedCredits: 51 });
     const provider = providerFor();
     await provider.send(batch, { signal: signal() });
-    const found = await provider.lookup!(batch, { signal: signal() });
+    const found = await provider.lookup!(batch, { signal: signal(), sendingSince: 0 });
     expect(found).toMatchObject({ accepted: to, creditsCharged: 51, creditsEstimated: true });
     expect(found!.providerIds).toHaveLength(51);
     expect(fake.requests.filter((r) => r.route === 'GET /sms/{sn}/outgoing/{id}')).toHaveLength(0);
@@ -356,7 +356,7 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
   it('syncs time once across several sends and lookups (offset 0, which the client reads as unknown)', async () => {
     const provider = providerFor();
     for (const tag of ['s1', 's2', 's3']) await provider.send(makeBatch({ tag }), { signal: signal() });
-    await provider.lookup!(makeBatch({ tag: 's1' }), { signal: signal() });
+    await provider.lookup!(makeBatch({ tag: 's1' }), { signal: signal(), sendingSince: 0 });
     expect(timeSyncs()).toBe(1);
   });
 
@@ -420,7 +420,7 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
     await attempt({ ...batch, tag: 'hang' });
     fake.script('POST /sms/{sn}/jobs', 'drop-after-accept');
     await attempt({ ...batch, tag: 'drop' });
-    await provider.lookup!({ ...batch, tag: 'drop' }, { signal: signal() });
+    await provider.lookup!({ ...batch, tag: 'drop' }, { signal: signal(), sendingSince: 0 });
     fake.setCreditsLeft(0);
     await attempt({ ...batch, tag: 'nocredit' });
     fake.script('GET /sms/{sn}', { status: 403 });

@@ -214,7 +214,7 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
         return receiptOf(report);
       }
       // 200 without a report: the job exists but we cannot read what OVH did; find it by tag.
-      const found = await provider.lookup?.(batch, { signal });
+      const found = await provider.lookup?.(batch, { signal, sendingSince: 0 });
       if (found) return found;
       throw new AmbiguousError(`OVH answered 200 without a sending report for batch ${batch.id}`);
     },
