@@ -13,6 +13,8 @@ export interface SmsqMetrics {
   recipients: Counter<'provider' | 'outcome'>;
   /** Credits charged by provider, from the ledger (an estimate where the ledger says so). */
   credits: Counter<'provider'>;
+  /** Recipients sent twice (a provider accepted a batch already sent), from the ledger's `duplicate` lines. */
+  duplicateSends: Counter<'provider'>;
   /** Duration of provider requests, observed where the providers run (see src/providers/timed-provider.ts). */
   providerSeconds: Histogram<'provider' | 'outcome'>;
   /** 1 while a provider is paused for its account (credit, credentials). */
@@ -38,6 +40,12 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     labelNames: ['provider'] as const,
     registers: [registry],
   });
+  const duplicateSends = new Counter({
+    name: 'smsq_duplicate_sends_total',
+    help: 'Recipients a provider accepted a second time for the same batch (from the ledger); anything above 0 needs a look',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
   const providerSeconds = new Histogram({
     name: 'smsq_provider_request_seconds',
     help: 'Duration of one provider request (send), by provider and outcome (ok or the error class)',
@@ -60,6 +68,7 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     registry,
     recipients,
     credits,
+    duplicateSends,
     providerSeconds,
     providerPaused,
     redisUp,
@@ -72,7 +81,9 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
 /** Adds one ledger entry to the counters. The ledger is the one record of what each provider request cost. */
 export function countLedgerEntry(metrics: SmsqMetrics, entry: LedgerEntry): void {
   const provider = entry.provider;
-  if (entry.state === 'sent') {
+  if (entry.state === 'duplicate') {
+    metrics.duplicateSends.inc({ provider }, entry.accepted);
+  } else if (entry.state === 'sent') {
     if (entry.accepted > 0) metrics.recipients.inc({ provider, outcome: 'accepted' }, entry.accepted);
     if (entry.invalid > 0) metrics.recipients.inc({ provider, outcome: 'invalid' }, entry.invalid);
   } else if (entry.recipients > 0) {

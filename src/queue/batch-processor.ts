@@ -1,12 +1,19 @@
 import { DelayedError, UnrecoverableError, Worker, type Job } from 'bullmq';
-import { AmbiguousError, isDeliveryError, type DeliveryError } from '../errors.js';
+import {
+  AmbiguousError,
+  isDeliveryError,
+  RateLimitedError,
+  TransientError,
+  type DeliveryError,
+} from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Batch, BatchReceipt } from '../message/types.js';
 import type { SmsProvider } from '../providers/types.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
 import type { BatchJobData, BatchJobResult } from './jobs.js';
-import { ledgerFields } from './ledger.js';
+import { duplicateLedgerFields, ledgerFields } from './ledger.js';
 import type { ProviderControl } from './provider-control.js';
+import { persistUntilWritten } from './persist.js';
 import type { BatchRecord, RecordStore } from './records.js';
 
 export interface BatchProcessorDeps {
@@ -15,145 +22,360 @@ export interface BatchProcessorDeps {
   control: ProviderControl;
   /** `report`: an ambiguous send without a lookup is recorded `unknown`; `resend`: sent again. */
   ambiguous: 'report' | 'resend';
+  /** Provider calls a batch may make before it ends `failed` (SMSQ_ATTEMPTS). */
+  attempts: number;
+  /** Total deadline of one provider call, in ms (SMSQ_PROVIDER_TIMEOUT_MS). */
+  providerTimeoutMs: number;
   logger: Logger;
   /** The worker running this processor (a 429 rate-limits its whole queue). */
   worker: () => Worker;
   /** Send-window check: the time (ms) to hold the batch until, or undefined to send now. */
   holdUntil?: (record: BatchRecord, now: number) => Promise<number | undefined> | number | undefined;
+  /**
+   * Waits until the `sending` write is durable (WAITAOF / WAIT, see src/queue/durability.ts);
+   * throws when Redis does not acknowledge it in time (the call is then not made).
+   */
+  durable?: () => Promise<void>;
   now?: () => number;
+}
+
+/** What a job carries when its run got a receipt it could not write (so a takeover records it). */
+export interface BatchJobReceiptData extends BatchJobData {
+  receipt?: BatchReceipt;
 }
 
 const NEVER_ABORTED = new AbortController().signal;
 /** Delay before a batch kept for a paused provider is looked at again (it then waits in the paused queue). */
 const ACCOUNT_PAUSE_RECHECK_MS = 1_000;
+/**
+ * Added to the provider deadline before a call is taken as over: a call that began at `callAt`
+ * may still be in flight until `callAt + deadline + margin` (timers fire late, clocks differ).
+ */
+export const IN_FLIGHT_MARGIN_MS = 2_000;
+/** Lookups of an ambiguous batch back off from 1 s, doubling, to at most this. */
+const LOOKUP_BACKOFF_MAX_MS = 30_000;
+/** Consecutive failed lookups after which, once the settle window is over, the batch ends `unknown`. */
+export const MAX_LOOKUP_FAILURES = 5;
+/** A batch another run holds right now is looked at again after this. */
+const BUSY_RECHECK_MS = 250;
 
 /**
- * Processes one batch job: exactly one provider request per attempt, its state written before the
- * call, and one queue decision per error class (the "never twice, never lost" table in DESIGN.md).
+ * Processes one batch job: at most one provider request per run, its state written (and made
+ * durable) before the call, and one queue decision per outcome (the "never twice, never lost"
+ * table in the README). A run owns the batch from its claim: only the owner settles it, and a
+ * receipt is recorded whoever holds the batch, since it proves the batch was sent.
  */
 export function createBatchProcessor(deps: BatchProcessorDeps) {
   const { store, provider } = deps;
   const now = deps.now ?? Date.now;
   const baseLog = deps.logger.child({ module: 'batch', provider: provider.id });
+  const inFlightMs = deps.providerTimeoutMs + IN_FLIGHT_MARGIN_MS;
 
   const done = (batch: Batch, state: BatchState): BatchJobResult => ({ batchId: batch.id, state });
 
-  async function recordSent(batch: Batch, receipt: BatchReceipt): Promise<BatchJobResult> {
-    const moved = await store.transition(batch, ['sending'], 'sent', {
-      receipt,
-      ledger: ledgerFields(batch, 'sent', receipt),
-    });
-    return done(batch, moved.ok ? 'sent' : (moved.current ?? 'sent'));
-  }
-
-  async function recordUnknown(batch: Batch, error: string): Promise<void> {
-    await store.transition(batch, ['sending'], 'unknown', { error, ledger: ledgerFields(batch, 'unknown') });
+  /** Moves the job to delayed until `at`, using no attempt. */
+  async function waitUntil(job: Job, token: string | undefined, at: number): Promise<never> {
+    await job.moveToDelayed(Math.max(at, now() + 1), token);
+    throw new DelayedError();
   }
 
   /**
-   * A batch found in `sending` at the start of an attempt: the last attempt died or was ambiguous.
-   * Returns a result when it is settled, or undefined when it is safe to send (state back to planned).
+   * Records a receipt, retrying the write until Redis takes it: a receipt is proof the batch was
+   * sent and is never turned into "ambiguous" by our own failure (OOM, READONLY, connection lost).
+   */
+  async function recordReceipt(
+    job: Job<BatchJobReceiptData>,
+    batch: Batch,
+    receipt: BatchReceipt,
+    owner: string,
+    log: Logger,
+  ): Promise<BatchJobResult> {
+    const recorded = await persistUntilWritten(
+      () =>
+        store.recordReceipt(batch, receipt, owner, {
+          sent: ledgerFields(batch, 'sent', receipt),
+          duplicate: duplicateLedgerFields(batch, receipt),
+        }),
+      {
+        log,
+        what: 'provider receipt',
+        detail: { providerIds: receipt.providerIds.length },
+        // Also keep it in the job, so a run that takes the job over can record it.
+        onFirstFailure: () => job.updateData({ ...job.data, receipt }),
+      },
+    );
+    switch (recorded.outcome) {
+      case 'sent':
+        break;
+      case 'taken-over':
+        log.warn('Receipt recorded for a batch another run had taken over; the batch is sent');
+        break;
+      case 'late':
+        log.warn({ previous: recorded.previous }, 'Late receipt: the batch was sent after all; recorded sent');
+        break;
+      case 'same':
+        log.info('Receipt already recorded for this send');
+        break;
+      case 'duplicate':
+        log.error(
+          { providerIds: receipt.providerIds.length, accepted: receipt.accepted.length },
+          'Duplicate send: the provider accepted a batch that was already sent; recorded in the ledger',
+        );
+        break;
+    }
+    return done(batch, 'sent');
+  }
+
+  /** A state change after a provider call: it carries what we learnt, so it is retried until written. */
+  function settle(
+    batch: Batch,
+    from: BatchState,
+    to: BatchState,
+    owner: string,
+    log: Logger,
+    opts: { error?: string; ledger?: Record<string, string>; callEnded?: boolean } = {},
+  ) {
+    return persistUntilWritten(() => store.transition(batch, [from], to, { ...opts, ifOwner: owner }), {
+      log,
+      what: `batch state ${to}`,
+    });
+  }
+
+  /**
+   * A batch found in `sending`: a call may have reached the provider. Waits while that call may
+   * still be in flight, takes the batch over (fencing the previous owner out), then looks it up
+   * over the provider's settle window. Returns a result when settled, or undefined once the batch
+   * is back to `planned` (never accepted: safe to send).
    */
   async function reconcile(
-    batch: Batch,
-    finalAttempt: boolean,
+    job: Job<BatchJobReceiptData>,
+    token: string | undefined,
+    record: BatchRecord,
+    owner: string,
     signal: AbortSignal,
     log: Logger,
   ): Promise<BatchJobResult | undefined> {
-    if (provider.lookup) {
-      let receipt: BatchReceipt | undefined;
-      try {
-        receipt = await provider.lookup(batch, { signal, sendingSince: 0 });
-      } catch (err) {
-        if (!finalAttempt) throw err;
-        log.error({ err }, 'Lookup of an ambiguous batch failed on the last attempt; recorded unknown');
-        await recordUnknown(batch, 'ambiguous send; lookup failed');
-        throw new UnrecoverableError('ambiguous send; lookup failed');
-      }
-      if (receipt) {
-        log.info({ tag: batch.tag }, 'Ambiguous batch found at the provider by its tag; recorded sent');
-        return recordSent(batch, receipt);
-      }
-      log.warn({ tag: batch.tag }, 'Ambiguous batch not found at the provider; sending it');
-      await store.transition(batch, ['sending'], 'planned');
-      return undefined;
+    const { batch } = record;
+    if (record.callAt === undefined) {
+      // Claimed, but no call began (the run stopped before it): nothing can be at the provider,
+      // and the previous owner can no longer begin one (its beginCall checks the owner and lock).
+      const back = await store.transition(batch, ['sending'], 'planned', { ifOwner: 'no-call' });
+      if (back.ok) return undefined;
+      return waitUntil(job, token, now() + BUSY_RECHECK_MS);
     }
-    if (deps.ambiguous === 'resend') {
-      log.warn('Batch may have reached the provider; sending again (SMSQ_AMBIGUOUS=resend)');
-      await store.transition(batch, ['sending'], 'planned');
-      return undefined;
+    const redisNow = await store.redisTimeMs();
+    const callOverAt = record.callAt + inFlightMs;
+    if (!record.callEnded && redisNow < callOverAt) {
+      // The owner's call may still be in flight: never look up, resend or settle under it.
+      log.info({ waitMs: callOverAt - redisNow }, 'Batch has a provider call in flight; waiting for its deadline');
+      return waitUntil(job, token, now() + (callOverAt - redisNow));
     }
-    log.error('Batch may have reached the provider and cannot be checked; recorded unknown, not resent');
-    await recordUnknown(batch, 'ambiguous send; the provider has no lookup');
-    return done(batch, 'unknown');
+    if (record.owner !== owner) {
+      const took = await store.transition(batch, ['sending'], 'sending', {
+        ifOwner: record.owner ?? '',
+        setOwner: owner,
+      });
+      if (!took.ok) return waitUntil(job, token, now() + BUSY_RECHECK_MS);
+    }
+
+    if (!provider.lookup) {
+      if (deps.ambiguous === 'resend' && record.attempts < deps.attempts) {
+        log.warn('Batch may have reached the provider; sending again (SMSQ_AMBIGUOUS=resend)');
+        await settle(batch, 'sending', 'planned', owner, log);
+        return undefined;
+      }
+      log.error('Batch may have reached the provider and cannot be checked; recorded unknown, not resent');
+      await settle(batch, 'sending', 'unknown', owner, log, {
+        error: record.error ?? 'ambiguous send; the provider has no lookup',
+        ledger: ledgerFields(batch, 'unknown'),
+      });
+      return done(batch, 'unknown');
+    }
+
+    const settleEndsAt = callOverAt + (provider.settleMs ?? 0);
+    let found: BatchReceipt | undefined;
+    try {
+      found = await provider.lookup(batch, { signal, sendingSince: record.callAt });
+    } catch (thrown) {
+      if (thrown instanceof RateLimitedError) {
+        // The provider asked us to slow down: wait, without counting a failure.
+        return waitUntil(job, token, now() + thrown.retryAfterMs);
+      }
+      const { lookups, failures } = await store.countLookup(batch, true);
+      if (failures >= MAX_LOOKUP_FAILURES && redisNow >= settleEndsAt) {
+        log.error({ err: thrown, failures }, 'Lookups of an ambiguous batch keep failing; recorded unknown, not resent');
+        await settle(batch, 'sending', 'unknown', owner, log, {
+          error: 'ambiguous send; lookups failed',
+          ledger: ledgerFields(batch, 'unknown'),
+        });
+        return done(batch, 'unknown');
+      }
+      log.warn({ err: thrown, failures }, 'Lookup of an ambiguous batch failed; will look again');
+      return waitUntil(job, token, now() + lookupBackoffMs(lookups));
+    }
+    if (found) {
+      log.info({ tag: batch.tag }, 'Ambiguous batch found at the provider; recorded sent');
+      return recordReceipt(job, batch, found, owner, log);
+    }
+    const { lookups } = await store.countLookup(batch, false);
+    if (redisNow < settleEndsAt) {
+      // Not there yet: the provider may still be creating or holding it. Look again later.
+      const next = Math.min(settleEndsAt - redisNow, lookupBackoffMs(lookups));
+      return waitUntil(job, token, now() + next);
+    }
+    if (record.attempts >= deps.attempts) {
+      log.error('Batch not found at the provider after its settle window; attempts exhausted');
+      await settle(batch, 'sending', 'failed', owner, log, {
+        error: 'not accepted by the provider; attempts exhausted',
+      });
+      return done(batch, 'failed');
+    }
+    log.warn({ tag: batch.tag }, 'Ambiguous batch not found at the provider after its settle window; sending it');
+    await settle(batch, 'sending', 'planned', owner, log);
+    return undefined;
   }
 
+  /** The queue decision for a provider error (the error table); the call has been made. */
   async function fail(
     err: DeliveryError,
-    job: Job<BatchJobData>,
+    job: Job<BatchJobReceiptData>,
     token: string | undefined,
     batch: Batch,
-    finalAttempt: boolean,
+    owner: string,
     signal: AbortSignal,
     log: Logger,
   ): Promise<BatchJobResult> {
     const error = `${err.code}: ${err.message}`;
+    const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const moved = async (to: BatchState, opts: { ledger?: Record<string, string> } = {}) => {
+      const result = await settle(batch, 'sending', to, owner, log, { error, ...opts });
+      // Refused: another run took the batch over while we called; it decides now.
+      if (!result.ok) log.warn({ current: result.current }, 'Batch was taken over during the call; leaving it');
+      return result.ok;
+    };
     switch (err.kind) {
       case 'transient':
         if (finalAttempt) {
-          await store.transition(batch, ['sending'], 'failed', { error });
-          log.error({ err }, 'Batch failed: retries exhausted');
+          if (await moved('failed')) log.error({ err }, 'Batch failed: retries exhausted');
           throw new UnrecoverableError(error);
         }
-        await store.transition(batch, ['sending'], 'planned', { error });
+        if (!(await moved('planned'))) return done(batch, 'sending');
         log.warn({ err, attempt: job.attemptsMade + 1 }, 'Provider did not act; retrying with backoff');
         throw err;
       case 'rate-limited':
         // A 429 uses no attempt: the whole queue waits, then the job runs again.
-        await store.transition(batch, ['sending'], 'planned', { error });
+        if (!(await moved('planned'))) return done(batch, 'sending');
         log.warn({ retryAfterMs: err.retryAfterMs }, 'Provider rate limit; waiting');
         await deps.worker().rateLimit(err.retryAfterMs);
         throw Worker.RateLimitError();
       case 'permanent':
-        await store.transition(batch, ['sending'], 'rejected', {
-          error,
-          ledger: ledgerFields(batch, 'rejected'),
-        });
-        log.error({ err }, 'Provider rejected the batch; not retried');
+        if (await moved('rejected', { ledger: ledgerFields(batch, 'rejected') }))
+          log.error({ err }, 'Provider rejected the batch; not retried');
         throw new UnrecoverableError(error);
       case 'account':
-        await store.transition(batch, ['sending'], 'planned', { error });
-        await deps.control.pause(provider.id, { code: err.code, message: err.message });
-        await job.moveToDelayed(now() + ACCOUNT_PAUSE_RECHECK_MS, token);
-        throw new DelayedError();
-      case 'ambiguous':
-        if (provider.lookup) {
-          if (finalAttempt) {
-            // Last chance: found by tag → sent; not found yet → it may still appear, so unknown, never resent.
-            const receipt = await provider.lookup(batch, { signal, sendingSince: 0 }).catch(() => undefined);
-            if (receipt) return recordSent(batch, receipt);
-            await recordUnknown(batch, error);
-            throw new UnrecoverableError(error);
-          }
-          // Stays `sending`: the next attempt looks the batch up by its tag before sending.
-          log.warn({ err }, 'Send outcome unknown; will look the batch up before any resend');
-          throw err;
+        if (!(await moved('planned'))) return done(batch, 'sending');
+        await deps.control.pause(provider.id, {
+          code: err.code,
+          message: err.message,
+          neededCredits: batch.estimatedCredits,
+          ...(err.failAfterRepeats !== undefined ? { failAfterRepeats: err.failAfterRepeats } : {}),
+        });
+        return waitUntil(job, token, now() + ACCOUNT_PAUSE_RECHECK_MS);
+      case 'ambiguous': {
+        // Stays `sending`, owned by this run, our call over: reconcile it now (look it up over the
+        // settle window, or record it unknown). Only a lookup that finds nothing once the window
+        // is over sends it again, with an attempt used.
+        const kept = await settle(batch, 'sending', 'sending', owner, log, { error, callEnded: true });
+        if (!kept.ok) {
+          log.warn({ current: kept.current }, 'Batch was taken over during the call; leaving it');
+          return done(batch, 'sending');
         }
-        if (deps.ambiguous === 'resend' && !finalAttempt) {
-          await store.transition(batch, ['sending'], 'planned', { error });
-          log.warn({ err }, 'Send outcome unknown; resending (SMSQ_AMBIGUOUS=resend)');
-          throw err;
-        }
-        await recordUnknown(batch, error);
-        log.error({ err }, 'Send outcome unknown and cannot be checked; recorded unknown, not resent');
-        throw new UnrecoverableError(error);
+        log.warn({ err }, 'Send outcome unknown; the batch will be reconciled before any resend');
+        const record = await store.getBatch(batch.id);
+        if (!record) throw new UnrecoverableError(`Batch ${batch.id} has no record`);
+        const settled = await reconcile(job, token, record, owner, signal, log);
+        if (settled) return settled;
+        throw err;
+      }
     }
+  }
+
+  /** Sends a `planned` batch: every check (cancel, expiry, window, ownership) right before the call. */
+  async function send(
+    job: Job<BatchJobReceiptData>,
+    token: string | undefined,
+    record: BatchRecord,
+    owner: string,
+    signal: AbortSignal,
+    log: Logger,
+  ): Promise<BatchJobResult> {
+    const { batch } = record;
+    // Every send re-checks expiry and the window: the first, a retry, a resend after reconciliation.
+    if (record.expiresAt && Date.parse(record.expiresAt) <= now()) {
+      const moved = await store.transition(batch, ['planned'], 'expired', { error: 'not sent before expiresAt' });
+      log.warn('Batch expired before it could be sent');
+      return done(batch, moved.ok ? 'expired' : (moved.current ?? 'expired'));
+    }
+    if (deps.holdUntil) {
+      const until = await deps.holdUntil(record, now());
+      // Outside its send window: wait for the next opening, using no attempt.
+      if (until !== undefined && until > now()) return waitUntil(job, token, until);
+    }
+    const claimed = await store.claim(batch, owner);
+    if (claimed.status === 'cancelled') {
+      log.info('Request cancelled; batch not sent');
+      return done(batch, 'failed');
+    }
+    if (claimed.status === 'conflict') {
+      if (claimed.current && isFinalBatchState(claimed.current)) return done(batch, claimed.current);
+      return waitUntil(job, token, now() + BUSY_RECHECK_MS);
+    }
+    try {
+      await deps.durable?.();
+    } catch (err) {
+      // Not durable: a crash could forget that we were about to send, so we do not send.
+      await store.transition(batch, ['sending'], 'planned', { ifOwner: owner });
+      throw new TransientError('The sending state was not acknowledged as durable; not sent', {
+        cause: err,
+        code: 'SMSQ_REDIS_NOT_DURABLE',
+      });
+    }
+    const lock = token ? { key: `${job.queueQualifiedName}:${job.id}:lock`, token } : undefined;
+    const begun = await store.beginCall(batch, owner, lock);
+    if (begun.status === 'cancelled') {
+      log.info('Request cancelled; batch not sent');
+      return done(batch, 'failed');
+    }
+    if (begun.status === 'lost') {
+      // Frozen past our lock (or taken over): another run has the job now; we must not call.
+      log.warn({ reason: begun.reason }, 'Lost the batch before the provider call; not sending');
+      return done(batch, 'sending');
+    }
+
+    let receipt: BatchReceipt;
+    try {
+      receipt = await provider.send(batch, {
+        signal,
+        onLateReceipt: (late) => {
+          recordReceipt(job, batch, late, owner, log).catch((err: unknown) =>
+            log.error({ err }, 'Could not record a late receipt'),
+          );
+        },
+      });
+    } catch (thrown) {
+      const err = isDeliveryError(thrown)
+        ? thrown
+        : new AmbiguousError('Unexpected error while sending', { cause: thrown, code: 'SMSQ_UNEXPECTED' });
+      return fail(err, job, token, batch, owner, signal, log);
+    }
+    // Outside the try: a failure to record is ours, never the provider's, and never "ambiguous".
+    return recordReceipt(job, batch, receipt, owner, log);
   }
 
   // Three declared parameters, none defaulted: BullMQ passes an AbortSignal (and can cancel the
   // job on shutdown) only when the processor's `length` is at least 3.
   return async function processBatchJob(
-    job: Job<BatchJobData>,
+    job: Job<BatchJobReceiptData>,
     token: string | undefined,
     jobSignal: AbortSignal | undefined,
   ): Promise<BatchJobResult> {
@@ -162,40 +384,28 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     if (!record) throw new UnrecoverableError(`Batch ${job.data.batchId} has no record`);
     const { batch } = record;
     const log = baseLog.child({ jobId: job.id, batchId: batch.id, requestId: batch.requestId });
+    // This run's identity: the job's lock token changes with every run, so a frozen run is fenced out.
+    const owner = `${token ?? 'no-token'}:${job.attemptsMade}`;
+
+    // A previous run got a receipt but could not write it: it is proof, record it first.
+    if (job.data.receipt) return recordReceipt(job, batch, job.data.receipt, owner, log);
     // A settled batch is never sent again: a re-run returns what was recorded.
     if (isFinalBatchState(record.state)) return done(batch, record.state);
-    const finalAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
 
-    if (record.state === 'planned' && record.expiresAt && Date.parse(record.expiresAt) <= now()) {
-      const moved = await store.transition(batch, ['planned'], 'expired', {
-        error: 'not sent before expiresAt',
-      });
-      log.warn('Batch expired before it could be sent');
-      return done(batch, moved.ok ? 'expired' : (moved.current ?? 'expired'));
-    }
-    if (record.state === 'planned' && deps.holdUntil) {
-      const until = await deps.holdUntil(record, now());
-      if (until !== undefined && until > now()) {
-        // Outside its send window: wait for the next opening, using no attempt.
-        await job.moveToDelayed(until, token);
-        throw new DelayedError();
-      }
-    }
+    let current = record;
     if (record.state === 'sending') {
-      const settled = await reconcile(batch, finalAttempt, signal, log);
+      const settled = await reconcile(job, token, record, owner, signal, log);
       if (settled) return settled;
+      const reread = await store.getBatch(batch.id);
+      if (!reread) throw new UnrecoverableError(`Batch ${batch.id} has no record`);
+      if (isFinalBatchState(reread.state)) return done(batch, reread.state);
+      current = reread;
     }
-
-    const moved = await store.transition(batch, ['planned'], 'sending', { countAttempt: true });
-    if (!moved.ok) return done(batch, moved.current ?? 'failed');
-    try {
-      const receipt = await provider.send(batch, { signal });
-      return await recordSent(batch, receipt);
-    } catch (thrown) {
-      const err = isDeliveryError(thrown)
-        ? thrown
-        : new AmbiguousError('Unexpected error while sending', { cause: thrown, code: 'SMSQ_UNEXPECTED' });
-      return fail(err, job, token, batch, finalAttempt, signal, log);
-    }
+    return send(job, token, current, owner, signal, log);
   };
+}
+
+/** 1 s, 2 s, 4 s … up to LOOKUP_BACKOFF_MAX_MS, by the number of lookups made so far. */
+function lookupBackoffMs(lookups: number): number {
+  return Math.min(LOOKUP_BACKOFF_MAX_MS, 1_000 * 2 ** Math.max(0, lookups - 1));
 }

@@ -3,6 +3,12 @@ import type { Batch, BatchReceipt } from '../message/types.js';
 import { batchRecipients } from '../message/types.js';
 import type { BatchState } from './batch-state.js';
 
+/**
+ * What a ledger line records: a batch's final state, or `duplicate` (a provider accepted a batch
+ * that was already sent: those recipients got it twice, and it cost credits).
+ */
+export type LedgerState = BatchState | 'duplicate';
+
 /** One ledger line: one provider request that reached a final state. */
 export interface LedgerEntry {
   /** Stream entry id (`<ms>-<seq>`), also the order of the ledger. */
@@ -11,7 +17,7 @@ export interface LedgerEntry {
   requestId: string;
   batchId: string;
   provider: string;
-  state: BatchState;
+  state: LedgerState;
   recipients: number;
   accepted: number;
   invalid: number;
@@ -21,6 +27,13 @@ export interface LedgerEntry {
   /** True when creditsCharged is our estimate (the provider did not say). */
   creditsChargedIsEstimate: boolean;
   providerIds: string[];
+  /**
+   * Set on a `sent` line that corrects an earlier one: `late` (the batch had been recorded
+   * `previousState`, e.g. unknown, and a receipt proved it sent; this line supersedes that one)
+   * or `taken-over` (recorded by a run other than the batch's owner).
+   */
+  note?: string;
+  previousState?: string;
 }
 
 export const LEDGER_FIELDS = [
@@ -37,12 +50,14 @@ export const LEDGER_FIELDS = [
   'creditsCharged',
   'creditsChargedIsEstimate',
   'providerIds',
+  'note',
+  'previousState',
 ] as const;
 
 /** The stream fields of a batch's ledger entry, written atomically with its final state. */
 export function ledgerFields(
   batch: Batch,
-  state: BatchState,
+  state: LedgerState,
   receipt?: BatchReceipt,
 ): Record<string, string> {
   const recipients = batchRecipients(batch).length;
@@ -66,6 +81,11 @@ export function ledgerFields(
   };
 }
 
+/** The ledger line of a duplicate send: what the second acceptance cost. */
+export function duplicateLedgerFields(batch: Batch, receipt: BatchReceipt): Record<string, string> {
+  return ledgerFields(batch, 'duplicate', receipt);
+}
+
 /** Recipients of the batch the provider listed invalid (so accepted + invalid = recipients, always). */
 export function countInvalid(batch: Batch, receipt: Pick<BatchReceipt, 'invalid'>): number {
   if (receipt.invalid.length === 0) return 0;
@@ -82,7 +102,7 @@ function toEntry(id: string, flat: string[]): LedgerEntry {
     requestId: f.requestId ?? '',
     batchId: f.batchId ?? '',
     provider: f.provider ?? '',
-    state: (f.state ?? 'sent') as BatchState,
+    state: (f.state ?? 'sent') as LedgerState,
     recipients: Number(f.recipients ?? 0),
     accepted: Number(f.accepted ?? 0),
     invalid: Number(f.invalid ?? 0),
@@ -91,6 +111,8 @@ function toEntry(id: string, flat: string[]): LedgerEntry {
     creditsCharged: Number(f.creditsCharged ?? 0),
     creditsChargedIsEstimate: f.creditsChargedIsEstimate === 'true',
     providerIds: JSON.parse(f.providerIds ?? '[]') as string[],
+    ...(f.note ? { note: f.note } : {}),
+    ...(f.previousState ? { previousState: f.previousState } : {}),
   };
 }
 

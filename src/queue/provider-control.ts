@@ -29,7 +29,10 @@ export class ProviderControl {
     return this.deps.logger.child({ module: 'provider-control' });
   }
 
-  async pause(provider: ProviderId, reason: { code: string; message: string }): Promise<void> {
+  async pause(
+    provider: ProviderId,
+    reason: { code: string; message: string; neededCredits?: number; failAfterRepeats?: number },
+  ): Promise<void> {
     await this.deps.redis.set(
       this.deps.keys.paused(provider),
       JSON.stringify({ ...reason, at: new Date().toISOString() }),

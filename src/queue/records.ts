@@ -14,7 +14,7 @@ export interface RequestRecord {
   provider?: ProviderId;
   total: number;
   invalid: InvalidRecipient[];
-  duplicates: number;
+  duplicates?: number;
   suppressed: number;
   estimatedCredits: number;
   /** The 202 body, replayed for a repeated idempotency key. */
@@ -24,6 +24,8 @@ export interface RequestRecord {
   cancelled: boolean;
   sendAt?: string;
   expiresAt?: string;
+  /** Recipients a provider accepted a second time for this request (duplicate receipts; see `recordReceipt`). */
+  duplicatesSent: number;
 }
 
 /** A batch as stored (`<prefix>:batch:<id>`). */
@@ -39,6 +41,18 @@ export interface BatchRecord {
   receipt?: StoredReceipt;
   error?: string;
   updatedAt?: string;
+  /** The run that holds the batch in `sending` (its job lock token and attempt): only it settles the batch. */
+  owner?: string;
+  /** When the owner's provider call began (Redis time, ms); unset while no call has started. */
+  callAt?: number;
+  /** True once that call returned (an error): it is no longer in flight. */
+  callEnded?: boolean;
+  /** Consecutive failed lookups of an ambiguous batch. */
+  lookupFailures?: number;
+  /** Lookups made since the batch's last call (drives their backoff). */
+  lookups?: number;
+  /** Duplicate receipts recorded for this batch. */
+  duplicates?: number;
 }
 
 const TRANSITION_SCRIPT = `
@@ -49,7 +63,19 @@ for s in string.gmatch(ARGV[1], '[^,]+') do
   if s == state then allowed = true end
 end
 if not allowed then return {'conflict', state} end
+if state == 'sending' and ARGV[6] ~= '' then
+  local owner = redis.call('HGET', KEYS[1], 'owner')
+  if ARGV[6] == '-' then
+    if redis.call('HEXISTS', KEYS[1], 'callAt') == 1 then return {'conflict', state} end
+  elseif owner ~= ARGV[6] then
+    return {'conflict', state}
+  end
+end
 redis.call('HSET', KEYS[1], 'state', ARGV[2])
+if ARGV[7] ~= '' then redis.call('HSET', KEYS[1], 'owner', ARGV[7]) end
+if ARGV[2] ~= 'sending' then redis.call('HDEL', KEYS[1], 'owner') end
+if ARGV[2] == 'planned' then redis.call('HDEL', KEYS[1], 'callAt', 'callEnded', 'lookups', 'lookupFailures') end
+if ARGV[8] == '1' then redis.call('HSET', KEYS[1], 'callEnded', '1') end
 local fields = cjson.decode(ARGV[3])
 for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
 if ARGV[4] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', 1) end
@@ -60,6 +86,129 @@ if ARGV[2] == 'sending' and redis.call('HGET', KEYS[3], 'state') == 'queued' the
   redis.call('HSET', KEYS[3], 'state', 'sending')
 end
 return {'ok', state}
+`;
+
+/**
+ * planned → sending for one run (the owner), unless the request was cancelled: then the batch
+ * ends `failed` here, atomically with the check, so nothing is sent after a cancel answered.
+ */
+const CLAIM_SCRIPT = `
+local state = redis.call('HGET', KEYS[1], 'state')
+if not state then return {'missing', ''} end
+if state ~= 'planned' then return {'conflict', state} end
+if redis.call('HGET', KEYS[2], 'cancelled') == 'true' then
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'error', 'cancelled', 'updatedAt', ARGV[2])
+  return {'cancelled', state}
+end
+redis.call('HSET', KEYS[1], 'state', 'sending', 'owner', ARGV[1], 'updatedAt', ARGV[2])
+redis.call('HDEL', KEYS[1], 'callAt', 'callEnded', 'lookups', 'lookupFailures')
+if redis.call('HGET', KEYS[2], 'state') == 'queued' then
+  redis.call('HSET', KEYS[2], 'state', 'sending')
+end
+return {'ok', state}
+`;
+
+/**
+ * The last check before a provider call: the batch is still this run's, the job lock is still
+ * this run's token (a worker frozen past its lock has lost it), and the request is not cancelled.
+ * Marks the call as begun (Redis time) and counts the attempt.
+ */
+const BEGIN_CALL_SCRIPT = `
+local h = redis.call('HMGET', KEYS[1], 'state', 'owner')
+if h[1] ~= 'sending' or h[2] ~= ARGV[1] then return {'lost', h[1] or ''} end
+if ARGV[2] ~= '' and redis.call('GET', KEYS[3]) ~= ARGV[2] then return {'lost', 'lock'} end
+if redis.call('HGET', KEYS[2], 'cancelled') == 'true' then
+  redis.call('HSET', KEYS[1], 'state', 'failed', 'error', 'cancelled', 'updatedAt', ARGV[3])
+  redis.call('HDEL', KEYS[1], 'owner')
+  return {'cancelled', ''}
+end
+local t = redis.call('TIME')
+local ms = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('HSET', KEYS[1], 'callAt', ms)
+redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+return {'ok', tostring(ms)}
+`;
+
+/**
+ * Records a provider's receipt whatever the batch's state, since a receipt is proof the batch
+ * was sent: the owner's `sending` → sent; taken over (planned, or another run's sending) → sent;
+ * unknown, failed, rejected, expired → upgraded to sent (ledger entry says so); already sent →
+ * the same send when the provider ids overlap, else a duplicate (ledger entry, counted).
+ */
+const RECORD_RECEIPT_SCRIPT = `
+local h = redis.call('HMGET', KEYS[1], 'state', 'owner', 'receipt')
+local state = h[1]
+if not state then return {'missing', ''} end
+local function settle(kind, entry)
+  redis.call('HSET', KEYS[1], 'state', 'sent', 'receipt', ARGV[2], 'updatedAt', ARGV[7])
+  redis.call('HDEL', KEYS[1], 'owner', 'error')
+  local fields = cjson.decode(entry)
+  if kind ~= 'sent' then
+    table.insert(fields, 'note')
+    table.insert(fields, kind)
+    table.insert(fields, 'previousState')
+    table.insert(fields, state)
+  end
+  redis.call('XADD', KEYS[2], '*', unpack(fields))
+  return {kind, state}
+end
+if state == 'sending' and ARGV[1] ~= '' and h[2] == ARGV[1] then return settle('sent', ARGV[3]) end
+if state == 'sending' or state == 'planned' then return settle('taken-over', ARGV[3]) end
+if state == 'sent' then
+  local stored = cjson.decode(h[3] or '{}')
+  local seen = {}
+  for _, id in ipairs(stored.providerIds or {}) do seen[id] = true end
+  for _, id in ipairs(cjson.decode(ARGV[5])) do
+    if seen[id] then return {'same', state} end
+  end
+  local fields = cjson.decode(ARGV[4])
+  redis.call('XADD', KEYS[2], '*', unpack(fields))
+  redis.call('HINCRBY', KEYS[3], 'duplicatesSent', ARGV[6])
+  redis.call('HINCRBY', KEYS[1], 'duplicates', 1)
+  return {'duplicate', state}
+end
+return settle('late', ARGV[3])
+`;
+
+/**
+ * Cancels a request in one step: flags it (so no later claim or call can start) and fails every
+ * batch that no call has begun for. Returns the number of batches cancelled, or -1 when missing.
+ */
+const CANCEL_SCRIPT = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+redis.call('HSET', KEYS[1], 'cancelled', 'true')
+local ids = cjson.decode(redis.call('HGET', KEYS[1], 'batchIds') or '[]')
+local n = 0
+for _, id in ipairs(ids) do
+  local key = ARGV[1] .. id
+  local h = redis.call('HMGET', key, 'state', 'callAt')
+  if h[1] == 'planned' or (h[1] == 'sending' and not h[2]) then
+    redis.call('HSET', key, 'state', 'failed', 'error', 'cancelled', 'updatedAt', ARGV[2])
+    redis.call('HDEL', key, 'owner')
+    n = n + 1
+  end
+end
+return n
+`;
+
+/**
+ * Stores a request's plan once: nothing when it is already planned, never over an existing batch
+ * record, and with the `cancelled` flag read inside (a cancel that raced planning cancels).
+ */
+const SAVE_PLAN_SCRIPT = `
+if redis.call('HGET', KEYS[1], 'planned') == 'true' then return 'exists' end
+local cancelled = redis.call('HGET', KEYS[1], 'cancelled') == 'true'
+for _, b in ipairs(cjson.decode(ARGV[2])) do
+  local key = ARGV[1] .. b.id
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, unpack(b.fields))
+    if cancelled and b.state == 'planned' then
+      redis.call('HSET', key, 'state', 'failed', 'error', 'cancelled')
+    end
+  end
+end
+redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[3])))
+return 'ok'
 `;
 
 const CREATE_REQUEST_SCRIPT = `
@@ -74,6 +223,20 @@ return false
 
 type TransitionResult = { ok: true; from: BatchState } | { ok: false; current?: BatchState };
 
+/** What `claim` did: `cancelled` means the batch ended `failed` because its request was cancelled. */
+export type ClaimResult = { status: 'ok' } | { status: 'cancelled' } | { status: 'conflict'; current?: BatchState };
+
+/** What `beginCall` found: `ok` with the call's start (Redis time, ms), or why no call may start. */
+export type BeginCallResult =
+  { status: 'ok'; callAt: number } | { status: 'cancelled' } | { status: 'lost'; reason: string };
+
+/**
+ * How a receipt was recorded: `sent` by its owner; `taken-over` (another run held the batch);
+ * `late` (the batch had ended unknown/failed/rejected/expired and is now sent); `same` (already
+ * recorded from this send); `duplicate` (the batch was already sent by another call).
+ */
+export type ReceiptOutcome = 'sent' | 'taken-over' | 'late' | 'same' | 'duplicate';
+
 interface SmsqCommands {
   smsqTransition(
     batchKey: string,
@@ -84,7 +247,33 @@ interface SmsqCommands {
     fields: string,
     incrementAttempts: string,
     ledgerEntry: string,
+    ifOwner: string,
+    setOwner: string,
+    callEnded: string,
   ): Promise<[string, string]>;
+  smsqClaim(batchKey: string, requestKey: string, owner: string, now: string): Promise<[string, string]>;
+  smsqBeginCall(
+    batchKey: string,
+    requestKey: string,
+    lockKey: string,
+    owner: string,
+    lockToken: string,
+    now: string,
+  ): Promise<[string, string]>;
+  smsqRecordReceipt(
+    batchKey: string,
+    ledgerKey: string,
+    requestKey: string,
+    owner: string,
+    receipt: string,
+    ledgerSent: string,
+    ledgerDuplicate: string,
+    providerIds: string,
+    acceptedCount: string,
+    now: string,
+  ): Promise<[string, string]>;
+  smsqCancel(requestKey: string, batchKeyPrefix: string, now: string): Promise<number>;
+  smsqSavePlan(requestKey: string, batchKeyPrefix: string, batches: string, requestFields: string): Promise<string>;
   smsqCreateRequest(
     idemKey: string,
     requestKey: string,
@@ -98,6 +287,11 @@ function commands(redis: Redis): SmsqCommands {
   const r = redis as Redis & Partial<SmsqCommands>;
   if (!r.smsqTransition) {
     redis.defineCommand('smsqTransition', { numberOfKeys: 3, lua: TRANSITION_SCRIPT });
+    redis.defineCommand('smsqClaim', { numberOfKeys: 2, lua: CLAIM_SCRIPT });
+    redis.defineCommand('smsqBeginCall', { numberOfKeys: 3, lua: BEGIN_CALL_SCRIPT });
+    redis.defineCommand('smsqRecordReceipt', { numberOfKeys: 3, lua: RECORD_RECEIPT_SCRIPT });
+    redis.defineCommand('smsqCancel', { numberOfKeys: 1, lua: CANCEL_SCRIPT });
+    redis.defineCommand('smsqSavePlan', { numberOfKeys: 1, lua: SAVE_PLAN_SCRIPT });
     redis.defineCommand('smsqCreateRequest', { numberOfKeys: 2, lua: CREATE_REQUEST_SCRIPT });
   }
   return r as unknown as SmsqCommands;
@@ -132,7 +326,7 @@ export class RecordStore {
    * Returns the existing idempotency value (`<id>|<bodyHash>`) when the key was already used.
    */
   async createRequest(
-    record: Omit<RequestRecord, 'batchIds' | 'planned' | 'cancelled' | 'suppressed' | 'state'>,
+    record: Omit<RequestRecord, 'batchIds' | 'planned' | 'cancelled' | 'suppressed' | 'state' | 'duplicatesSent'>,
     idempotency?: { hash: string; bodyHash: string; ttlS: number },
   ): Promise<string | null> {
     const requestKey = this.keys.request(record.id);
@@ -172,31 +366,37 @@ export class RecordStore {
       cancelled: h.cancelled === 'true',
       sendAt: h.sendAt,
       expiresAt: h.expiresAt,
+      duplicatesSent: Number(h.duplicatesSent ?? 0),
     };
   }
 
   /**
-   * Stores a request's plan once: its batches (state `planned`) and the suppressed count, in one
-   * transaction. A retried splitter finds `planned` set and reuses the stored batches.
+   * Stores a request's plan once, atomically: its batches (state `planned`, or `failed` when the
+   * request was cancelled meanwhile) and the suppressed count. Returns false when a plan was
+   * already stored (a retried or concurrent splitter): the caller reads the stored batches.
    */
   async savePlan(
     requestId: string,
     plan: { provider: ProviderId; suppressed: number; batches: BatchRecord[] },
-  ): Promise<void> {
-    const multi = this.redis.multi();
-    for (const record of plan.batches) {
-      multi.hset(this.keys.batch(record.batch.id), ...this.batchFields(record));
-    }
-    multi.hset(
+  ): Promise<boolean> {
+    const batches = plan.batches.map((record) => ({
+      id: record.batch.id,
+      state: record.state,
+      fields: this.batchFields(record),
+    }));
+    const requestFields = toHashFields({
+      provider: plan.provider,
+      suppressed: plan.suppressed,
+      batchIds: plan.batches.map((b) => b.batch.id),
+      planned: true,
+    });
+    const result = await commands(this.redis).smsqSavePlan(
       this.keys.request(requestId),
-      ...toHashFields({
-        provider: plan.provider,
-        suppressed: plan.suppressed,
-        batchIds: plan.batches.map((b) => b.batch.id),
-        planned: true,
-      }),
+      this.keys.batch(''),
+      JSON.stringify(batches),
+      JSON.stringify(requestFields),
     );
-    await multi.exec();
+    return result === 'ok';
   }
 
   private batchFields(record: BatchRecord): string[] {
@@ -226,6 +426,12 @@ export class RecordStore {
       receipt: h.receipt ? (JSON.parse(h.receipt) as StoredReceipt) : undefined,
       error: h.error,
       updatedAt: h.updatedAt,
+      ...(h.owner ? { owner: h.owner } : {}),
+      ...(h.callAt ? { callAt: Number(h.callAt) } : {}),
+      ...(h.callEnded ? { callEnded: true } : {}),
+      lookupFailures: Number(h.lookupFailures ?? 0),
+      lookups: Number(h.lookups ?? 0),
+      duplicates: Number(h.duplicates ?? 0),
     };
   }
 
@@ -247,6 +453,15 @@ export class RecordStore {
       error?: string;
       countAttempt?: boolean;
       ledger?: Record<string, string>;
+      /**
+       * From `sending`: only when this run owns the batch (its token), or, with the value `no-call`, only
+       * while no provider call has begun. Without it, any holder's `sending` may move.
+       */
+      ifOwner?: string;
+      /** Makes this run the owner (a takeover of `sending` fences the previous owner out). */
+      setOwner?: string;
+      /** The owner's provider call has returned (with an error): nothing of it is in flight any more. */
+      callEnded?: boolean;
     } = {},
   ): Promise<TransitionResult> {
     const fields = toHashFields({
@@ -266,9 +481,95 @@ export class RecordStore {
       JSON.stringify(fieldObject),
       opts.countAttempt ? '1' : '0',
       ledger,
+      opts.ifOwner === 'no-call' ? '-' : (opts.ifOwner ?? ''),
+      opts.setOwner ?? '',
+      opts.callEnded ? '1' : '0',
     );
     if (status === 'ok') return { ok: true, from: current as BatchState };
     return { ok: false, current: current ? (current as BatchState) : undefined };
+  }
+
+  /** Claims a planned batch for one run (see CLAIM_SCRIPT). */
+  async claim(batch: Batch, owner: string): Promise<ClaimResult> {
+    const [status, current] = await commands(this.redis).smsqClaim(
+      this.keys.batch(batch.id),
+      this.keys.request(batch.requestId),
+      owner,
+      new Date().toISOString(),
+    );
+    if (status === 'ok') return { status: 'ok' };
+    if (status === 'cancelled') return { status: 'cancelled' };
+    return { status: 'conflict', current: current ? (current as BatchState) : undefined };
+  }
+
+  /**
+   * The check right before a provider call (see BEGIN_CALL_SCRIPT). `lock` is the job's BullMQ
+   * lock key and this run's token; without it only the batch owner is checked.
+   */
+  async beginCall(batch: Batch, owner: string, lock?: { key: string; token: string }): Promise<BeginCallResult> {
+    const [status, detail] = await commands(this.redis).smsqBeginCall(
+      this.keys.batch(batch.id),
+      this.keys.request(batch.requestId),
+      lock?.key ?? this.keys.batch(batch.id),
+      owner,
+      lock?.token ?? '',
+      new Date().toISOString(),
+    );
+    if (status === 'ok') return { status: 'ok', callAt: Number(detail) };
+    if (status === 'cancelled') return { status: 'cancelled' };
+    return { status: 'lost', reason: detail };
+  }
+
+  /** Records a provider receipt, whatever the batch's state (see RECORD_RECEIPT_SCRIPT). */
+  async recordReceipt(
+    batch: Batch,
+    receipt: BatchReceipt,
+    owner: string,
+    ledger: { sent: Record<string, string>; duplicate: Record<string, string> },
+  ): Promise<{ outcome: ReceiptOutcome; previous: BatchState }> {
+    const flat = (entry: Record<string, string>) => JSON.stringify(Object.entries(entry).flat());
+    const [outcome, previous] = await commands(this.redis).smsqRecordReceipt(
+      this.keys.batch(batch.id),
+      this.keys.ledger,
+      this.keys.request(batch.requestId),
+      owner,
+      JSON.stringify(storedReceipt(receipt)),
+      flat(ledger.sent),
+      flat(ledger.duplicate),
+      JSON.stringify(receipt.providerIds),
+      ledger.duplicate.accepted ?? '0',
+      new Date().toISOString(),
+    );
+    if (outcome === 'missing') throw new Error(`Batch ${batch.id} has no record`);
+    return { outcome: outcome as ReceiptOutcome, previous: previous as BatchState };
+  }
+
+  /** Counts a lookup of an ambiguous batch (and whether it failed); returns the counts after it. */
+  async countLookup(batch: Batch, failed: boolean): Promise<{ lookups: number; failures: number }> {
+    const key = this.keys.batch(batch.id);
+    const multi = this.redis.multi().hincrby(key, 'lookups', 1);
+    if (failed) multi.hincrby(key, 'lookupFailures', 1);
+    else multi.hset(key, 'lookupFailures', 0);
+    const results = (await multi.exec()) ?? [];
+    const lookups = Number(results[0]?.[1] ?? 0);
+    const failures = failed ? Number(results[1]?.[1] ?? 0) : 0;
+    return { lookups, failures };
+  }
+
+  /** Redis's clock, in ms: the one clock every worker's `callAt` is written in. */
+  async redisTimeMs(): Promise<number> {
+    const [seconds, micros] = await this.redis.time();
+    return Number(seconds) * 1000 + Math.floor(Number(micros) / 1000);
+  }
+
+  /** Cancels a request in one step (see CANCEL_SCRIPT); undefined when there is no such request. */
+  async cancelRequest(id: string): Promise<number | undefined> {
+    const n = await commands(this.redis).smsqCancel(
+      this.keys.request(id),
+      this.keys.batch(''),
+      new Date().toISOString(),
+    );
+    return n < 0 ? undefined : n;
   }
 
   /** Marks a request completed and starts the retention clock on its records. */
@@ -280,10 +581,6 @@ export class RecordStore {
     for (const id of record.batchIds) multi.expire(this.keys.batch(id), ttlS);
     await multi.exec();
     return finishedAt;
-  }
-
-  async markCancelled(id: string): Promise<void> {
-    await this.redis.hset(this.keys.request(id), 'cancelled', 'true');
   }
 }
 

@@ -92,7 +92,12 @@ export function createSplitter(deps: SplitterDeps) {
           ...(!provider ? { error: `provider ${providerId} is not configured in the workers` } : {}),
         } satisfies BatchRecord;
       });
-    await deps.store.savePlan(requestId, { provider: providerId, suppressed, batches: records });
+    const saved = await deps.store.savePlan(requestId, { provider: providerId, suppressed, batches: records });
+    if (!saved) {
+      // Another run of this job planned first: its plan is the one, never a second set.
+      const stored = await deps.store.getRequest(requestId);
+      return deps.store.getBatches(stored?.batchIds ?? []);
+    }
     log.info({ requestId, batches: records.length, suppressed, provider: providerId }, 'Request planned');
     if (!provider) log.error({ requestId, provider: providerId }, 'Provider not configured; request failed');
     return records;

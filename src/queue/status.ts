@@ -11,17 +11,13 @@ export async function getRequestSummary(store: RecordStore, id: string): Promise
 }
 
 /**
- * Cancels what is not sent yet: batches still `planned` end `failed`; a batch already in flight
- * is left to finish (it may already be at the provider). Returns how many batches were cancelled.
+ * Cancels what is not sent yet, in one atomic step: batches no provider call has begun for end
+ * `failed`, and no batch of the request can start a call afterwards (not a retry, not a resend
+ * after reconciliation, not a batch planned later). A batch whose call already began is left to
+ * finish (it may be at the provider). Returns how many batches were cancelled.
  */
 export async function cancelRequest(store: RecordStore, id: string): Promise<{ cancelledBatches: number }> {
-  const request = await store.getRequest(id);
-  if (!request) throw new NotFoundError(`No request with id ${id}`);
-  await store.markCancelled(id);
-  let cancelledBatches = 0;
-  for (const record of await store.getBatches(request.batchIds)) {
-    const moved = await store.transition(record.batch, ['planned'], 'failed', { error: 'cancelled' });
-    if (moved.ok) cancelledBatches += 1;
-  }
+  const cancelledBatches = await store.cancelRequest(id);
+  if (cancelledBatches === undefined) throw new NotFoundError(`No request with id ${id}`);
   return { cancelledBatches };
 }

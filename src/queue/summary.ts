@@ -22,6 +22,8 @@ export interface BatchSummary {
   credits: { estimated: number; charged: number; chargedIsEstimate?: boolean };
   providerIds: string[];
   attempts: number;
+  /** Duplicate receipts recorded for this batch (absent when none). */
+  duplicates?: number;
   error?: string;
 }
 
@@ -33,6 +35,8 @@ export interface RequestSummary {
   finishedAt?: string;
   counts: RequestCounts;
   credits: { estimated: number; charged: number };
+  /** Recipients a provider accepted a second time (duplicate sends); each is also a ledger line. */
+  duplicatesSent: number;
   batches: BatchSummary[];
 }
 
@@ -76,6 +80,7 @@ export function summarizeRequest(request: RequestRecord, batches: readonly Batch
       },
       providerIds: record.receipt?.providerIds ?? [],
       attempts: record.attempts,
+      ...(record.duplicates ? { duplicates: record.duplicates } : {}),
       ...(record.error ? { error: record.error } : {}),
     });
   }
@@ -87,6 +92,7 @@ export function summarizeRequest(request: RequestRecord, batches: readonly Batch
     ...(request.finishedAt ? { finishedAt: request.finishedAt } : {}),
     counts,
     credits: { estimated, charged },
+    duplicatesSent: request.duplicatesSent,
     batches: summaries,
   };
 }

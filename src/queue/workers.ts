@@ -112,6 +112,8 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         provider,
         control,
         ambiguous: config.ambiguous,
+        attempts: config.attempts,
+        providerTimeoutMs: config.providerTimeoutMs,
         logger,
         worker: () => worker,
         holdUntil: opts.holdUntil ?? holdUntilWindow,

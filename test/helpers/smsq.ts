@@ -25,6 +25,10 @@ export function testConfig(env: Record<string, string> = {}): Config {
     SMSQ_ATTEMPTS: '4',
     SMSQ_PROBE_INTERVAL_MS: '200',
     SMSQ_LOCK_DURATION_MS: '2000',
+    // A call is over after its deadline plus a margin, and OVH's settle window follows it: keep
+    // both short so reconciliation tests take seconds, not minutes.
+    SMSQ_PROVIDER_TIMEOUT_MS: '3000',
+    OVH_SETTLE_MS: '500',
     LOG_LEVEL: 'warn',
     ...env,
   });

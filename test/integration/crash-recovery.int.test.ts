@@ -39,6 +39,9 @@ describe('crash recovery', () => {
     SMSQ_PREFIX: prefix,
     SMSQ_LOCK_DURATION_MS: '1000',
     SMSQ_BACKOFF_MS: '50',
+    // A dead worker's call counts as in flight until its deadline (+2 s) has passed: keep it short.
+    SMSQ_PROVIDER_TIMEOUT_MS: '2000',
+    OVH_SETTLE_MS: '500',
     LOG_LEVEL: 'warn',
   });
 

@@ -44,6 +44,9 @@ export const summarySchema = z
     finishedAt: z.string().optional(),
     counts: countsSchema,
     credits: z.object({ estimated: z.number(), charged: z.number() }),
+    duplicatesSent: count.meta({
+      description: 'Recipients a provider accepted a second time (a duplicate send, also in the ledger); 0 is the goal',
+    }),
     batches: z.array(
       z.object({
         id: z.string(),
@@ -57,6 +60,7 @@ export const summarySchema = z
         }),
         providerIds: z.array(z.string()),
         attempts: count,
+        duplicates: count.optional(),
         error: z.string().optional(),
       }),
     ),
