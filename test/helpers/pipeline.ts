@@ -1,6 +1,6 @@
 import type { Config } from '../../src/config.js';
 import { SmsClient } from '../../src/client.js';
-import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
+import { startWorkers, type SmsqWorkers, type StartWorkersOptions } from '../../src/queue/workers.js';
 import { captureLogger, removePrefix, testConfig } from './smsq.js';
 
 export interface TestPipeline {
@@ -13,10 +13,13 @@ export interface TestPipeline {
 }
 
 /** Workers + client on a unique prefix of the run's Redis, as one process would run them. */
-export async function startPipeline(env: Record<string, string> = {}): Promise<TestPipeline> {
+export async function startPipeline(
+  env: Record<string, string> = {},
+  opts: Pick<StartWorkersOptions, 'holdUntil'> = {},
+): Promise<TestPipeline> {
   const config = testConfig(env);
   const { logger, lines } = captureLogger('debug');
-  const workers = await startWorkers({ config, logger });
+  const workers = await startWorkers({ config, logger, ...opts });
   const client = new SmsClient({ redis: config.redisUrl, prefix: config.prefix });
   return {
     config,
