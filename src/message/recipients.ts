@@ -54,13 +54,19 @@ export function normalizeNumber(
 /** Normalises a request's recipients: E.164, invalid ones with a reason, duplicates removed and counted. */
 export function normalizeRecipients(raw: readonly string[], defaultCountry: string): NormalizedRecipients {
   const seen = new Set<string>();
+  const seenInvalid = new Set<string>();
   const valid: string[] = [];
   const invalid: InvalidRecipient[] = [];
   let duplicates = 0;
   for (const to of raw) {
     const result = normalizeNumber(to, defaultCountry);
     if (!result.ok) {
-      invalid.push({ to, reason: result.reason });
+      // The same bad entry twice is one recipient, counted invalid once (and once as a duplicate).
+      if (seenInvalid.has(to.trim())) duplicates += 1;
+      else {
+        seenInvalid.add(to.trim());
+        invalid.push({ to, reason: result.reason });
+      }
     } else if (seen.has(result.e164)) {
       duplicates += 1;
     } else {

@@ -107,6 +107,7 @@ export function prepareRequest(input: unknown, opts: { defaultCountry: string })
   let encoding: Encoding = 'GSM-7';
   let estimatedCredits = 0;
   const seenPerText = new Map<string, Set<string>>();
+  const invalidPerText = new Map<string, Set<string>>();
 
   rawMessages.forEach((message, i) => {
     const list = asList(message.to);
@@ -122,7 +123,14 @@ export function prepareRequest(input: unknown, opts: { defaultCountry: string })
       return true;
     });
     duplicates += normalized.duplicates;
+    const seenInvalid = invalidPerText.get(message.text) ?? new Set<string>();
+    invalidPerText.set(message.text, seenInvalid);
     for (const bad of normalized.invalid) {
+      if (seenInvalid.has(bad.to.trim())) {
+        duplicates += 1;
+        continue;
+      }
+      seenInvalid.add(bad.to.trim());
       invalid.push(bad);
       issues.push({ path: `${fieldOf(i)}.${list.indexOf(bad.to)}`, message: bad.reason });
     }

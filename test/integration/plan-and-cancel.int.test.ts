@@ -22,7 +22,7 @@ describe('plan and cancel are atomic', () => {
     const prefix = uniquePrefix();
     const redis = new Redis(redisUrl());
     cleanups.push(() => removePrefix(redisUrl(), prefix));
-    cleanups.push(async () => redis.disconnect());
+    cleanups.push(() => Promise.resolve(redis.disconnect()));
     const store = new RecordStore(redis, smsqKeys(prefix));
     const requestId = `r${prefix}`;
     await store.createRequest({

@@ -70,6 +70,22 @@ describe('prepareRequest', () => {
     expect(prepared.invalid).toEqual([{ to: 'bad', reason: 'not a phone number' }]);
   });
 
+  it('counts an invalid number repeated in a request once, as it counts a repeated valid one', () => {
+    const prepared = prepareRequest(
+      {
+        messages: [
+          { to: ['+34600000001', 'bad', 'bad', '+34600000001'], text: 'a' },
+          { to: ['bad', '+34600000002'], text: 'a' },
+        ],
+      },
+      opts,
+    );
+    expect(prepared.recipients).toBe(2);
+    expect(prepared.invalid).toEqual([{ to: 'bad', reason: 'not a phone number' }]);
+    expect(prepared.total).toBe(3);
+    expect(prepared.duplicates).toBe(3);
+  });
+
   it('refuses more than 10,000 recipients and points to CSV import', () => {
     expect(() => prepareRequest({ to: spanishMobiles(10_001), text: 'x' }, opts)).toThrow(TooLargeError);
     expect(() => prepareRequest({ to: spanishMobiles(10_001), text: 'x' }, opts)).toThrow(/smsq import/);
