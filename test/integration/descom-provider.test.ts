@@ -303,6 +303,14 @@ describe('Descom provider: probe', () => {
     ]);
   });
 
+  it('is true only when the balance covers the credits the waiting work needs', async () => {
+    const { descom, provider } = await setup({ fake: { balance: 5 } });
+    expect(await provider.probe({ signal: signal(), neededCredits: 10 })).toBe(false);
+    expect(await provider.probe({ signal: signal(), neededCredits: 5 })).toBe(true);
+    descom.setBalance(0.5);
+    expect(await provider.probe({ signal: signal() })).toBe(false);
+  });
+
   it('is false when the credentials are refused', async () => {
     const { provider } = await setup({ cfg: { pass: 'wrong' } });
     expect(await provider.probe({ signal: signal() })).toBe(false);

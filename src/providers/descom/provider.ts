@@ -8,7 +8,7 @@ import type { DescomConfig } from '../../config.js';
 import { PermanentError, TransientError, type DeliveryError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
-import type { ProviderLimits, SmsProvider } from '../types.js';
+import type { ProbeOptions, ProviderLimits, SmsProvider } from '../types.js';
 import { classifyDescomNetworkError, classifyDescomStatus } from './classify.js';
 
 /** Descom's documented caps: ≤ 50 message objects per request, ≤ 100 `to` per message object. */
@@ -186,7 +186,11 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     return receipt;
   }
 
-  async function probe({ signal }: { signal: AbortSignal }): Promise<boolean> {
+  /** True when the balance covers `neededCredits` (≥ 1 when absent); any refusal or failure is false. */
+  async function probe({ signal, neededCredits }: ProbeOptions): Promise<boolean> {
+    // A positive balance below the waiting batch's cost is not enough: resuming would earn the same
+    // 402 with one more POST each probe round.
+    const needed = Math.max(neededCredits ?? 1, Number.MIN_VALUE);
     try {
       const res = await request(balanceUrl, {
         dispatcher,
@@ -202,8 +206,8 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
       }
       const answer = balanceAnswerSchema.safeParse(await readJson(res));
       const balance = answer.success ? answer.data.balance : undefined;
-      log.info({ balance }, 'Descom balance probed');
-      return balance !== undefined && balance > 0;
+      log.info({ balance, neededCredits: needed }, 'Descom balance probed');
+      return balance !== undefined && balance >= needed;
     } catch (err) {
       // Unreachable or unreadable: we cannot tell that sending works, so stay paused.
       log.warn({ err }, 'Descom balance probe failed');
