@@ -20,6 +20,19 @@ export const DESCOM_LIMITS: Readonly<ProviderLimits> = Object.freeze({
 /** Upper bound on establishing a connection (TCP + TLS), in ms; the total deadline still applies. */
 const MAX_CONNECT_TIMEOUT_MS = 10_000;
 
+/**
+ * How long an idle keep-alive socket is kept for reuse, in ms, with or without a server hint.
+ * A POST written on a socket the server is closing meets its FIN on the way, never arrives, and
+ * fails like a request that may have been performed: an `unknown` batch that was never sent. So
+ * the client must always give up an idle socket before the server does. undici keeps one 4 s
+ * without a hint and trusts a `Keep-Alive: timeout` hint (minus 2 s); but the shortest common
+ * server idle timeouts are 2 s (gunicorn) and 5 s (Node, Apache, lighttpd), often unannounced,
+ * and a hint describes the backend, not a load balancer holding our socket. 1 s stays under all
+ * of those with a margin for latency; a backlog (DESCOM_RATE_PER_S, default 10/s) still reuses
+ * its sockets, and an idle period costs one new handshake.
+ */
+export const DESCOM_KEEP_ALIVE_MS = 1_000;
+
 export interface DescomProviderDeps {
   /** Total deadline of one Descom request (connect, send, headers, body), in ms. */
   timeoutMs: number;
@@ -84,6 +97,8 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
       headersTimeout: deps.timeoutMs,
       bodyTimeout: deps.timeoutMs,
       connectTimeout: Math.min(deps.timeoutMs, MAX_CONNECT_TIMEOUT_MS),
+      keepAliveTimeout: DESCOM_KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: DESCOM_KEEP_ALIVE_MS,
     });
   const authHeaders = { 'DSMS-User': cfg.user, 'DSMS-Pass': cfg.pass, 'DSMS-App': 'smsq' };
   let closed = false;
