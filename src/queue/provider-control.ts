@@ -145,6 +145,10 @@ function optionalNumber(value: string | undefined): number | undefined {
  *   same code, each following a resume within the flap window, the waiting batches end `failed`
  *   and the queue resumes so their jobs drain. A pause with another code, or a resume that stays
  *   unpaused for the flap window, restarts the count.
+ *
+ * An operator's resume (`smsq resume`) counts as a resume like a probe's. A probe is due one
+ * interval after the pause, whichever process claims it first; a worker that starts while a
+ * provider is paused probes it at once only when that probe is due.
  */
 export class ProviderControl {
   private timer?: NodeJS.Timeout;
