@@ -5,7 +5,7 @@
  */
 import { Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
 import { SmsClient } from '../../src/client.js';
 import { AccountError } from '../../src/errors.js';
 import type { Batch, BatchReceipt, ProviderId } from '../../src/message/types.js';
@@ -24,6 +24,8 @@ import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from 
 function refusingProvider(id: ProviderId, code: string, failAfterRepeats?: number) {
   const provider = {
     refusing: true,
+    /** What the probe answers. */
+    probeSays: true,
     sends: [] as number[],
     probes: [] as { at: number; neededCredits?: number }[],
     id,
@@ -50,7 +52,7 @@ function refusingProvider(id: ProviderId, code: string, failAfterRepeats?: numbe
         at: Date.now(),
         ...(opts.neededCredits !== undefined && { neededCredits: opts.neededCredits }),
       });
-      return Promise.resolve(true);
+      return Promise.resolve(provider.probeSays);
     },
     close: () => Promise.resolve(),
   } satisfies SmsProvider & Record<string, unknown>;
@@ -253,6 +255,40 @@ describe('Provider pause: ProviderControl on its own queue', () => {
     await control.pause('ovh', a);
     expect(await control.pauseState('ovh')).toMatchObject({ repeats: 1, intervalMs: 100 });
     expect((await context.store.getBatch('b0'))?.state).toBe('planned');
+  });
+
+  it('shares the pause across worker processes: one probe per due interval, whichever process claims it', async () => {
+    const provider = refusingProvider('ovh', 'SMSQ_TEST_A');
+    const { context, control, logger } = await setup(provider, [1]);
+    // A second process: its own Redis connection and ProviderControl over the same prefix.
+    const otherRedis = context.redis.duplicate();
+    onTestFinished(() => otherRedis.disconnect());
+    const other = new ProviderControl({
+      redis: otherRedis,
+      keys: context.keys,
+      queues: new Map([['ovh', context.batchQueue('ovh')]]),
+      providers: new Map([['ovh', provider]]),
+      probeIntervalMs: 100,
+      logger,
+    });
+    provider.probeSays = false; // stays paused: every due probe is counted
+    const probes = () => provider.probes.map((p) => p.at);
+
+    await control.pause('ovh', { code: 'SMSQ_TEST_A', message: 'a' });
+    const startedAt = Date.now();
+    await eventually(async () => {
+      await Promise.all([
+        control.probePaused(),
+        other.probePaused(),
+        control.probePaused(),
+        other.probePaused(),
+      ]);
+      return probes().length >= 3;
+    });
+    // Due at +100, +200, +300 ms: never two probes for one due time.
+    const at = probes();
+    for (let i = 1; i < at.length; i++) expect(at[i]! - at[i - 1]!).toBeGreaterThanOrEqual(90);
+    expect(at[0]! - startedAt).toBeGreaterThanOrEqual(90);
   });
 
   it('counts concurrent pauses of one episode once, and caps the interval', async () => {
