@@ -13,7 +13,7 @@
  */
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { analyzeText } from '../../src/message/segments.js';
 
 /**
@@ -25,13 +25,30 @@ import { analyzeText } from '../../src/message/segments.js';
  *   was lost), then destroy the socket.
  * - `'drop-on-connect'`: destroy the socket before reading the body; not recorded (never processed).
  * - `'hang'`: record the request (as delivered) and never answer.
+ * - `{ hold, then? }`: read and record the request, wait until `hold` settles, then play `then`
+ *   (default `'ok'`). Descom acts at that moment even when the client has gone (aborted, timed
+ *   out): a 2xx `then` debits the balance and counts as delivered. For race tests; see `holdNext`.
  */
-export type FakeDescomAction =
+export type FakeDescomAction = FakeDescomReply | FakeDescomHold;
+
+/** The actions a held request can end with. */
+export type FakeDescomReply =
   | 'ok'
   | 'drop-before-response'
   | 'drop-on-connect'
   | 'hang'
   | { status: number; body?: unknown; headers?: Record<string, string> };
+
+export interface FakeDescomHold {
+  hold: Promise<unknown>;
+  then?: Exclude<FakeDescomReply, 'drop-on-connect'>;
+}
+
+/** A held send (see `holdNext`): `received` resolves once the fake has read it, `release` lets it answer. */
+export interface FakeDescomHeld {
+  received: Promise<void>;
+  release(): void;
+}
 
 /** One request the fake read. `recipients` is the flat `to` list of a send, `[]` otherwise. */
 export interface FakeDescomRequest {
@@ -57,6 +74,16 @@ export interface FakeDescomOptions {
   balance?: number;
   /** Delay before every answer, in ms (default 0). */
   latencyMs?: number;
+  /**
+   * Closes a keep-alive socket idle this long after its last answer, in ms, like a real server's
+   * keep-alive timeout (default: Node's own, 5 s, announced with `Keep-Alive: timeout=5`).
+   */
+  idleSocketTimeoutMs?: number;
+  /**
+   * With `idleSocketTimeoutMs`: announce it in a `Keep-Alive: timeout=<s>` header (default true).
+   * False is a server (or a load balancer in front of it) that closes idle sockets without saying.
+   */
+  keepAliveHint?: boolean;
 }
 
 export interface FakeDescom {
@@ -72,6 +99,13 @@ export interface FakeDescom {
   recipientsDelivered(): string[];
   /** Queues actions for the next sends, consumed in order; when empty, sends succeed. */
   script(...actions: FakeDescomAction[]): void;
+  /**
+   * Scripts the next send to be held after it was read until `release()`, then to play `then`
+   * (default `'ok'`): the answer leaves exactly when the test says.
+   */
+  holdNext(then?: FakeDescomHold['then']): FakeDescomHeld;
+  /** TCP connections the fake accepted so far (a reused keep-alive socket adds none). */
+  connections(): number;
   setBalance(credits: number): void;
   /** Resolves once at least `count` requests have been recorded (for waiting on events, not sleeps). */
   waitForRequests(count: number): Promise<void>;
@@ -135,6 +169,29 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
   const actions: FakeDescomAction[] = [];
   const requests: FakeDescomRequest[] = [];
   const waiters: { count: number; resolve: () => void }[] = [];
+  const idleTimeoutMs = opts.idleSocketTimeoutMs;
+  const keepAliveHeader: Record<string, string> =
+    idleTimeoutMs !== undefined && (opts.keepAliveHint ?? true)
+      ? { 'keep-alive': `timeout=${Math.floor(idleTimeoutMs / 1000)}` }
+      : {};
+  const idleTimers = new Map<Socket, NodeJS.Timeout>();
+  const heldReceived = new WeakMap<FakeDescomHold, () => void>();
+
+  /** Closes `socket` once it has been idle `idleTimeoutMs`, as a server's keep-alive timeout does. */
+  function scheduleIdleClose(socket: Socket): void {
+    if (idleTimeoutMs === undefined || socket.destroyed) return;
+    clearTimeout(idleTimers.get(socket));
+    const timer = setTimeout(() => {
+      idleTimers.delete(socket);
+      socket.destroy();
+    }, idleTimeoutMs);
+    timer.unref();
+    idleTimers.set(socket, timer);
+    socket.once('close', () => {
+      clearTimeout(idleTimers.get(socket));
+      idleTimers.delete(socket);
+    });
+  }
 
   function record(entry: FakeDescomRequest): FakeDescomRequest {
     requests.push(entry);
@@ -173,7 +230,7 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
   type Reply = { status: number; body: unknown; headers?: Record<string, string> };
 
   function chooseReply(
-    action: FakeDescomAction,
+    action: Exclude<FakeDescomReply, 'drop-before-response' | 'drop-on-connect' | 'hang'>,
     messages: SendMessage[] | undefined,
     authorized: boolean,
   ): Reply {
@@ -193,8 +250,8 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
 
   async function handleSend(req: IncomingMessage, res: ServerResponse, authorized: boolean): Promise<void> {
     // Bad credentials are refused before any scripted fault, as Descom would, without using one.
-    const action = authorized ? (actions.shift() ?? 'ok') : 'ok';
-    if (action === 'drop-on-connect') {
+    const scripted = authorized ? (actions.shift() ?? 'ok') : 'ok';
+    if (scripted === 'drop-on-connect') {
       req.socket.destroy();
       return;
     }
@@ -209,10 +266,18 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
       recipients,
       delivered: false,
     });
+    let action: FakeDescomReply;
+    if (typeof scripted === 'object' && 'hold' in scripted) {
+      heldReceived.get(scripted)?.();
+      await scripted.hold.catch(() => undefined);
+      action = scripted.then ?? 'ok';
+    } else {
+      action = scripted;
+    }
 
     if (action === 'drop-before-response' || action === 'hang') {
       entry.delivered = messages !== undefined;
-      if (action === 'drop-before-response') req.socket.destroy();
+      if (action !== 'hang') req.socket.destroy();
       return;
     }
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
@@ -220,7 +285,7 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
     const reply = chooseReply(action, messages, authorized);
     entry.status = reply.status;
     entry.delivered = reply.status >= 200 && reply.status < 300 && messages !== undefined;
-    answer(res, reply.status, reply.body, reply.headers);
+    answer(res, reply.status, reply.body, { ...keepAliveHeader, ...reply.headers });
   }
 
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -240,19 +305,35 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
     if (latencyMs > 0) await new Promise((r) => setTimeout(r, latencyMs));
     if (req.method === 'GET' && path === BALANCE_PATH) {
       entry.status = authorized ? 200 : 401;
-      answer(res, entry.status, authorized ? { balance } : { error: 'Autentificación requerida o denegada' });
+      answer(
+        res,
+        entry.status,
+        authorized ? { balance } : { error: 'Autentificación requerida o denegada' },
+        keepAliveHeader,
+      );
     } else {
       entry.status = 404;
-      answer(res, 404, { error: 'Not found' });
+      answer(res, 404, { error: 'Not found' }, keepAliveHeader);
     }
   }
 
   const server = createServer((req, res) => {
+    if (idleTimeoutMs !== undefined) {
+      // A request on this socket: it is busy until its answer is written.
+      clearTimeout(idleTimers.get(req.socket));
+      res.on('finish', () => scheduleIdleClose(req.socket));
+    }
     handle(req, res).catch((err: unknown) => {
       if (!res.headersSent) answer(res, 500, { error: String(err) });
       else res.destroy();
     });
   });
+  let connectionCount = 0;
+  server.on('connection', () => void connectionCount++);
+  if (idleTimeoutMs !== undefined) {
+    // Our own idle timer replaces Node's, which always announces itself in a Keep-Alive header.
+    server.keepAliveTimeout = 0;
+  }
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   const { port } = server.address() as AddressInfo;
@@ -265,6 +346,17 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
     recipientsReceived: () => requests.flatMap((r) => r.recipients),
     recipientsDelivered: () => requests.filter((r) => r.delivered).flatMap((r) => r.recipients),
     script: (...more) => void actions.push(...more),
+    holdNext(then) {
+      let release!: () => void;
+      const action: FakeDescomHold = {
+        hold: new Promise<void>((resolve) => (release = resolve)),
+        ...(then !== undefined && { then }),
+      };
+      const received = new Promise<void>((resolve) => heldReceived.set(action, resolve));
+      actions.push(action);
+      return { received, release };
+    },
+    connections: () => connectionCount,
     setBalance: (credits) => void (balance = credits),
     waitForRequests: (count) =>
       requests.length >= count

@@ -4,7 +4,7 @@
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { Pool } from 'undici';
-import { describe, expect, it, onTestFinished } from 'vitest';
+import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { DescomConfig } from '../../src/config.js';
 import {
   AccountError,
@@ -18,6 +18,7 @@ import type { Batch } from '../../src/message/types.js';
 import { createDescomProvider } from '../../src/providers/descom/provider.js';
 import type { SmsProvider } from '../../src/providers/types.js';
 import { startFakeDescom, type FakeDescom, type FakeDescomOptions } from '../helpers/fake-descom.js';
+import { startLatencyProxy } from '../helpers/latency-proxy.js';
 
 const silent = createLogger('silent');
 
@@ -291,6 +292,69 @@ describe('Descom provider: network failures', () => {
   }, 10_000);
 });
 
+describe('Descom provider: keep-alive', () => {
+  it("opens a new connection rather than reuse a socket the server may be closing (idle gap just under the server's timeout, no Keep-Alive hint)", async () => {
+    // A server that closes idle sockets after 2 s without announcing it, 100 ms away: a request
+    // written in the last ~200 ms before that close (measured: 1.75–1.95 s of idleness on the
+    // client) meets its FIN on the way and never arrives.
+    const descom = await startFakeDescom({ idleSocketTimeoutMs: 2_000, keepAliveHint: false });
+    onTestFinished(() => descom.close());
+    const proxy = await startLatencyProxy({ target: new URL(descom.url), latencyMs: 100 });
+    onTestFinished(() => proxy.close());
+    const provider = createDescomProvider(
+      { user: descom.user, pass: descom.pass, url: proxy.url(descom.url), ratePerSecond: 10 },
+      { timeoutMs: 5_000, logger: silent },
+    );
+    onTestFinished(() => provider.close());
+
+    await provider.send(makeBatch(), { signal: signal() });
+    // The idle gap is the input of this test, not a wait for something to happen.
+    await new Promise((r) => setTimeout(r, 1_850));
+    const receipt = await provider.send(makeBatch(), { signal: signal() });
+
+    expect(receipt.providerIds).toEqual(['1001']);
+    expect(descom.connections()).toBe(2);
+  });
+});
+
+describe('Descom provider: held answers', () => {
+  it('holds the answer until the test releases it, then answers as scripted', async () => {
+    const { descom, provider } = await setup();
+    const held = descom.holdNext();
+    let settled = false;
+    const pending = provider.send(makeBatch(), { signal: signal() }).finally(() => (settled = true));
+    await held.received;
+    expect(descom.requests).toHaveLength(1);
+    expect(settled).toBe(false);
+
+    held.release();
+    expect((await pending).providerIds).toEqual(['1000']);
+    expect(descom.recipientsDelivered()).toHaveLength(3);
+  });
+
+  it('performs a held send at release even when the client gave up (Descom acted; the answer was lost)', async () => {
+    const { descom, provider } = await setup({ timeoutMs: 300 });
+    const held = descom.holdNext();
+    const err = await sendError(provider);
+    expect(err).toBeInstanceOf(AmbiguousError);
+
+    held.release();
+    await vi.waitFor(() => expect(descom.requests[0]?.status).toBe(200));
+    expect(descom.recipientsDelivered()).toHaveLength(3);
+  });
+
+  it('plays the scripted reply after the hold, and keeps later actions in order', async () => {
+    const { descom, provider } = await setup();
+    const held = descom.holdNext({ status: 503 });
+    descom.script({ status: 422 });
+    const first = sendError(provider);
+    await held.received;
+    held.release();
+    expect(await first).toBeInstanceOf(TransientError);
+    expect(await sendError(provider)).toBeInstanceOf(PermanentError);
+  });
+});
+
 describe('Descom provider: probe', () => {
   it('is true while the balance is positive and false once it is 0', async () => {
     const { descom, provider } = await setup({ fake: { balance: 12.5 } });
@@ -301,6 +365,14 @@ describe('Descom provider: probe', () => {
       'GET /api/balance',
       'GET /api/balance',
     ]);
+  });
+
+  it('is true only when the balance covers the credits the waiting work needs', async () => {
+    const { descom, provider } = await setup({ fake: { balance: 5 } });
+    expect(await provider.probe({ signal: signal(), neededCredits: 10 })).toBe(false);
+    expect(await provider.probe({ signal: signal(), neededCredits: 5 })).toBe(true);
+    descom.setBalance(0.5);
+    expect(await provider.probe({ signal: signal() })).toBe(false);
   });
 
   it('is false when the credentials are refused', async () => {

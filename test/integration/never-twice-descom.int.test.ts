@@ -117,6 +117,27 @@ describe('Descom: never twice, never lost', () => {
     expect(fake.recipientsDelivered().sort()).toEqual([...to].sort());
   });
 
+  it('stays paused while the balance is below the waiting batch cost: one POST, then none until a top-up', async () => {
+    const { fake, pipeline, client } = await start();
+    fake.setBalance(5); // positive, but below the 10 credits the batch costs
+    const to = spanishMobiles(10);
+    const { id } = await client.send({ to, text: 'Hola' });
+    await eventually(async () => (await pipeline.workers.control.pausedReason('descom')) !== undefined);
+    const sends = () => fake.requests.filter((r) => r.path === '/api/sms/send').length;
+    const probes = () => fake.requests.filter((r) => r.path === '/api/balance').length;
+    // Several probe rounds (200 ms apart) and the batch's own 1 s recheck: no POST may follow.
+    await eventually(() => Promise.resolve(probes() >= 8), 15_000);
+    expect(sends()).toBe(1);
+    expect(await pipeline.workers.context.batchQueue('descom').isPaused()).toBe(true);
+    expect((await client.get(id)).state).not.toBe('completed');
+
+    fake.setBalance(10);
+    const result = await client.wait(id, { timeoutMs: 15_000 });
+    expect(result.counts).toMatchObject({ total: 10, accepted: 10 });
+    expect(sends()).toBe(2);
+    expect(fake.recipientsDelivered().sort()).toEqual([...to].sort());
+  });
+
   it('records a socket dropped after the request went out as unknown and never resends it', async () => {
     const { fake, client } = await start();
     fake.script('drop-before-response');

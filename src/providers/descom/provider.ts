@@ -8,7 +8,7 @@ import type { DescomConfig } from '../../config.js';
 import { PermanentError, TransientError, type DeliveryError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
-import type { ProviderLimits, SmsProvider } from '../types.js';
+import type { ProbeOptions, ProviderLimits, SmsProvider } from '../types.js';
 import { classifyDescomNetworkError, classifyDescomStatus } from './classify.js';
 
 /** Descom's documented caps: ≤ 50 message objects per request, ≤ 100 `to` per message object. */
@@ -19,6 +19,19 @@ export const DESCOM_LIMITS: Readonly<ProviderLimits> = Object.freeze({
 
 /** Upper bound on establishing a connection (TCP + TLS), in ms; the total deadline still applies. */
 const MAX_CONNECT_TIMEOUT_MS = 10_000;
+
+/**
+ * How long an idle keep-alive socket is kept for reuse, in ms, with or without a server hint.
+ * A POST written on a socket the server is closing meets its FIN on the way, never arrives, and
+ * fails like a request that may have been performed: an `unknown` batch that was never sent. So
+ * the client must always give up an idle socket before the server does. undici keeps one 4 s
+ * without a hint and trusts a `Keep-Alive: timeout` hint (minus 2 s); but the shortest common
+ * server idle timeouts are 2 s (gunicorn) and 5 s (Node, Apache, lighttpd), often unannounced,
+ * and a hint describes the backend, not a load balancer holding our socket. 1 s stays under all
+ * of those with a margin for latency; a backlog (DESCOM_RATE_PER_S, default 10/s) still reuses
+ * its sockets, and an idle period costs one new handshake.
+ */
+export const DESCOM_KEEP_ALIVE_MS = 1_000;
 
 export interface DescomProviderDeps {
   /** Total deadline of one Descom request (connect, send, headers, body), in ms. */
@@ -84,6 +97,8 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
       headersTimeout: deps.timeoutMs,
       bodyTimeout: deps.timeoutMs,
       connectTimeout: Math.min(deps.timeoutMs, MAX_CONNECT_TIMEOUT_MS),
+      keepAliveTimeout: DESCOM_KEEP_ALIVE_MS,
+      keepAliveMaxTimeout: DESCOM_KEEP_ALIVE_MS,
     });
   const authHeaders = { 'DSMS-User': cfg.user, 'DSMS-Pass': cfg.pass, 'DSMS-App': 'smsq' };
   let closed = false;
@@ -186,7 +201,11 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     return receipt;
   }
 
-  async function probe({ signal }: { signal: AbortSignal }): Promise<boolean> {
+  /** True when the balance covers `neededCredits` (≥ 1 when absent); any refusal or failure is false. */
+  async function probe({ signal, neededCredits }: ProbeOptions): Promise<boolean> {
+    // A positive balance below the waiting batch's cost is not enough: resuming would earn the same
+    // 402 with one more POST each probe round.
+    const needed = Math.max(neededCredits ?? 1, Number.MIN_VALUE);
     try {
       const res = await request(balanceUrl, {
         dispatcher,
@@ -202,8 +221,8 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
       }
       const answer = balanceAnswerSchema.safeParse(await readJson(res));
       const balance = answer.success ? answer.data.balance : undefined;
-      log.info({ balance }, 'Descom balance probed');
-      return balance !== undefined && balance > 0;
+      log.info({ balance, neededCredits: needed }, 'Descom balance probed');
+      return balance !== undefined && balance >= needed;
     } catch (err) {
       // Unreachable or unreadable: we cannot tell that sending works, so stay paused.
       log.warn({ err }, 'Descom balance probe failed');
