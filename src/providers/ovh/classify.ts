@@ -9,26 +9,6 @@ import {
 import type { OvhFailureReason, OvhRequestError } from './errors.js';
 
 /**
- * Node error codes that prove the request never left this host: name resolution, refused or
- * unroutable connections, and TLS handshake failures (nothing is written before the handshake).
- * Everything else after the client took the call (ECONNRESET, EPIPE, ETIMEDOUT, …) may have reached OVH.
- */
-export const NEVER_SENT_ERRNOS: ReadonlySet<string> = new Set([
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EAI_FAIL',
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-/**
  * The `ovh` client drops response headers, Retry-After included, so a 429 waits this long (ms).
  * OVH's own guidance is "about 60 requests per minute per consumer key".
  */

@@ -1,6 +1,6 @@
 import { getSystemErrorName } from 'node:util';
 import { SmsqError } from '../../errors.js';
-import { NEVER_SENT_ERRNOS } from './classify.js';
+import { neverLeft } from '../transport.js';
 import type { OvhMethod } from './client.js';
 
 /**
@@ -86,7 +86,7 @@ function errnoName(errno: number): string | undefined {
 }
 
 function phaseOf(errno: string | undefined): OvhRequestPhase {
-  return errno !== undefined && NEVER_SENT_ERRNOS.has(errno) ? 'before-send' : 'after-send';
+  return neverLeft(errno) ? 'before-send' : 'after-send';
 }
 
 function maskNumbers(text: string): string {
