@@ -81,8 +81,9 @@ export interface OvhApiClient {
 export interface OvhRequestOptions {
   signal?: AbortSignal;
   /**
-   * Called with the result of a call that answered after it was settled as failed. Only possible
-   * when the request could not be watched (and so not destroyed on our deadline): see {@link startWatched}.
+   * Called with the result of a call that answered after it was settled as failed: an answer
+   * complete just as the deadline fired, or one of a request that could not be watched (and so not
+   * destroyed on our deadline, see {@link startWatched}).
    */
   onLate?: (result: unknown) => void;
 }
@@ -237,8 +238,9 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
           pending.then(
             (result) => {
               if (settled) {
-                // Only when the request could not be destroyed: for a POST, the SMS went out after
-                // we called it ambiguous; the caller must record it.
+                // The answer was complete before our deadline fired but reached us after it (the
+                // promise settles a tick later), or the request could not be watched and destroyed.
+                // For a POST the SMS went out after we called it ambiguous: the caller must record it.
                 log.warn({ method, path, ms: Date.now() - started }, 'OVH answered 200 after we gave up');
                 onLate?.(result);
                 return;

@@ -105,10 +105,21 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
     params: Record<string, unknown> | undefined,
     signal: AbortSignal,
   ): Promise<T> {
+    return (await readUnlessMissing<T>(path, params, signal, false)) as T;
+  }
+
+  /** {@link read}, with undefined for a 404 when `missingOk` (an SMS record that moved or is gone). */
+  async function readUnlessMissing<T>(
+    path: string,
+    params: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+    missingOk = true,
+  ): Promise<T | undefined> {
     try {
       return await client.request<T>('GET', path, params, { signal });
     } catch (err) {
       const ovhErr = asOvhError(err, 'GET', path);
+      if (missingOk && ovhErr.status === 404) return undefined;
       throw toDeliveryError(classifyOvhReadError(ovhErr), ovhErr);
     }
   }
@@ -239,15 +250,8 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
   async function pendingJob(service: string, id: number, signal: AbortSignal): Promise<SmsJob | undefined> {
     const cached = jobCache.get(id);
     if (cached) return cached;
-    const path = `${service}/jobs/${id}`;
-    let job: SmsJob;
-    try {
-      job = await client.request<SmsJob>('GET', path, undefined, { signal });
-    } catch (err) {
-      const ovhErr = asOvhError(err, 'GET', path);
-      if (ovhErr.status === 404) return undefined;
-      throw toDeliveryError(classifyOvhReadError(ovhErr), ovhErr);
-    }
+    const job = await readUnlessMissing<SmsJob>(`${service}/jobs/${id}`, undefined, signal);
+    if (!job) return undefined;
     if (jobCache.size >= JOB_CACHE_MAX) {
       const oldest = jobCache.keys().next();
       if (!oldest.done) jobCache.delete(oldest.value);
@@ -281,10 +285,15 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
     return found;
   }
 
+  /** `GET /outgoing/{id}` of each id `/outgoing?tag=` just listed. */
   async function outgoingDetails(service: string, ids: number[], signal: AbortSignal): Promise<FoundSms[]> {
-    const records = await eachLimited(ids, (id) =>
-      read<SmsOutgoing>(`${service}/outgoing/${id}`, undefined, signal),
-    );
+    const records = await eachLimited(ids, async (id) => {
+      const record = await readUnlessMissing<SmsOutgoing>(`${service}/outgoing/${id}`, undefined, signal);
+      // A record listed a moment ago cannot be gone for good: look again rather than guess
+      // (counting its receiver invalid would record a sent SMS as refused).
+      if (!record) throw new TransientError(`OVH listed SMS ${id} but could not show it; will look again`);
+      return record;
+    });
     return records.map((r, i) => ({
       id: ids[i] ?? 0,
       receiver: normaliseReceiver(r.receiver),
