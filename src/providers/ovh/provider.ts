@@ -305,9 +305,7 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
     id: 'ovh',
     limits: { maxMessagesPerRequest: 1, maxRecipientsPerMessage: cfg.batchSize },
 
-    get settleMs() {
-      return cfg.settleMs;
-    },
+    settleMs: cfg.settleMs,
 
     async send(batch, { signal, onLateReceipt }) {
       const params = jobParams(batch);
