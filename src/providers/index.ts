@@ -1,12 +1,17 @@
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
-import type { SmsProvider } from './types.js';
+import { UNMETERED, type CallMeter, type SmsProvider } from './types.js';
 
 export type { SmsProvider, ProviderLimits } from './types.js';
 
 interface ProviderDeps {
   logger: Logger;
+  /**
+   * The call allowance of each provider account (every request to it first awaits its meter).
+   * Default: unmetered. Descom and the simulator do not take one yet.
+   */
+  meterFor?: (id: ProviderId) => CallMeter;
 }
 
 /**
@@ -22,10 +27,14 @@ const factories: Record<
     const { createDescomProvider } = await import('./descom/provider.js');
     return createDescomProvider(config.providers.descom, { timeoutMs: config.providerTimeoutMs, logger });
   },
-  async ovh(config, { logger }) {
+  async ovh(config, { logger, meterFor }) {
     if (!config.providers.ovh) return undefined;
     const { createOvhProvider } = await import('./ovh/provider.js');
-    return createOvhProvider(config.providers.ovh, { timeoutMs: config.providerTimeoutMs, logger });
+    return createOvhProvider(config.providers.ovh, {
+      timeoutMs: config.providerTimeoutMs,
+      logger,
+      meter: meterFor?.('ovh') ?? UNMETERED,
+    });
   },
   async simulator(config, { logger }) {
     const { createSimulatorProvider } = await import('./simulator/provider.js');

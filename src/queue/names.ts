@@ -19,6 +19,8 @@ export function smsqKeys(prefix: string) {
     ledger: `${prefix}:ledger`,
     suppressions: `${prefix}:suppressions`,
     paused: (provider: ProviderId) => `${prefix}:paused:${provider}`,
+    /** ZSET of the provider account's recent call times (src/queue/allowance.ts). */
+    allowance: (provider: ProviderId) => `${prefix}:allowance:${provider}`,
   };
 }
 

@@ -4,6 +4,7 @@ import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
 import { createProviders } from '../providers/index.js';
+import { providerAllowanceMeters } from './allowance.js';
 import type { SmsProvider } from '../providers/types.js';
 import { createWorkerConnection } from '../redis.js';
 import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
@@ -51,7 +52,8 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     defaultCountry: config.defaultCountry,
     role: 'worker',
   });
-  const providers = opts.providers ?? (await createProviders(config, { logger }));
+  const meterFor = providerAllowanceMeters({ redis: context.redis, keys: context.keys, config });
+  const providers = opts.providers ?? (await createProviders(config, { logger, meterFor }));
   const batchQueues = new Map([...providers.keys()].map((id) => [id, context.batchQueue(id)] as const));
   const control = new ProviderControl({
     redis: context.redis,

@@ -14,21 +14,36 @@ export type FakeOvhRoute =
   | 'GET /sms'
   | 'GET /sms/{sn}'
   | 'POST /sms/{sn}/jobs'
+  | 'GET /sms/{sn}/jobs'
+  | 'GET /sms/{sn}/jobs/{id}'
   | 'GET /sms/{sn}/outgoing'
   | 'GET /sms/{sn}/outgoing/{id}';
 
 /**
  * A scripted fault for one upcoming request to a route (consumed in order; default: normal answer).
- * - `{ status, body? }`: answer that status with `body` (JSON; a string is sent raw), default `{ message }`;
+ * - `{ status, body?, headers? }`: answer that status with `body` (JSON; a string is sent raw), default
+ *   `{ message }`, and extra `headers` (e.g. `{ 'Retry-After': '3' }` with a 429); nothing handled;
  * - `'html-502'`: a 502 with an HTML page, as a load balancer sends;
+ * - `'not-granted'`: OVH's 403 `NOT_GRANTED_CALL` (the consumer key lacks the access rule);
+ * - `'empty-200'` / `'unreadable-200'` / `'accept-204'`: handle the request (a POST job is created),
+ *   then answer 200 with no body, 200 with a body that is not JSON, or 204;
+ * - `{ acceptLate: ms }`: answer nothing; the POST job is created `ms` after the request arrived
+ *   (after the client gave up, when `ms` exceeds its deadline);
+ * - `{ acceptThen: fn }`: handle the request (a POST job is created), await `fn()`, then answer normally;
  * - `'drop-after-accept'`: handle the request (a POST job is created and recorded), then destroy the socket;
  * - `'drop-before-accept'`: destroy the socket, nothing handled;
  * - `'hang'`: never answer, nothing handled (the socket is destroyed by `close()`);
  * - `'accept-then-hang'`: handle the request (a POST job is created and recorded), then never answer.
  */
 export type FakeOvhAction =
-  | { status: number; body?: unknown }
+  | { status: number; body?: unknown; headers?: Record<string, string> }
+  | { acceptLate: number }
+  | { acceptThen: () => Promise<void> }
   | 'html-502'
+  | 'not-granted'
+  | 'empty-200'
+  | 'unreadable-200'
+  | 'accept-204'
   | 'drop-after-accept'
   | 'drop-before-accept'
   | 'hang'
@@ -47,6 +62,11 @@ export interface FakeOvhOptions {
   timeOffsetS?: number;
   /** Timestamps further than this from the fake's clock get OVH's 400. Default 30 s. */
   maxSkewS?: number;
+  /**
+   * How long an accepted SMS stays pending (listed by `GET /jobs`, not yet by `GET /outgoing`), in
+   * ms. Default 0: sent at once.
+   */
+  pendingMs?: number;
 }
 
 /** One request as the fake received it. */
@@ -60,9 +80,14 @@ export interface FakeOvhRequest {
   body: unknown;
   rawBody: string;
   headers: IncomingHttpHeaders;
+  /** True once the client closed the connection before the fake answered (it gave up). */
+  closedUnanswered: boolean;
 }
 
-/** One SMS of an accepted job, as `GET /sms/{sn}/outgoing/{id}` shows it. */
+/**
+ * One SMS of an accepted job, pending or sent: `GET /sms/{sn}/jobs/{id}` shows it until
+ * `pendingUntil`, then `GET /sms/{sn}/outgoing/{id}`.
+ */
 export interface FakeOutgoingRecord {
   id: number;
   tag: string;
@@ -70,6 +95,10 @@ export interface FakeOutgoingRecord {
   credits: number;
   message: string;
   sender?: string;
+  /** When it was created, by the fake's clock (ms since the epoch). */
+  createdAt: number;
+  /** Local time (ms) until which it is pending. */
+  pendingUntil: number;
 }
 
 export interface FakeOvh {
@@ -83,6 +112,7 @@ export interface FakeOvh {
   consumerKey: string;
   serviceName: string;
   requests: FakeOvhRequest[];
+  /** Every SMS of every accepted job, pending or sent. */
   outgoing: FakeOutgoingRecord[];
   /** Every receiver of every accepted POST job, in order (duplicates kept). */
   recipientsReceived(): string[];
@@ -97,6 +127,8 @@ const ROUTES: { route: FakeOvhRoute; method: string; pattern: RegExp }[] = [
   { route: 'GET /sms', method: 'GET', pattern: /^\/sms$/ },
   { route: 'GET /sms/{sn}', method: 'GET', pattern: /^\/sms\/(?<sn>[^/]+)$/ },
   { route: 'POST /sms/{sn}/jobs', method: 'POST', pattern: /^\/sms\/(?<sn>[^/]+)\/jobs$/ },
+  { route: 'GET /sms/{sn}/jobs', method: 'GET', pattern: /^\/sms\/(?<sn>[^/]+)\/jobs$/ },
+  { route: 'GET /sms/{sn}/jobs/{id}', method: 'GET', pattern: /^\/sms\/(?<sn>[^/]+)\/jobs\/(?<id>\d+)$/ },
   { route: 'GET /sms/{sn}/outgoing', method: 'GET', pattern: /^\/sms\/(?<sn>[^/]+)\/outgoing$/ },
   {
     route: 'GET /sms/{sn}/outgoing/{id}',
@@ -136,11 +168,17 @@ export function ovhSignature(parts: {
   );
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
+function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers: Record<string, string> = {},
+): void {
   const text = typeof body === 'string' ? body : JSON.stringify(body);
   res.writeHead(status, {
     'Content-Type': 'application/json; charset=utf-8',
     'X-Ovh-Queryid': 'FAKE.ext-1.0',
+    ...headers,
   });
   res.end(text);
 }
@@ -174,6 +212,8 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
   const invalidNumbers = new Set(opts.invalidNumbers ?? []);
   const creditsPerSms = opts.creditsPerSms ?? 1;
   const maxSkewS = opts.maxSkewS ?? 30;
+  const pendingMs = opts.pendingMs ?? 0;
+  const isPending = (o: FakeOutgoingRecord): boolean => Date.now() < o.pendingUntil;
   const secrets = {
     appKey: `fakeAppKey${randomBytes(4).toString('hex')}`,
     appSecret: `fakeAppSecret${randomBytes(8).toString('hex')}`,
@@ -187,6 +227,29 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
   const scripts = new Map<FakeOvhRoute, FakeOvhAction[]>();
   const sockets = new Set<Socket>();
   const serverTime = (): number => Math.round(Date.now() / 1000) + (opts.timeOffsetS ?? 0);
+  const serverNowMs = (): number => Date.now() + (opts.timeOffsetS ?? 0) * 1_000;
+  const recordBody = (record: FakeOutgoingRecord, pending: boolean) => {
+    const common = {
+      id: record.id,
+      receiver: record.receiver,
+      message: record.message,
+      credits: record.credits,
+      sender: record.sender ?? '',
+      ptt: pending ? 0 : 4,
+      messageLength: record.message.length,
+      numberOfSms: 1,
+      deliveryReceipt: pending ? 0 : 1,
+      differedDelivery: 0,
+      // OVH writes local time with an offset and whole seconds.
+      creationDatetime: new Date(Math.floor(record.createdAt / 1000) * 1000)
+        .toISOString()
+        .replace('.000Z', '+00:00'),
+      sentAt: null,
+      deliveredAt: null,
+    };
+    // An sms.Job has no tag; an sms.Outgoing has one.
+    return pending ? common : { ...common, tag: record.tag };
+  };
 
   /** OVH's authentication checks, in its order; returns true when it answered an error. */
   function refuseAuth(req: IncomingMessage, res: ServerResponse, rawBody: string): boolean {
@@ -249,7 +312,16 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
     const ids = valid.map((receiver) => {
       const id = nextId++;
       const sender = typeof job.sender === 'string' ? job.sender : undefined;
-      outgoing.push({ id, tag, receiver, credits: creditsPerSms, message: job.message as string, sender });
+      outgoing.push({
+        id,
+        tag,
+        receiver,
+        credits: creditsPerSms,
+        message: job.message as string,
+        sender,
+        createdAt: serverNowMs(),
+        pendingUntil: Date.now() + pendingMs,
+      });
       return id;
     });
     received.push(...receivers);
@@ -281,27 +353,21 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
         return createJob(request.body);
       case 'GET /sms/{sn}/outgoing': {
         const tag = request.query.get('tag');
-        return { status: 200, body: outgoing.filter((o) => tag === null || o.tag === tag).map((o) => o.id) };
+        const sent = outgoing.filter((o) => !isPending(o));
+        return { status: 200, body: sent.filter((o) => tag === null || o.tag === tag).map((o) => o.id) };
       }
-      case 'GET /sms/{sn}/outgoing/{id}': {
-        const record = outgoing.find((o) => String(o.id) === params.id);
+      case 'GET /sms/{sn}/jobs':
+        return { status: 200, body: outgoing.filter(isPending).map((o) => o.id) };
+      case 'GET /sms/{sn}/outgoing/{id}':
+      case 'GET /sms/{sn}/jobs/{id}': {
+        const wantPending = route === 'GET /sms/{sn}/jobs/{id}';
+        const record = outgoing.find((o) => String(o.id) === params.id && isPending(o) === wantPending);
         if (!record)
           return {
             status: 404,
             body: { message: `The requested object (id = ${params.id}) does not exist` },
           };
-        return {
-          status: 200,
-          body: {
-            ...record,
-            deliveryReceipt: 1,
-            ptt: 4,
-            numberOfSms: 1,
-            messageLength: record.message.length,
-            differedDelivery: 0,
-            creationDatetime: new Date().toISOString(),
-          },
-        };
+        return { status: 200, body: recordBody(record, wantPending) };
       }
     }
   }
@@ -326,7 +392,11 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
       body,
       rawBody,
       headers: req.headers,
+      closedUnanswered: false,
     };
+    res.on('close', () => {
+      if (!res.writableFinished) request.closedUnanswered = true;
+    });
     requests.push(request);
     if (!match || !match.m || !url.pathname.startsWith(BASE_PATH)) {
       sendJson(res, 404, { class: 'Client::NotFound', message: 'Got an invalid (or empty) URL' });
@@ -350,17 +420,52 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
       res.end('<html><body><h1>502 Bad Gateway</h1>The server returned an invalid response.</body></html>');
       return;
     }
-    if (typeof action === 'object') {
-      sendJson(res, action.status, action.body ?? { message: STATUS_CODES[action.status] ?? 'Error' });
+    if (action === 'not-granted') {
+      sendJson(res, 403, {
+        errorCode: 'NOT_GRANTED_CALL',
+        httpCode: '403 Forbidden',
+        message: 'This call has not been granted',
+      });
+      return;
+    }
+    if (typeof action === 'object' && 'status' in action) {
+      const body = action.body ?? { message: STATUS_CODES[action.status] ?? 'Error' };
+      sendJson(res, action.status, body, action.headers);
+      return;
+    }
+    if (typeof action === 'object' && 'acceptLate' in action) {
+      setTimeout(() => answer(match.route, params, request), action.acceptLate);
       return;
     }
     const result = answer(match.route, params, request);
-    if (action === 'accept-then-hang') return;
-    if (action === 'drop-after-accept') {
-      req.socket.destroy();
+    if (typeof action === 'object') {
+      action.acceptThen().then(
+        () => sendJson(res, result.status, result.body),
+        () => req.socket.destroy(),
+      );
       return;
     }
-    sendJson(res, result.status, result.body);
+    switch (action) {
+      case 'accept-then-hang':
+        return;
+      case 'drop-after-accept':
+        req.socket.destroy();
+        return;
+      case 'empty-200':
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+        res.end();
+        return;
+      case 'unreadable-200':
+        res.writeHead(200, { 'Content-Type': 'application/json; charset=utf-8' });
+        res.end('{"ids":[1,2');
+        return;
+      case 'accept-204':
+        res.writeHead(204);
+        res.end();
+        return;
+      default:
+        sendJson(res, result.status, result.body);
+    }
   }
 
   const server = createServer({ key: pems.private, cert: pems.cert }, (req, res) => {

@@ -16,6 +16,7 @@ import type { Batch } from '../../src/message/types.js';
 import { createOvhClient } from '../../src/providers/ovh/client.js';
 import { OvhRequestError } from '../../src/providers/ovh/errors.js';
 import { createOvhProvider } from '../../src/providers/ovh/provider.js';
+import type { SmsProvider } from '../../src/providers/types.js';
 import { startFakeOvh, trustCert, type FakeOvh, type FakeOvhOptions } from '../helpers/fake-ovh.js';
 
 const silent = createLogger('silent');
@@ -84,6 +85,19 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
     });
   const posts = () => fake.requests.filter((r) => r.route === 'POST /sms/{sn}/jobs');
   const timeSyncs = () => fake.requests.filter((r) => r.route === 'GET /auth/time').length;
+  /** Syncs time first, so a short deadline in a test measures the call, not the sync (a loaded CI machine). */
+  const synced = async (provider: SmsProvider) => {
+    const warm = makeBatch({ tag: 'warm-up' });
+    await expect
+      .poll(() =>
+        provider.lookup!(warm, { signal: signal(), sendingSince: 0 }).then(
+          () => true,
+          () => false,
+        ),
+      )
+      .toBe(true);
+    return provider;
+  };
 
   beforeEach(async () => {
     fake = await startFakeOvh();
@@ -235,8 +249,9 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
 
   it('gives up on a hanging send within the total deadline (AmbiguousError)', async () => {
     fake.script('POST /sms/{sn}/jobs', 'hang');
+    const provider = await synced(providerFor({}, { timeoutMs: 300 }));
     const started = Date.now();
-    const sending = providerFor({}, { timeoutMs: 300 }).send(makeBatch(), { signal: signal() });
+    const sending = provider.send(makeBatch(), { signal: signal() });
     await expect(sending).rejects.toThrow(AmbiguousError);
     await expect(sending).rejects.toHaveProperty('cause.reason', 'deadline');
     expect(Date.now() - started).toBeLessThan(1_500);
@@ -293,7 +308,9 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
   it('returns undefined when looking up an unknown tag', async () => {
     const provider = providerFor();
     await provider.send(makeBatch({ tag: 'known' }), { signal: signal() });
-    expect(await provider.lookup!(makeBatch({ tag: 'unknown' }), { signal: signal(), sendingSince: 0 })).toBeUndefined();
+    expect(
+      await provider.lookup!(makeBatch({ tag: 'unknown' }), { signal: signal(), sendingSince: 0 }),
+    ).toBeUndefined();
   });
 
   it('records the estimate for a batch found by tag with more than 50 SMS', async () => {
@@ -420,7 +437,9 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
     await attempt({ ...batch, tag: 'hang' });
     fake.script('POST /sms/{sn}/jobs', 'drop-after-accept');
     await attempt({ ...batch, tag: 'drop' });
-    await provider.lookup!({ ...batch, tag: 'drop' }, { signal: signal(), sendingSince: 0 });
+    await provider.lookup!({ ...batch, tag: 'drop' }, { signal: signal(), sendingSince: 0 }).catch(
+      (err: unknown) => logger.error({ err }, 'lookup failed'),
+    );
     fake.setCreditsLeft(0);
     await attempt({ ...batch, tag: 'nocredit' });
     fake.script('GET /sms/{sn}', { status: 403 });
@@ -440,5 +459,256 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
     ]) {
       expect(output).not.toContain(forbidden);
     }
+  });
+
+  describe('pending jobs, late acceptance and lookups since the sending time', () => {
+    const lookups = () => fake.requests.filter((r) => r.route === 'GET /sms/{sn}/jobs');
+
+    it('finds a batch whose SMS are still pending (in /jobs, not yet in /outgoing)', async () => {
+      await start({ pendingMs: 60_000, creditsPerSms: 1.5 });
+      const provider = providerFor();
+      const batch = makeBatch();
+      const sendingSince = Date.now();
+      fake.script('POST /sms/{sn}/jobs', 'drop-after-accept');
+      await expect(provider.send(batch, { signal: signal() })).rejects.toThrow(AmbiguousError);
+
+      const found = await provider.lookup!(batch, { signal: signal(), sendingSince });
+      expect(found).toStrictEqual({
+        providerIds: fake.outgoing.map((o) => String(o.id)),
+        accepted: ['+34600000001', '+34600000002'],
+        invalid: [],
+        creditsCharged: 3,
+      });
+      expect(lookups()).toHaveLength(1);
+      expect(fake.requests.filter((r) => r.route === 'GET /sms/{sn}/jobs/{id}')).toHaveLength(2);
+      expect(fake.recipientsReceived()).toStrictEqual(['+34600000001', '+34600000002']);
+    });
+
+    it.each([
+      ['sent', 0],
+      ['still pending', 60_000],
+    ])('finds with a later lookup a batch OVH accepted after we gave up (%s)', async (_label, pendingMs) => {
+      await start({ pendingMs });
+      const provider = await synced(providerFor({}, { timeoutMs: 300 }));
+      const batch = makeBatch();
+      const sendingSince = Date.now();
+      fake.script('POST /sms/{sn}/jobs', { acceptLate: 800 });
+      await expect(provider.send(batch, { signal: signal() })).rejects.toThrow(AmbiguousError);
+      expect(fake.recipientsReceived()).toHaveLength(0);
+
+      await expect
+        .poll(() => provider.lookup!(batch, { signal: signal(), sendingSince }), {
+          timeout: 3_000,
+          interval: 100,
+        })
+        .toMatchObject({ accepted: ['+34600000001', '+34600000002'], invalid: [] });
+      expect(fake.recipientsReceived()).toStrictEqual(['+34600000001', '+34600000002']);
+    });
+
+    it('does not take a pending job created before the batch went sending, nor one with another text', async () => {
+      await start({ pendingMs: 60_000 });
+      const provider = providerFor();
+      const batch = makeBatch();
+      await provider.send(batch, { signal: signal() });
+
+      const later = Date.now() + 10_000;
+      expect(await provider.lookup!(batch, { signal: signal(), sendingSince: later })).toBeUndefined();
+      const otherText = makeBatch({
+        messages: [{ text: 'Otro texto', to: ['+34600000001', '+34600000002'] }],
+      });
+      expect(await provider.lookup!(otherText, { signal: signal(), sendingSince: 0 })).toBeUndefined();
+      const otherReceivers = makeBatch({
+        messages: [{ text: 'Hola, tu código es 1234', to: ['+34600000009'] }],
+      });
+      expect(await provider.lookup!(otherReceivers, { signal: signal(), sendingSince: 0 })).toBeUndefined();
+      expect(
+        await provider.lookup!(batch, { signal: signal(), sendingSince: Date.now() - 1_000 }),
+      ).toMatchObject({
+        accepted: ['+34600000001', '+34600000002'],
+      });
+    });
+
+    it("reads a pending job's creation time on OVH's clock (an hour behind ours)", async () => {
+      await start({ pendingMs: 60_000, timeOffsetS: -3_600, maxSkewS: 5 });
+      const provider = providerFor();
+      const batch = makeBatch();
+      const sendingSince = Date.now();
+      await provider.send(batch, { signal: signal() });
+      expect(await provider.lookup!(batch, { signal: signal(), sendingSince })).toMatchObject({
+        accepted: ['+34600000001', '+34600000002'],
+      });
+    });
+
+    it('reads every record of a batch of more than 50 SMS when some receivers were invalid', async () => {
+      const to = Array.from({ length: 53 }, (_, i) => `+346000${String(i).padStart(5, '0')}`);
+      const invalid = [to[3]!, to[40]!];
+      await start({ invalidNumbers: invalid });
+      const batch = makeBatch({ messages: [{ text: 'Hola', to }], estimatedCredits: 53 });
+      const provider = providerFor();
+      fake.script('POST /sms/{sn}/jobs', 'drop-after-accept');
+      await expect(provider.send(batch, { signal: signal() })).rejects.toThrow(AmbiguousError);
+
+      const found = await provider.lookup!(batch, { signal: signal(), sendingSince: 0 });
+      expect(found).toMatchObject({ invalid, creditsCharged: 51 });
+      expect(found!.accepted).toStrictEqual(to.filter((n) => !invalid.includes(n)));
+      expect(found).not.toHaveProperty('creditsEstimated');
+    });
+
+    it('throws RateLimitedError with the Retry-After of a 429 on a lookup', async () => {
+      const provider = providerFor();
+      fake.script('GET /sms/{sn}/outgoing', { status: 429, headers: { 'Retry-After': '3' } });
+      await expect(
+        provider.lookup!(makeBatch(), { signal: signal(), sendingSince: 0 }),
+      ).rejects.toMatchObject({
+        constructor: RateLimitedError,
+        retryAfterMs: 3_000,
+      });
+    });
+  });
+
+  describe('a 2xx is sent, whatever its body', () => {
+    it.each(['empty-200', 'unreadable-200', 'accept-204'] as const)(
+      'records every recipient with the estimate on %s (no lookup)',
+      async (action) => {
+        fake.script('POST /sms/{sn}/jobs', action);
+        const receipt = await providerFor().send(makeBatch({ estimatedCredits: 4 }), { signal: signal() });
+        expect(receipt).toStrictEqual({
+          providerIds: [],
+          accepted: ['+34600000001', '+34600000002'],
+          invalid: [],
+          creditsCharged: 4,
+          creditsEstimated: true,
+        });
+        expect(fake.requests.filter((r) => r.route?.startsWith('GET /sms/{sn}/'))).toHaveLength(0);
+      },
+    );
+
+    it('answers once the hook between acceptance and answer has run', async () => {
+      let seenInHook = -1;
+      fake.script('POST /sms/{sn}/jobs', {
+        acceptThen: () => {
+          seenInHook = fake.recipientsReceived().length;
+          return Promise.resolve();
+        },
+      });
+      const receipt = await providerFor().send(makeBatch(), { signal: signal() });
+      expect(seenInHook).toBe(2);
+      expect(receipt.accepted).toStrictEqual(['+34600000001', '+34600000002']);
+    });
+  });
+
+  describe('our deadline ends the request', () => {
+    it('closes the connection when the deadline passes, so no late answer can be read', async () => {
+      fake.script('POST /sms/{sn}/jobs', 'accept-then-hang');
+      const provider = await synced(providerFor({}, { timeoutMs: 300 }));
+      const sending = provider.send(makeBatch(), { signal: signal() });
+      await expect(sending).rejects.toThrow(AmbiguousError);
+      await expect.poll(() => posts()[0]?.closedUnanswered, { timeout: 2_000 }).toBe(true);
+    });
+
+    it('closes the connection when the caller aborts', async () => {
+      fake.script('POST /sms/{sn}/jobs', 'hang');
+      const controller = new AbortController();
+      const sending = providerFor().send(makeBatch(), { signal: controller.signal });
+      await expect.poll(() => posts().length).toBe(1);
+      controller.abort();
+      await expect(sending).rejects.toThrow(AmbiguousError);
+      await expect.poll(() => posts()[0]?.closedUnanswered, { timeout: 2_000 }).toBe(true);
+    });
+  });
+
+  describe('rate limits and account decisions', () => {
+    it.each([
+      ['delta-seconds', () => '7', 7_000],
+      ['an HTTP date', () => new Date(Date.now() + 30_000).toUTCString(), 30_000],
+    ])('waits the Retry-After of a 429 on send (%s)', async (_label, header, expected) => {
+      fake.script('POST /sms/{sn}/jobs', { status: 429, headers: { 'Retry-After': header() } });
+      const err = await providerFor()
+        .send(makeBatch(), { signal: signal() })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(RateLimitedError);
+      expect((err as RateLimitedError).retryAfterMs).toBeGreaterThan(expected - 1_500);
+      expect((err as RateLimitedError).retryAfterMs).toBeLessThanOrEqual(expected);
+    });
+
+    it('pauses (AccountError NO_CREDIT) on a 400 when the credit left is below what the batch needs', async () => {
+      await start({ creditsLeft: 1 });
+      const sending = providerFor().send(makeBatch({ estimatedCredits: 2 }), { signal: signal() });
+      await expect(sending).rejects.toThrow(AccountError);
+      await expect(sending).rejects.toMatchObject({ code: 'SMSQ_OVH_NO_CREDIT' });
+      expect(fake.recipientsReceived()).toHaveLength(0);
+    });
+
+    it('pauses on NOT_GRANTED_CALL with a limit on repeats, on send and on lookup', async () => {
+      const provider = providerFor();
+      fake.script('POST /sms/{sn}/jobs', 'not-granted');
+      await expect(provider.send(makeBatch(), { signal: signal() })).rejects.toMatchObject({
+        constructor: AccountError,
+        code: 'SMSQ_OVH_NOT_GRANTED',
+        failAfterRepeats: 3,
+      });
+      fake.script('GET /sms/{sn}/jobs', 'not-granted');
+      await expect(
+        provider.lookup!(makeBatch(), { signal: signal(), sendingSince: 0 }),
+      ).rejects.toMatchObject({
+        code: 'SMSQ_OVH_NOT_GRANTED',
+      });
+    });
+
+    it('probes true only with at least the credits the waiting batch needs', async () => {
+      const provider = providerFor();
+      fake.setCreditsLeft(5);
+      expect(await provider.probe({ signal: signal(), neededCredits: 6 })).toBe(false);
+      expect(await provider.probe({ signal: signal(), neededCredits: 5 })).toBe(true);
+      expect(await provider.probe({ signal: signal() })).toBe(true);
+      fake.setCreditsLeft(0);
+      expect(await provider.probe({ signal: signal() })).toBe(false);
+    });
+
+    it('exposes the settle window from the configuration', () => {
+      expect(providerFor({ settleMs: 1_234 }).settleMs).toBe(1_234);
+    });
+  });
+
+  describe('the call meter', () => {
+    it('is awaited before every OVH call: discovery, send, lookup, credit check, probe', async () => {
+      let metered = 0;
+      const provider = createOvhProvider(configFor(fake, { serviceName: undefined }), {
+        timeoutMs: 5_000,
+        logger: silent,
+        meter: () => {
+          metered++;
+          return Promise.resolve();
+        },
+      });
+      await provider.send(makeBatch(), { signal: signal() });
+      await provider.lookup!(makeBatch(), { signal: signal(), sendingSince: 0 });
+      fake.script('POST /sms/{sn}/jobs', { status: 400, body: { message: 'Invalid sender' } });
+      await expect(provider.send(makeBatch(), { signal: signal() })).rejects.toThrow(PermanentError);
+      await provider.probe({ signal: signal() });
+      const apiCalls = fake.requests.filter((r) => r.route !== 'GET /auth/time').length;
+      expect(apiCalls).toBeGreaterThanOrEqual(8);
+      expect(metered).toBe(apiCalls);
+    });
+
+    it('sends nothing when aborted while waiting for the allowance (TransientError)', async () => {
+      const controller = new AbortController();
+      let waiting = false;
+      const provider = createOvhProvider(configFor(fake), {
+        timeoutMs: 5_000,
+        logger: silent,
+        // A full allowance: waits until the signal fires.
+        meter: (meterSignal) =>
+          new Promise((_, reject) => {
+            waiting = true;
+            meterSignal.addEventListener('abort', () => reject(meterSignal.reason as Error));
+          }),
+      });
+      const sending = provider.send(makeBatch(), { signal: controller.signal });
+      await expect.poll(() => waiting).toBe(true);
+      controller.abort();
+      await expect(sending).rejects.toThrow(TransientError);
+      expect(fake.requests).toHaveLength(0);
+    });
   });
 });

@@ -50,8 +50,15 @@ const CASES: [name: string, rejection: unknown, send: OvhSendClass, read: string
   ['HTTP 429', { error: 429, message: 'Too many requests' }, 'rate-limited', 'rate-limited'],
   ['HTTP 500', { error: 500, message: 'Internal server error' }, 'ambiguous', 'transient'],
   ['HTTP 503', { error: 503, message: null }, 'ambiguous', 'transient'],
-  ['HTTP 204 (ovh@2 rejects it, body lost)', { error: 204, message: null }, 'ambiguous', 'transient'],
-  ['non-JSON body (HTML 502)', { error: '[OVH] Unable to parse JSON reponse' }, 'ambiguous', 'transient'],
+  // OVH answered success: the job exists, only the report is lost (a GET is read again).
+  ['HTTP 204 (ovh@2 rejects it, body lost)', { error: 204, message: null }, 'accepted', 'transient'],
+  // Without the wire's status, a body we cannot parse may be a proxy's page: OVH may have acted.
+  [
+    'non-JSON body, status unknown',
+    { error: '[OVH] Unable to parse JSON reponse' },
+    'ambiguous',
+    'transient',
+  ],
   ['time sync failed', { error: '[OVH] Unable to fetch OVH API time' }, 'transient', 'transient'],
   ['errno -111 ECONNREFUSED', { error: -111 }, 'transient', 'transient'],
   ['errno -3008 ENOTFOUND', { error: -3008 }, 'transient', 'transient'],
@@ -116,6 +123,36 @@ describe('toOvhRequestError', () => {
     expect(err).toBeInstanceOf(OvhRequestError);
     expect(err).toMatchObject({ code: 'SMSQ_OVH_REQUEST', ...expected });
     expect(err.cause).toBe(rejection);
+  });
+
+  it('takes the status of an unparseable body from the wire: a 200 is accepted, an HTML 502 stays ambiguous', () => {
+    const parseFailed = { error: '[OVH] Unable to parse JSON reponse' };
+    const ok = toOvhRequestError(parseFailed, call, { status: 200, headers: {}, body: '{"ids":[1' });
+    expect(ok).toMatchObject({ status: 200, reason: 'non-json-body' });
+    expect(classifyOvhSendError(ok)).toBe('accepted');
+    const html = toOvhRequestError(parseFailed, call, { status: 502, headers: {}, body: '<html>' });
+    expect(classifyOvhSendError(html)).toBe('ambiguous');
+  });
+
+  it('reads errorCode from the raw body and Retry-After from the headers', () => {
+    const err = toOvhRequestError({ error: 429, message: 'slow down' }, call, {
+      status: 429,
+      headers: { 'retry-after': '7' },
+      body: '{"errorCode":"QUERY_LIMIT","message":"slow down"}',
+    });
+    expect(err).toMatchObject({ errorCode: 'QUERY_LIMIT', retryAfter: '7' });
+    expect(toDeliveryError('rate-limited', err)).toMatchObject({ retryAfterMs: 7_000 });
+  });
+
+  it('turns a 403 NOT_GRANTED_CALL into an account error that fails after repeats', () => {
+    const err = toOvhRequestError({ error: 403, message: 'This call has not been granted' }, call, {
+      status: 403,
+      headers: {},
+      body: '{"errorCode":"NOT_GRANTED_CALL","httpCode":"403 Forbidden","message":"This call has not been granted"}',
+    });
+    const delivery = toDeliveryError(classifyOvhSendError(err) as 'account', err);
+    expect(delivery).toBeInstanceOf(AccountError);
+    expect(delivery).toMatchObject({ code: 'SMSQ_OVH_NOT_GRANTED', failAfterRepeats: 3 });
   });
 
   it('masks number-like runs in OVH messages', () => {

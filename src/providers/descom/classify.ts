@@ -11,12 +11,10 @@ import {
   TransientError,
   type DeliveryError,
 } from '../../errors.js';
+import { neverLeft, parseRetryAfterMs as parseSharedRetryAfterMs } from '../transport.js';
 
 /** Wait after a 429 without a usable `Retry-After`, in ms. */
 export const DEFAULT_RETRY_AFTER_MS = 1_000;
-/** Bounds on a 429 wait, in ms: no busy loop on `Retry-After: 0`, no day-long stall on a bad date. */
-export const MIN_RETRY_AFTER_MS = 100;
-export const MAX_RETRY_AFTER_MS = 10 * 60_000;
 
 type StatusRule = (status: number) => DeliveryError;
 
@@ -79,51 +77,17 @@ export function classifyDescomStatus(status: number, retryAfterHeader?: string):
   });
 }
 
-const HTTP_DATE_START = /^(mon|tue|wed|thu|fri|sat|sun)/i;
-
 /**
- * `Retry-After` in ms: delta-seconds or an HTTP-date (RFC 9110 §10.2.3), clamped to
- * [MIN_RETRY_AFTER_MS, MAX_RETRY_AFTER_MS]; DEFAULT_RETRY_AFTER_MS when absent or unreadable.
+ * `Retry-After` in ms (delta-seconds or an HTTP-date, clamped), DEFAULT_RETRY_AFTER_MS when absent
+ * or unreadable: the shared reading, with Descom's default.
  */
 export function parseRetryAfterMs(header: string | undefined, now: number = Date.now()): number {
-  const value = header?.trim();
-  if (!value) return DEFAULT_RETRY_AFTER_MS;
-  let ms: number | undefined;
-  if (/^\d+$/.test(value)) ms = Number(value) * 1_000;
-  // Only try a date when it looks like one: Date.parse is lenient and reads "1.5" as a year.
-  else if (HTTP_DATE_START.test(value)) {
-    const at = Date.parse(value);
-    if (!Number.isNaN(at)) ms = at - now;
-  }
-  if (ms === undefined) return DEFAULT_RETRY_AFTER_MS;
-  return Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, ms));
+  return parseSharedRetryAfterMs(header, DEFAULT_RETRY_AFTER_MS, now);
 }
 
 /**
- * Codes raised before any byte of the request reached Descom: safe to send again.
- */
-const NEVER_LEFT_CODES: ReadonlySet<string> = new Set([
-  // Nothing listens / the name does not resolve / no route: no connection, no request.
-  'ECONNREFUSED',
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  // undici gave up while connecting (TCP or TLS handshake), before writing the request.
-  'UND_ERR_CONNECT_TIMEOUT',
-  // The pool was closed (shutdown) before dispatching: the request was never written.
-  'UND_ERR_CLOSED',
-  // TLS certificate refused during the handshake: no HTTP byte was sent.
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-/**
  * Codes raised once the request may have gone out, each with our code. Listed for the reader and
- * for a precise code: anything not in NEVER_LEFT_CODES is ambiguous anyway, because a wrong
+ * for a precise code: anything not in the shared never-left list is ambiguous anyway, because a wrong
  * "never left" is how an SMS gets delivered twice.
  */
 const MAY_HAVE_LEFT_CODES: ReadonlyMap<string, string> = new Map([
@@ -162,7 +126,7 @@ function readName(err: unknown): string | undefined {
 /** True when every attempt of a happy-eyeballs connect (AggregateError) failed before sending. */
 function allAttemptsNeverLeft(err: unknown): boolean {
   if (!(err instanceof AggregateError) || err.errors.length === 0) return false;
-  return err.errors.every((inner) => NEVER_LEFT_CODES.has(readCode(inner) ?? ''));
+  return err.errors.every((inner) => neverLeft(readCode(inner)));
 }
 
 /**
@@ -172,7 +136,7 @@ function allAttemptsNeverLeft(err: unknown): boolean {
 export function classifyDescomNetworkError(err: unknown): DeliveryError {
   const code = readCode(err);
   if (
-    (code !== undefined && NEVER_LEFT_CODES.has(code)) ||
+    neverLeft(code) ||
     (code === undefined && allAttemptsNeverLeft(err))
   ) {
     return new TransientError(`Could not reach Descom (${code ?? 'connect failed'}); nothing was sent`, {

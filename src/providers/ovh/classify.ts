@@ -6,37 +6,25 @@ import {
   TransientError,
   type DeliveryError,
 } from '../../errors.js';
+import { parseRetryAfterMs } from '../transport.js';
 import type { OvhFailureReason, OvhRequestError } from './errors.js';
 
 /**
- * Node error codes that prove the request never left this host: name resolution, refused or
- * unroutable connections, and TLS handshake failures (nothing is written before the handshake).
- * Everything else after the client took the call (ECONNRESET, EPIPE, ETIMEDOUT, …) may have reached OVH.
- */
-export const NEVER_SENT_ERRNOS: ReadonlySet<string> = new Set([
-  'ENOTFOUND',
-  'EAI_AGAIN',
-  'EAI_FAIL',
-  'ECONNREFUSED',
-  'EHOSTUNREACH',
-  'ENETUNREACH',
-  'EADDRNOTAVAIL',
-  'CERT_HAS_EXPIRED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-]);
-
-/**
- * The `ovh` client drops response headers, Retry-After included, so a 429 waits this long (ms).
- * OVH's own guidance is "about 60 requests per minute per consumer key".
+ * A 429 without a readable `Retry-After` waits this long (ms). OVH's own guidance is "about 60
+ * requests per minute per consumer key".
  */
 export const OVH_RATE_LIMIT_DEFAULT_MS = 2_000;
 
-/** What to do with a failed send. `check-credit`: an OVH 400, decided by reading `creditsLeft`. */
+/** How many pauses for a refused grant (NOT_GRANTED_CALL) before the waiting batches fail. */
+export const OVH_NOT_GRANTED_REPEATS = 3;
+
+/**
+ * What to do with a failed send. `check-credit`: an OVH 400, decided by reading `creditsLeft`.
+ * `accepted`: a 2xx the client rejected (any non-200, or a 200 whose body it could not parse):
+ * OVH created the job, we only cannot read its report.
+ */
 export type OvhSendClass =
-  'transient' | 'rate-limited' | 'permanent' | 'ambiguous' | 'account' | 'check-credit';
+  'transient' | 'rate-limited' | 'permanent' | 'ambiguous' | 'account' | 'check-credit' | 'accepted';
 
 /** What to do with a failed read (GET): never ambiguous, since a GET is safe to repeat. */
 export type OvhReadClass = 'transient' | 'rate-limited' | 'permanent' | 'account';
@@ -60,8 +48,9 @@ const SEND_BY_STATUS: Readonly<Record<number, OvhSendClass>> = {
 
 /** Fallback per status class (1xx … 5xx). */
 const SEND_BY_STATUS_CLASS: Readonly<Record<number, OvhSendClass>> = {
-  // ovh@2 rejects every non-200 2xx (e.g. 204) and drops its body: OVH may have acted.
-  2: 'ambiguous',
+  // ovh@2 rejects every non-200 2xx (e.g. 204) and drops its body, and a 200 it cannot parse: OVH
+  // answered success, so it acted. Calling it ambiguous would only delay the same conclusion.
+  2: 'accepted',
   // Redirects are not followed; we cannot tell what the first hop did.
   3: 'ambiguous',
   4: 'permanent',
@@ -103,21 +92,30 @@ export function classifyOvhReadError(err: OvhRequestError): OvhReadClass {
   const byStatus = err.status === undefined ? undefined : READ_BY_STATUS[err.status];
   if (byStatus) return byStatus;
   const cls = classifyOvhSendError(err);
-  return cls === 'ambiguous' || cls === 'check-credit' ? 'transient' : cls;
+  // A GET's 2xx we cannot read tells nothing: read again.
+  return cls === 'ambiguous' || cls === 'check-credit' || cls === 'accepted' ? 'transient' : cls;
 }
 
 /** What each class means for the batch, as the first words of the error (the OVH error follows as cause). */
-const VERDICT: Readonly<Record<Exclude<OvhSendClass, 'check-credit'>, string>> = {
+const VERDICT: Readonly<Record<Exclude<OvhSendClass, 'check-credit' | 'accepted'>, string>> = {
   transient: 'did not reach OVH or was not acted on; safe to retry',
-  'rate-limited': `was rate-limited by OVH; retry in ${OVH_RATE_LIMIT_DEFAULT_MS} ms`,
+  'rate-limited': 'was rate-limited by OVH; retry later',
   permanent: 'was refused by OVH for good',
   ambiguous: 'may have been accepted by OVH; look it up by tag before resending',
   account: 'was refused for the account (credentials or credit); pause the provider',
 };
 
-/** Builds the delivery error for a class, with the OVH error as `cause`. `check-credit` is the caller's to resolve first. */
+/** How long a 429 asks to wait: its `Retry-After`, else {@link OVH_RATE_LIMIT_DEFAULT_MS}. */
+export function retryAfterMsOf(err: OvhRequestError, now: number = Date.now()): number {
+  return parseRetryAfterMs(err.retryAfter, OVH_RATE_LIMIT_DEFAULT_MS, now);
+}
+
+/**
+ * Builds the delivery error for a class, with the OVH error as `cause`. `check-credit` and
+ * `accepted` are the caller's to resolve first.
+ */
 export function toDeliveryError(
-  cls: Exclude<OvhSendClass, 'check-credit'>,
+  cls: Exclude<OvhSendClass, 'check-credit' | 'accepted'>,
   err: OvhRequestError,
 ): DeliveryError {
   const message = `OVH ${err.method === 'POST' ? 'send' : 'call'} ${VERDICT[cls]}`;
@@ -125,13 +123,24 @@ export function toDeliveryError(
   switch (cls) {
     case 'transient':
       return new TransientError(message, options);
-    case 'rate-limited':
-      return new RateLimitedError(message, OVH_RATE_LIMIT_DEFAULT_MS, options);
+    case 'rate-limited': {
+      const retryAfterMs = retryAfterMsOf(err);
+      return new RateLimitedError(`${message} (in ${retryAfterMs} ms)`, retryAfterMs, options);
+    }
     case 'permanent':
       return new PermanentError(message, options);
     case 'ambiguous':
       return new AmbiguousError(message, options);
     case 'account':
+      if (err.errorCode === 'NOT_GRANTED_CALL') {
+        // The consumer key lacks this call's access rule. A probe (GET /sms/{sn}) may well be
+        // granted when the send is not, so it cannot tell when this is fixed: fail after a few pauses.
+        return new AccountError(`${message}: the OVH consumer key is not granted this call`, {
+          ...options,
+          code: 'SMSQ_OVH_NOT_GRANTED',
+          failAfterRepeats: OVH_NOT_GRANTED_REPEATS,
+        });
+      }
       return new AccountError(message, options);
   }
 }

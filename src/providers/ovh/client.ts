@@ -3,7 +3,11 @@ import type { OvhClient, OvhParams } from 'ovh';
 import type { OvhConfig } from '../../config.js';
 import type { Logger } from '../../logger.js';
 import { SmsqError } from '../../errors.js';
+import { UNMETERED, type CallMeter } from '../types.js';
 import { OvhRequestError, toOvhRequestError, type OvhRequestPhase } from './errors.js';
+import { startWatched, type WatchedRequest } from './wire.js';
+
+const NEVER_ABORTED = new AbortController().signal;
 
 /** HTTP methods smsq uses against the OVH API. */
 export type OvhMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
@@ -47,9 +51,11 @@ export function parseOvhEndpoint(endpoint: string): OvhTarget {
 
 /** Options of {@link createOvhClient}. */
 export interface OvhClientDeps {
-  /** Total deadline of one call (time sync included), in ms. */
+  /** Total deadline of one call (time sync included), in ms; the wait for the allowance is not part of it. */
   timeoutMs: number;
   logger: Logger;
+  /** Awaited before every call (the time sync excepted). Default: unmetered. */
+  meter?: CallMeter;
 }
 
 /** A wrapped `ovh` client: cloned params, total deadline, cancellation, normalised errors, one time sync. */
@@ -63,10 +69,23 @@ export interface OvhApiClient {
     method: OvhMethod,
     path: string,
     params?: Record<string, unknown>,
-    opts?: { signal?: AbortSignal },
+    opts?: OvhRequestOptions,
   ): Promise<T>;
   /** Forgets the clock offset so the next call syncs again (after suspected clock skew). */
   resyncTime(): void;
+  /** OVH's clock minus ours, in ms, once a call synced time; undefined before. */
+  timeOffsetMs(): number | undefined;
+}
+
+/** Options of one {@link OvhApiClient.request}. */
+export interface OvhRequestOptions {
+  signal?: AbortSignal;
+  /**
+   * Called with the result of a call that answered after it was settled as failed: an answer
+   * complete just as the deadline fired, or one of a request that could not be watched (and so not
+   * destroyed on our deadline, see {@link startWatched}).
+   */
+  onLate?: (result: unknown) => void;
 }
 
 /**
@@ -89,6 +108,9 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
     // `debug` stays off: it console.logs bodies (numbers, texts). `apis` stays empty: no schema downloads.
   };
   let synced: Promise<OvhClient> | undefined;
+  /** OVH's clock minus ours, in s, from the last time sync. */
+  let offsetS: number | undefined;
+  const meter = deps.meter ?? UNMETERED;
 
   async function syncTime(): Promise<OvhClient> {
     const client = ovh({ ...baseParams });
@@ -126,6 +148,7 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
     // so storing the number, 0 included, makes the client use it and never sync again. (An offset
     // nudge like Number.MIN_VALUE would also work, but hides the intent.)
     client.apiTimeDiff = serverTime - Math.round(Date.now() / 1000);
+    offsetS = client.apiTimeDiff;
     log.info({ apiTimeDiffS: client.apiTimeDiff }, 'synced with OVH API time');
     return client;
   }
@@ -138,34 +161,63 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
     return synced;
   }
 
-  function request<T>(
+  async function request<T>(
     method: OvhMethod,
     path: string,
     params?: Record<string, unknown>,
-    opts: { signal?: AbortSignal } = {},
+    opts: OvhRequestOptions = {},
   ): Promise<T> {
-    const { signal } = opts;
+    const signal = opts.signal ?? NEVER_ABORTED;
+    try {
+      await meter(signal);
+    } catch (err) {
+      // Nothing was signed nor sent: waiting for the allowance failed (aborted, or Redis refused).
+      throw new OvhRequestError({
+        reason: signal.aborted ? 'aborted' : 'unexpected',
+        phase: 'before-send',
+        method,
+        path,
+        ovhError: signal.aborted ? 'aborted' : 'allowance',
+        cause: err,
+      });
+    }
+    return callOnce<T>(method, path, params, signal, opts.onLate);
+  }
+
+  function callOnce<T>(
+    method: OvhMethod,
+    path: string,
+    params: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+    onLate: ((result: unknown) => void) | undefined,
+  ): Promise<T> {
     const started = Date.now();
     return new Promise<T>((resolve, reject) => {
       let phase: OvhRequestPhase = 'before-send';
       let settled = false;
-      const fail = (fields: { reason: 'deadline' | 'aborted'; cause?: unknown }): OvhRequestError =>
-        new OvhRequestError({ ...fields, phase, method, path, ovhError: fields.reason });
+      /** The request on the wire, when we could see it (see {@link startWatched}). */
+      let watched: WatchedRequest | undefined;
       const settle = (outcome: () => void): void => {
         if (settled) return;
         settled = true;
         clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
+        signal.removeEventListener('abort', onAbort);
         outcome();
       };
-      // The client has only an idle timeout and no cancellation: we race it and abandon the loser.
-      const timer = setTimeout(() => settle(() => reject(fail({ reason: 'deadline' }))), deps.timeoutMs);
-      const onAbort = (): void => settle(() => reject(fail({ reason: 'aborted', cause: signal?.reason })));
-      if (signal?.aborted) {
+      const giveUp = (fields: { reason: 'deadline' | 'aborted'; cause?: unknown }): void =>
+        settle(() => {
+          // Destroying the request closes its socket: OVH's answer, if any, can no longer reach us,
+          // so "we gave up" and "no answer was processed" stay the same fact.
+          watched?.request.destroy();
+          reject(new OvhRequestError({ ...fields, phase, method, path, ovhError: fields.reason }));
+        });
+      const timer = setTimeout(() => giveUp({ reason: 'deadline' }), deps.timeoutMs);
+      const onAbort = (): void => giveUp({ reason: 'aborted', cause: signal.reason });
+      if (signal.aborted) {
         onAbort();
         return;
       }
-      signal?.addEventListener('abort', onAbort, { once: true });
+      signal.addEventListener('abort', onAbort, { once: true });
 
       syncedClient().then(
         (client) => {
@@ -174,7 +226,7 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
           try {
             // The client deletes keys from the object it is given: hand it a private copy.
             const own = params === undefined ? undefined : structuredClone(params);
-            pending = Promise.resolve(client.requestPromised<T>(method, path, own));
+            ({ pending, watched } = startWatched(() => client.requestPromised<T>(method, path, own)));
           } catch (err) {
             // Thrown synchronously (uncloneable params, a client bug): nothing went out.
             const ovhError = err instanceof Error ? err.message : String(err);
@@ -185,24 +237,31 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
           phase = 'after-send';
           pending.then(
             (result) => {
-              // A late success matters: for a POST it means the SMS went out after we called it ambiguous.
-              if (settled)
+              if (settled) {
+                // The answer was complete before our deadline fired but reached us after it (the
+                // promise settles a tick later), or the request could not be watched and destroyed.
+                // For a POST the SMS went out after we called it ambiguous: the caller must record it.
                 log.warn({ method, path, ms: Date.now() - started }, 'OVH answered 200 after we gave up');
-              else log.debug({ method, path, ms: Date.now() - started }, 'OVH call answered');
+                onLate?.(result);
+                return;
+              }
+              log.debug({ method, path, ms: Date.now() - started }, 'OVH call answered');
               settle(() => resolve(result));
             },
             (rejection: unknown) => {
-              const err = toOvhRequestError(rejection, { method, path });
-              if (settled)
-                log.warn(
-                  { method, path, status: err.status, errno: err.errno },
-                  'OVH failed after we gave up',
-                );
-              else
-                log.debug(
-                  { method, path, ms: Date.now() - started, status: err.status, errno: err.errno },
-                  'OVH call failed',
-                );
+              const err = toOvhRequestError(rejection, { method, path }, watched?.exchange);
+              if (settled) {
+                if (!watched)
+                  log.warn(
+                    { method, path, status: err.status, errno: err.errno },
+                    'OVH failed after we gave up',
+                  );
+                return;
+              }
+              log.debug(
+                { method, path, ms: Date.now() - started, status: err.status, errno: err.errno },
+                'OVH call failed',
+              );
               settle(() => reject(err));
             },
           );
@@ -217,6 +276,7 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
     resyncTime: () => {
       synced = undefined;
     },
+    timeOffsetMs: () => (offsetS === undefined ? undefined : offsetS * 1_000),
   };
 }
 

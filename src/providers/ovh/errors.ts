@@ -1,12 +1,13 @@
 import { getSystemErrorName } from 'node:util';
 import { SmsqError } from '../../errors.js';
-import { NEVER_SENT_ERRNOS } from './classify.js';
+import { neverLeft } from '../transport.js';
 import type { OvhMethod } from './client.js';
+import type { OvhExchange } from './wire.js';
 
 /**
  * Why an OVH call failed, as a stable value (the classifier's input, with `status` and `errno`):
  * - `http-status`: OVH answered with a non-200 status (`status` set);
- * - `non-json-body`: the body was not JSON (an HTML 502 from a load balancer); the status is lost;
+ * - `non-json-body`: the body was not JSON (an HTML 502 from a load balancer); `status` set when the wire showed it;
  * - `time-sync`: `GET /auth/time` failed, so the call was never signed nor sent;
  * - `network`: a socket/DNS/TLS error (`errno` set when known);
  * - `deadline`: our total deadline passed; `aborted`: the caller's signal fired;
@@ -40,6 +41,10 @@ export class OvhRequestError extends SmsqError {
   readonly ovhError: string;
   /** OVH's `message` (digits that look like phone numbers masked). */
   readonly ovhMessage?: string;
+  /** OVH's `errorCode` (`NOT_GRANTED_CALL`, `INVALID_SIGNATURE`, …), read from the raw body. */
+  readonly errorCode?: string;
+  /** The raw `Retry-After` header of the answer, when there was one. */
+  readonly retryAfter?: string;
   readonly method: OvhMethod;
   /** Path below the base path, query included (never holds secrets). */
   readonly path: string;
@@ -53,6 +58,8 @@ export class OvhRequestError extends SmsqError {
     status?: number;
     errno?: string;
     ovhMessage?: string;
+    errorCode?: string;
+    retryAfter?: string;
     cause?: unknown;
   }) {
     const detail = fields.status !== undefined ? `HTTP ${fields.status}` : (fields.errno ?? fields.reason);
@@ -72,6 +79,8 @@ export class OvhRequestError extends SmsqError {
     if (fields.status !== undefined) this.status = fields.status;
     if (fields.errno !== undefined) this.errno = fields.errno;
     if (fields.ovhMessage !== undefined) this.ovhMessage = fields.ovhMessage;
+    if (fields.errorCode !== undefined) this.errorCode = fields.errorCode;
+    if (fields.retryAfter !== undefined) this.retryAfter = fields.retryAfter;
   }
 }
 
@@ -86,11 +95,36 @@ function errnoName(errno: number): string | undefined {
 }
 
 function phaseOf(errno: string | undefined): OvhRequestPhase {
-  return errno !== undefined && NEVER_SENT_ERRNOS.has(errno) ? 'before-send' : 'after-send';
+  return neverLeft(errno) ? 'before-send' : 'after-send';
 }
 
 function maskNumbers(text: string): string {
   return text.replace(NUMBER_LIKE, '[number]');
+}
+
+/** `errorCode` of an OVH error body (`{"errorCode":"NOT_GRANTED_CALL",…}`), if it is one. */
+function readErrorCode(body: string | undefined): string | undefined {
+  if (!body) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(body);
+    if (typeof parsed === 'object' && parsed !== null && 'errorCode' in parsed) {
+      return typeof parsed.errorCode === 'string' ? parsed.errorCode : undefined;
+    }
+  } catch {
+    // Not JSON (an HTML page): no code.
+  }
+  return undefined;
+}
+
+/** What the wire adds to an error: the real status, `errorCode`, `Retry-After`. */
+function wireFields(exchange: OvhExchange | undefined): { errorCode?: string; retryAfter?: string } {
+  if (!exchange) return {};
+  const retryAfter = exchange.headers?.['retry-after'];
+  const errorCode = readErrorCode(exchange.body);
+  return {
+    ...(errorCode !== undefined ? { errorCode } : {}),
+    ...(typeof retryAfter === 'string' ? { retryAfter } : {}),
+  };
 }
 
 /**
@@ -98,13 +132,16 @@ function maskNumbers(text: string): string {
  * {@link OvhRequestError}. Known shapes: `{error: 404, message}` (HTTP status),
  * `{error: "[OVH] Unable to parse JSON reponse"}`, `{error: "[OVH] Unable to fetch OVH API time"}`,
  * `{error: -111}` (negated errno), `{error: Error("socket hang up") & {code: "ECONNRESET"}}`.
+ * `exchange` (what the wire showed, when watched) restores what the client drops: the status of
+ * an unparseable body, `errorCode` and `Retry-After`.
  */
 export function toOvhRequestError(
   rejection: unknown,
   call: { method: OvhMethod; path: string },
+  exchange?: OvhExchange,
 ): OvhRequestError {
   if (rejection instanceof OvhRequestError) return rejection;
-  const base = { ...call, cause: rejection };
+  const base = { ...call, cause: rejection, ...wireFields(exchange) };
   const value: unknown =
     typeof rejection === 'object' && rejection !== null && 'error' in rejection ? rejection.error : rejection;
   const message: unknown =
@@ -134,8 +171,16 @@ export function toOvhRequestError(
     });
   }
   if (value === CLIENT_NON_JSON) {
-    // The status is lost with the body; the request did reach something that answered.
-    return new OvhRequestError({ ...base, reason: 'non-json-body', phase: 'after-send', ovhError: value });
+    // The client loses the status with the body; the wire may still know it. Either way the
+    // request reached something that answered.
+    const status = exchange?.status;
+    return new OvhRequestError({
+      ...base,
+      reason: 'non-json-body',
+      phase: 'after-send',
+      ovhError: value,
+      ...(status !== undefined ? { status } : {}),
+    });
   }
   if (value === CLIENT_TIME_SYNC) {
     return new OvhRequestError({ ...base, reason: 'time-sync', phase: 'before-send', ovhError: value });

@@ -1,22 +1,16 @@
 import pLimit from 'p-limit';
 import type { OvhConfig } from '../../config.js';
-import {
-  AccountError,
-  AmbiguousError,
-  PermanentError,
-  TransientError,
-  type DeliveryError,
-} from '../../errors.js';
+import { AccountError, PermanentError, TransientError, type DeliveryError } from '../../errors.js';
 import type { Logger } from '../../logger.js';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
-import type { SmsProvider } from '../types.js';
+import type { CallMeter, SmsProvider } from '../types.js';
 import { classifyOvhReadError, classifyOvhSendError, toDeliveryError } from './classify.js';
 import { createOvhClient, type OvhMethod } from './client.js';
 import { OvhRequestError, toOvhRequestError } from './errors.js';
 
 /** OVH's tag limit ("a maximum chain of 20 characters"); a longer tag could not be looked up. */
 const OVH_TAG_MAX_LENGTH = 20;
-/** Above this many ids, a lookup records the estimate instead of one GET per SMS. */
+/** Above this many sent ids, one per recipient, a lookup records the estimate instead of one GET per SMS. */
 const LOOKUP_DETAILS_MAX_IDS = 50;
 /** Parallel `GET /outgoing/{id}` during a lookup. */
 const LOOKUP_DETAILS_CONCURRENCY = 4;
@@ -41,19 +35,62 @@ interface SmsOutgoing {
   credits: number;
 }
 
+/** The part of `sms.Job` (a pending SMS) smsq reads; it has no tag. */
+interface SmsJob {
+  receiver: string;
+  message: string;
+  creationDatetime: string;
+  credits: number;
+}
+
+/** One SMS of a found batch, pending or sent. */
+interface FoundSms {
+  id: number;
+  receiver: string;
+  credits: number;
+}
+
+/**
+ * Margin (ms) when comparing a pending job's `creationDatetime` with the batch's sending time:
+ * OVH writes whole seconds and the time offset is rounded to a second.
+ */
+const CLOCK_MARGIN_MS = 2_000;
+/** Pending job details kept between lookups (a job's receiver, text and creation time never change). */
+const JOB_CACHE_MAX = 10_000;
+
 /** Dependencies of {@link createOvhProvider}. */
 export interface OvhProviderDeps {
-  /** Total deadline of one OVH call, in ms (`SMSQ_PROVIDER_TIMEOUT_MS`). */
+  /** Total deadline of one OVH call, in ms (`SMSQ_PROVIDER_TIMEOUT_MS`); the wait for the meter is not part of it. */
   timeoutMs: number;
   logger: Logger;
+  /** The account's call allowance, awaited before every OVH call. Default: unmetered. */
+  meter?: CallMeter;
 }
 
 const asOvhError = (err: unknown, method: OvhMethod, path: string): OvhRequestError =>
   err instanceof OvhRequestError ? err : toOvhRequestError(err, { method, path });
 
+const numericIds = (value: unknown): number[] =>
+  Array.isArray(value) ? value.filter((id): id is number => typeof id === 'number') : [];
+
+/** OVH may write a receiver as `0033…`; batches hold E.164 (`+33…`). */
+const normaliseReceiver = (receiver: string): string =>
+  receiver.startsWith('00') ? `+${receiver.slice(2)}` : receiver;
+
+/** A receipt for a batch OVH accepted without a report we can read: every recipient, estimated credits. */
+function estimatedReceipt(batch: Batch, providerIds: string[] = []): BatchReceipt {
+  return {
+    providerIds,
+    accepted: batchRecipients(batch),
+    invalid: [],
+    creditsCharged: batch.estimatedCredits,
+    creditsEstimated: true,
+  };
+}
+
 /**
  * OVHcloud SMS through the official `ovh` client: one `POST /sms/{serviceName}/jobs` per batch,
- * looked up by its `tag` after an ambiguous send.
+ * looked up after an ambiguous send by its `tag` (sent SMS) and by receiver and text (pending jobs).
  */
 export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsProvider {
   const log = deps.logger.child({ module: 'ovh-provider', provider: 'ovh' });
@@ -68,10 +105,21 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
     params: Record<string, unknown> | undefined,
     signal: AbortSignal,
   ): Promise<T> {
+    return (await readUnlessMissing<T>(path, params, signal, false)) as T;
+  }
+
+  /** {@link read}, with undefined for a 404 when `missingOk` (an SMS record that moved or is gone). */
+  async function readUnlessMissing<T>(
+    path: string,
+    params: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+    missingOk = true,
+  ): Promise<T | undefined> {
     try {
       return await client.request<T>('GET', path, params, { signal });
     } catch (err) {
       const ovhErr = asOvhError(err, 'GET', path);
+      if (missingOk && ovhErr.status === 404) return undefined;
       throw toDeliveryError(classifyOvhReadError(ovhErr), ovhErr);
     }
   }
@@ -127,6 +175,7 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
   /** An OVH 400 on send: OVH has no "out of credit" error, so the account's credit decides. */
   async function decideBadRequest(
     service: string,
+    batch: Batch,
     sendErr: OvhRequestError,
     signal: AbortSignal,
   ): Promise<DeliveryError> {
@@ -151,14 +200,18 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
       });
     }
     const creditsLeft = account?.creditsLeft;
-    if (typeof creditsLeft === 'number' && creditsLeft <= 0) {
-      log.warn({ creditsLeft }, 'OVH refused a batch and the account has no credit left');
-      return new AccountError(`OVH account has no credit left (creditsLeft ${creditsLeft})`, {
-        code: 'SMSQ_OVH_NO_CREDIT',
-        cause: sendErr,
-      });
+    if (typeof creditsLeft === 'number' && creditsLeft < batch.estimatedCredits) {
+      // Not enough for this batch (maybe enough for a smaller one): a top-up fixes it, so pause.
+      log.warn(
+        { creditsLeft, needed: batch.estimatedCredits },
+        'OVH refused a batch and the account has too little credit for it',
+      );
+      return new AccountError(
+        `OVH account has too little credit (creditsLeft ${creditsLeft}, batch needs ${batch.estimatedCredits})`,
+        { code: 'SMSQ_OVH_NO_CREDIT', cause: sendErr },
+      );
     }
-    return new PermanentError('OVH refused the batch (400) with credit left', { cause: sendErr });
+    return new PermanentError('OVH refused the batch (400) with enough credit left', { cause: sendErr });
   }
 
   function receiptOf(report: SmsSendingReport): BatchReceipt {
@@ -171,95 +224,160 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
     };
   }
 
-  async function outgoingDetails(
-    service: string,
-    ids: number[],
-    signal: AbortSignal,
-  ): Promise<SmsOutgoing[] | undefined> {
-    const limit = pLimit(LOOKUP_DETAILS_CONCURRENCY);
-    try {
-      return await Promise.all(
-        ids.map((id) => limit(() => read<SmsOutgoing>(`${service}/outgoing/${id}`, undefined, signal))),
+  /** The receipt of a 200: its report when readable, else the estimate (OVH accepted; we cannot read what it did). */
+  function receiptOfAnswer(batch: Batch, answer: unknown): BatchReceipt {
+    const report = answer as SmsSendingReport | null;
+    if (report && typeof report === 'object' && Array.isArray(report.ids)) {
+      log.debug(
+        { tag: batch.tag, ids: report.ids.length, credits: report.totalCreditsRemoved },
+        'OVH accepted a batch',
       );
-    } catch (err) {
-      if (signal.aborted) throw err;
-      log.warn({ err, ids: ids.length }, 'could not read OVH outgoing records; recording the estimate');
-      return undefined;
+      return receiptOf(report);
     }
+    log.warn({ tag: batch.tag }, 'OVH accepted a batch without a readable report; recording the estimate');
+    return estimatedReceipt(batch);
+  }
+
+  /** Runs `fetch` on every id, a few at a time. */
+  function eachLimited<T>(ids: number[], fetch: (id: number) => Promise<T>): Promise<T[]> {
+    const limit = pLimit(LOOKUP_DETAILS_CONCURRENCY);
+    return Promise.all(ids.map((id) => limit(() => fetch(id))));
+  }
+
+  const jobCache = new Map<number, SmsJob>();
+
+  /** `GET /jobs/{id}`; undefined when it is gone (sent meanwhile: `/outgoing` lists it then). */
+  async function pendingJob(service: string, id: number, signal: AbortSignal): Promise<SmsJob | undefined> {
+    const cached = jobCache.get(id);
+    if (cached) return cached;
+    const job = await readUnlessMissing<SmsJob>(`${service}/jobs/${id}`, undefined, signal);
+    if (!job) return undefined;
+    if (jobCache.size >= JOB_CACHE_MAX) {
+      const oldest = jobCache.keys().next();
+      if (!oldest.done) jobCache.delete(oldest.value);
+    }
+    jobCache.set(id, job);
+    return job;
+  }
+
+  /**
+   * The batch's SMS still pending: `/jobs` has no tag, so a job is the batch's when its receiver is
+   * one of the batch's, its text is the batch's, and it was created after the batch went `sending`
+   * (by OVH's clock, brought back to ours).
+   */
+  async function pendingSmsOf(batch: Batch, service: string, sendingSince: number, signal: AbortSignal) {
+    const ids = numericIds(await read<unknown>(`${service}/jobs`, undefined, signal));
+    if (ids.length === 0) return [];
+    const recipients = new Set(batchRecipients(batch));
+    const text = batch.messages[0]?.text;
+    const offsetMs = client.timeOffsetMs() ?? 0;
+    const jobs = await eachLimited(ids, (id) => pendingJob(service, id, signal));
+    const found: FoundSms[] = [];
+    jobs.forEach((job, i) => {
+      const id = ids[i];
+      if (!job || id === undefined) return;
+      if (job.message !== text || !recipients.has(normaliseReceiver(job.receiver))) return;
+      const created = Date.parse(job.creationDatetime);
+      // An unreadable date cannot prove the job older than the batch: count it (never twice first).
+      if (Number.isFinite(created) && created - offsetMs < sendingSince - CLOCK_MARGIN_MS) return;
+      found.push({ id, receiver: normaliseReceiver(job.receiver), credits: job.credits });
+    });
+    return found;
+  }
+
+  /** `GET /outgoing/{id}` of each id `/outgoing?tag=` just listed. */
+  async function outgoingDetails(service: string, ids: number[], signal: AbortSignal): Promise<FoundSms[]> {
+    const records = await eachLimited(ids, async (id) => {
+      const record = await readUnlessMissing<SmsOutgoing>(`${service}/outgoing/${id}`, undefined, signal);
+      // A record listed a moment ago cannot be gone for good: look again rather than guess
+      // (counting its receiver invalid would record a sent SMS as refused).
+      if (!record) throw new TransientError(`OVH listed SMS ${id} but could not show it; will look again`);
+      return record;
+    });
+    return records.map((r, i) => ({
+      id: ids[i] ?? 0,
+      receiver: normaliseReceiver(r.receiver),
+      credits: r.credits,
+    }));
   }
 
   const provider: SmsProvider = {
     id: 'ovh',
     limits: { maxMessagesPerRequest: 1, maxRecipientsPerMessage: cfg.batchSize },
 
-    async send(batch, { signal }) {
+    settleMs: cfg.settleMs,
+
+    async send(batch, { signal, onLateReceipt }) {
       const params = jobParams(batch);
       const service = await servicePath(signal);
       const path = `${service}/jobs`;
-      let report: SmsSendingReport | null;
+      // Only when the request could not be cut at our deadline: an answer after we gave up.
+      const onLate = onLateReceipt
+        ? (answer: unknown) => onLateReceipt(receiptOfAnswer(batch, answer))
+        : undefined;
+      let answer: unknown;
       try {
-        report = await client.request<SmsSendingReport | null>('POST', path, params, { signal });
+        answer = await client.request<unknown>('POST', path, params, {
+          signal,
+          ...(onLate ? { onLate } : {}),
+        });
       } catch (err) {
         const ovhErr = asOvhError(err, 'POST', path);
         const cls = classifyOvhSendError(ovhErr);
+        if (cls === 'accepted') {
+          // A 2xx the client could not hand us (204, or a 200 it could not parse): OVH acted.
+          log.warn(
+            { tag: batch.tag, status: ovhErr.status },
+            'OVH accepted a batch with an unreadable answer',
+          );
+          return estimatedReceipt(batch);
+        }
         throw cls === 'check-credit'
-          ? await decideBadRequest(service, ovhErr, signal)
+          ? await decideBadRequest(service, batch, ovhErr, signal)
           : toDeliveryError(cls, ovhErr);
       }
-      if (report && typeof report === 'object' && Array.isArray(report.ids)) {
-        log.debug(
-          { tag: batch.tag, ids: report.ids.length, credits: report.totalCreditsRemoved },
-          'OVH accepted a batch',
-        );
-        return receiptOf(report);
-      }
-      // 200 without a report: the job exists but we cannot read what OVH did; find it by tag.
-      const found = await provider.lookup?.(batch, { signal, sendingSince: 0 });
-      if (found) return found;
-      throw new AmbiguousError(`OVH answered 200 without a sending report for batch ${batch.id}`);
+      return receiptOfAnswer(batch, answer);
     },
 
-    async lookup(batch, { signal }) {
+    async lookup(batch, { signal, sendingSince }) {
       const service = await servicePath(signal);
-      const ids = await read<unknown>(`${service}/outgoing`, { tag: batch.tag }, signal);
-      const numericIds = Array.isArray(ids) ? ids.filter((id): id is number => typeof id === 'number') : [];
-      // Only sent SMS are listed here: a deferred one waits in /jobs, which has no tag to search by.
-      if (numericIds.length === 0) return undefined;
-      const providerIds = numericIds.map(String);
-      const details =
-        numericIds.length <= LOOKUP_DETAILS_MAX_IDS
-          ? await outgoingDetails(service, numericIds, signal)
-          : undefined;
-      log.info(
-        { tag: batch.tag, ids: numericIds.length, estimated: !details },
-        'found an OVH batch by its tag',
-      );
-      if (details) {
-        // OVH keeps no outgoing record for an invalid receiver: a recipient of the batch without
-        // one was refused (as invalidReceivers would have said), so every recipient gets an outcome.
-        const found = new Set(details.map((d) => d.receiver));
-        return {
-          providerIds,
-          accepted: [...found],
-          invalid: batchRecipients(batch).filter((n) => !found.has(n)),
-          creditsCharged: details.reduce((sum, d) => sum + (Number.isFinite(d.credits) ? d.credits : 0), 0),
-        };
+      // Pending first, then sent: a job that leaves /jobs between the two reads is then in /outgoing.
+      const pending = await pendingSmsOf(batch, service, sendingSince, signal);
+      const pendingIds = new Set(pending.map((p) => p.id));
+      const sentIds = numericIds(
+        await read<unknown>(`${service}/outgoing`, { tag: batch.tag }, signal),
+      ).filter((id) => !pendingIds.has(id));
+      if (sentIds.length + pending.length === 0) return undefined;
+      const recipients = batchRecipients(batch);
+      const providerIds = [...sentIds, ...pendingIds].map(String);
+      if (sentIds.length > LOOKUP_DETAILS_MAX_IDS && providerIds.length === recipients.length) {
+        // One SMS per recipient: all were accepted. Spare one GET per SMS and estimate the credits.
+        log.info(
+          { tag: batch.tag, ids: providerIds.length, pending: pending.length },
+          'found an OVH batch, every recipient',
+        );
+        return estimatedReceipt(batch, providerIds);
       }
+      const found = [...(await outgoingDetails(service, sentIds, signal)), ...pending];
+      log.info({ tag: batch.tag, ids: providerIds.length, pending: pending.length }, 'found an OVH batch');
+      // OVH keeps no record for an invalid receiver: a recipient of the batch without one was
+      // refused (as invalidReceivers would have said), so every recipient gets an outcome.
+      const receivers = new Set(found.map((f) => f.receiver));
       return {
         providerIds,
-        accepted: batchRecipients(batch),
-        invalid: [],
-        creditsCharged: batch.estimatedCredits,
-        creditsEstimated: true,
+        accepted: recipients.filter((n) => receivers.has(n)),
+        invalid: recipients.filter((n) => !receivers.has(n)),
+        creditsCharged: found.reduce((sum, f) => sum + (Number.isFinite(f.credits) ? f.credits : 0), 0),
       };
     },
 
-    async probe({ signal }) {
+    async probe({ signal, neededCredits }) {
       // A paused provider may be paused by clock skew (400 on every signed call): sync again first.
       client.resyncTime();
       try {
         const account = await read<SmsAccount | null>(await servicePath(signal), undefined, signal);
-        return typeof account?.creditsLeft === 'number' && account.creditsLeft > 0;
+        const creditsLeft = account?.creditsLeft;
+        return typeof creditsLeft === 'number' && creditsLeft >= (neededCredits ?? 1);
       } catch (err) {
         log.warn({ err }, 'OVH probe failed');
         return false;
