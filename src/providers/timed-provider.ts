@@ -27,6 +27,7 @@ export function createTimedProvider(provider: SmsProvider, observe: ProviderRequ
       }
     },
     ...(provider.lookup ? { lookup: provider.lookup.bind(provider) } : {}),
+    ...(provider.settleMs !== undefined ? { settleMs: provider.settleMs } : {}),
     probe: (opts) => provider.probe(opts),
     close: () => provider.close(),
   };

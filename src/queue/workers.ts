@@ -5,6 +5,7 @@ import type { Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
 import { createProviders } from '../providers/index.js';
 import { providerAllowanceMeters } from './allowance.js';
+import { timeProviders, type ProviderRequestObserver } from '../providers/timed-provider.js';
 import type { SmsProvider } from '../providers/types.js';
 import { createWorkerConnection } from '../redis.js';
 import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
@@ -36,7 +37,9 @@ export interface StartWorkersOptions {
   logger: Logger;
   /** Run batch workers for these providers only (default: every configured one); the splitter always runs. */
   only?: readonly ProviderId[];
-  /** Injected providers (tests, benchmarks); default: created from config. */
+  /** Times every provider request (the metrics' histogram). */
+  observeProviderRequest?: ProviderRequestObserver;
+  /** Injected providers (tests, benchmarks); default: created from config, each call within its allowance. */
   providers?: ReadonlyMap<ProviderId, SmsProvider>;
   /** Send-window check before each batch send (default: the batch's own window, see src/message/send-window.ts). */
   holdUntil?: BatchProcessorDeps['holdUntil'];
@@ -53,7 +56,8 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     role: 'worker',
   });
   const meterFor = providerAllowanceMeters({ redis: context.redis, keys: context.keys, config });
-  const providers = opts.providers ?? (await createProviders(config, { logger, meterFor }));
+  const created = opts.providers ?? (await createProviders(config, { logger, meterFor }));
+  const providers = opts.observeProviderRequest ? timeProviders(created, opts.observeProviderRequest) : created;
   const batchQueues = new Map([...providers.keys()].map((id) => [id, context.batchQueue(id)] as const));
   const control = new ProviderControl({
     redis: context.redis,

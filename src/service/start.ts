@@ -14,8 +14,6 @@ import { campaignRoutes } from '../http/routes/campaigns.js';
 import { createSmsqMetrics, type SmsqMetrics } from '../http/metrics.js';
 import { createLogger, type Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
-import { createProviders } from '../providers/index.js';
-import { timeProviders } from '../providers/timed-provider.js';
 import { createQueueContext, type QueueContext } from '../queue/context.js';
 import { startWorkers, type SmsqWorkers } from '../queue/workers.js';
 import { installShutdown, type ShutdownStep } from './lifecycle.js';
@@ -65,10 +63,6 @@ async function listen(app: FastifyInstance, config: Config): Promise<string> {
   return `http://${host}:${port}`;
 }
 
-async function timedProviders(config: Config, logger: Logger, metrics: SmsqMetrics) {
-  return timeProviders(await createProviders(config, { logger }), (o) => metrics.observeProviderRequest(o));
-}
-
 /** Campaign routes and their queue are part of every API. */
 function httpExtras(options: ServiceOptions): Pick<ServiceOptions, 'plugins' | 'queues'> {
   return {
@@ -86,8 +80,13 @@ async function startAllWorkers(
   opts: { config: Config; logger: Logger; metrics: SmsqMetrics; only?: readonly ProviderId[] },
 ): Promise<{ workers: SmsqWorkers; providers: ReadonlyMap<ProviderId, unknown> }> {
   const { config, logger } = opts;
-  const providers = await timedProviders(config, logger, opts.metrics);
-  const workers = await startWorkers({ config, logger, providers, only: opts.only });
+  const workers = await startWorkers({
+    config,
+    logger,
+    only: opts.only,
+    observeProviderRequest: (o) => opts.metrics.observeProviderRequest(o),
+  });
+  const { providers } = workers;
   steps.push({ name: 'workers', close: () => workers.close(), abort: () => workers.abort() });
   const campaigns = await startCampaignWorkers({ config, logger, context: workers.context });
   steps.push({ name: 'campaign workers', close: () => campaigns.close() });
