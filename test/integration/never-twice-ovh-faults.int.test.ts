@@ -1,0 +1,191 @@
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SmsClient } from '../../src/client.js';
+import { startFakeOvh, trustCert, writeCertFile, type FakeOvh } from '../helpers/fake-ovh.js';
+import { spanishMobiles } from '../helpers/numbers.js';
+import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
+import { startPrivateRedis, type PrivateRedis } from '../helpers/redis-server.js';
+import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+
+/**
+ * OVH as it really behaves, against the real `ovh` client and real Redis: accepted jobs stay
+ * pending in `/jobs` before `/outgoing`, a POST can be accepted after the client gave up, a 200
+ * can come without a readable report, Redis can refuse the write that follows a 200, and a worker
+ * can freeze past its lock. Each asserts, from the fake's own record, that no recipient received
+ * the SMS twice, and that the request's counts add up.
+ */
+describe('OVH under real faults: never twice, never lost', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  let fake: FakeOvh;
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  async function startFake(opts: Parameters<typeof startFakeOvh>[0] = {}) {
+    fake = await startFakeOvh(opts);
+    trustCert(fake.certPem);
+    cleanups.push(() => fake.close());
+    return fake;
+  }
+
+  const ovhEnv = (f: FakeOvh): Record<string, string> => ({
+    SMSQ_PROVIDER: 'ovh',
+    OVH_ENDPOINT: f.endpointUrl,
+    OVH_APP_KEY: f.appKey,
+    OVH_APP_SECRET: f.appSecret,
+    OVH_CONSUMER_KEY: f.consumerKey,
+    OVH_SERVICE_NAME: f.serviceName,
+    OVH_RATE_PER_S: '1000',
+    SMSQ_PROVIDER_TIMEOUT_MS: '1000',
+    OVH_SETTLE_MS: '3000',
+  });
+
+  async function pipelineOn(f: FakeOvh, env: Record<string, string> = {}): Promise<TestPipeline> {
+    const pipeline = await startPipeline({ ...ovhEnv(f), ...env });
+    cleanups.push(() => pipeline.close());
+    return pipeline;
+  }
+
+  const posts = (f: FakeOvh) => f.requests.filter((r) => r.method === 'POST');
+  function expectEachReceivedOnce(f: FakeOvh, to: readonly string[]) {
+    expect(f.recipientsReceived().sort()).toEqual([...to].sort());
+  }
+
+  it('a POST accepted then dropped, the job pending for 20 s: found among pending jobs, never resent', async () => {
+    const f = await startFake({ pendingMs: 20_000 });
+    const { client } = await pipelineOn(f);
+    f.script('POST /sms/{sn}/jobs', 'drop-after-accept');
+    const to = spanishMobiles(12);
+    const { id } = await client.send({ to, text: 'Bonjour' });
+    const result = await client.wait(id, { timeoutMs: 20_000 });
+    expect(result.counts).toMatchObject({ total: 12, accepted: 12 });
+    expect(result.batches[0]).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(posts(f)).toHaveLength(1);
+    expectEachReceivedOnce(f, to);
+  });
+
+  it('a POST accepted after our deadline (late acceptance) is found and never resent', async () => {
+    const f = await startFake({ pendingMs: 5_000 });
+    const { client } = await pipelineOn(f);
+    // Our deadline is 1 s; OVH creates the job at 1.8 s and never answers.
+    f.script('POST /sms/{sn}/jobs', { acceptLate: 1_800 });
+    const to = spanishMobiles(8);
+    const { id } = await client.send({ to, text: 'Bonjour' });
+    const result = await client.wait(id, { timeoutMs: 20_000 });
+    expect(result.counts).toMatchObject({ total: 8, accepted: 8 });
+    expect(posts(f)).toHaveLength(1);
+    expectEachReceivedOnce(f, to);
+  });
+
+  it.each(['empty-200', 'unreadable-200', 'accept-204'] as const)(
+    'a 2xx without a readable report (%s) is sent, its credits an estimate, never looked up or resent',
+    async (action) => {
+      const f = await startFake({ pendingMs: 20_000 });
+      const { client } = await pipelineOn(f);
+      f.script('POST /sms/{sn}/jobs', action);
+      const to = spanishMobiles(5);
+      const { id } = await client.send({ to, text: 'Bonjour' });
+      const result = await client.wait(id, { timeoutMs: 20_000 });
+      expect(result.counts).toMatchObject({ total: 5, accepted: 5 });
+      expect(result.batches[0]!.credits).toMatchObject({ charged: 5, chargedIsEstimate: true });
+      expect(posts(f)).toHaveLength(1);
+      expectEachReceivedOnce(f, to);
+    },
+  );
+
+  it('Redis refusing writes (OOM under noeviction) between the 200 and our state write: the receipt is kept and written later', async () => {
+    const redis = await startPrivateRedis();
+    cleanups.push(() => redis.destroy());
+    const admin = new Redis(redis.url);
+    cleanups.push(() => Promise.resolve(admin.disconnect()));
+    const f = await startFake({ pendingMs: 20_000 });
+    const { client, logs } = await pipelineOn(f, { REDIS_URL: redis.url });
+    let refusedUntil = 0;
+    f.script('POST /sms/{sn}/jobs', {
+      acceptThen: async () => {
+        await admin.config('SET', 'maxmemory-policy', 'noeviction');
+        await admin.config('SET', 'maxmemory', '1');
+        refusedUntil = Date.now() + 1_500;
+        setTimeout(() => void admin.config('SET', 'maxmemory', '0'), 1_500);
+      },
+    });
+    const to = spanishMobiles(7);
+    const { id } = await client.send({ to, text: 'Bonjour' });
+    const result = await client.wait(id, { timeoutMs: 20_000 });
+    expect(refusedUntil).toBeGreaterThan(0);
+    expect(result.counts).toMatchObject({ total: 7, accepted: 7, unknown: 0 });
+    expect(result.batches[0]).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(posts(f)).toHaveLength(1);
+    expectEachReceivedOnce(f, to);
+    // The refusal was seen and handled as ours, not as the provider's.
+    expect(logs()).toMatch(/OOM/);
+    expect(logs()).not.toMatch(/Send outcome unknown/);
+  });
+
+  it('a worker frozen (SIGSTOP) past its lock with its call under way: its successor waits, never sends a second time', async () => {
+    const f = await startFake();
+    const prefix = uniquePrefix();
+    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const client = new SmsClient({ redis: redisUrl(), prefix });
+    cleanups.push(() => client.close());
+    const env = {
+      ...ovhEnv(f),
+      REDIS_URL: redisUrl(),
+      SMSQ_PREFIX: prefix,
+      SMSQ_LOCK_DURATION_MS: '1000',
+      SMSQ_PROVIDER_TIMEOUT_MS: '10000',
+      LOG_LEVEL: 'warn',
+      NODE_EXTRA_CA_CERTS: writeCertFile(f.certPem),
+    };
+    const workers: WorkerProcess[] = [];
+    const worker = () => {
+      const w = spawnWorker(env);
+      workers.push(w);
+      cleanups.push(() => w.kill('SIGKILL'));
+      return w;
+    };
+
+    // The first worker's call begins, then stalls inside it (OVH's time sync is held).
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    f.script('GET /auth/time', { acceptThen: () => held });
+    const first = worker();
+    const to = spanishMobiles(9);
+    const { id } = await client.send({ to, text: 'Bonjour' });
+    await eventually(() => Promise.resolve(f.requests.some((r) => r.path === '/auth/time')), 20_000);
+    first.child.kill('SIGSTOP');
+
+    // A second worker takes the job over once the frozen one's lock has expired.
+    worker();
+    const queue = new Queue('batch-ovh', { connection: new Redis(redisUrl()), prefix });
+    cleanups.push(async () => {
+      await queue.close();
+      (await queue.client).disconnect();
+    });
+    await eventually(async () => ((await queue.getJob(`${id}-0`))?.stalledCounter ?? 0) >= 1, 20_000);
+    await eventually(async () => ['active', 'delayed'].includes(await queue.getJobState(`${id}-0`)), 20_000);
+    // A successor that did not wait would now look the batch up (not found: the frozen worker has
+    // not posted yet) and send it; give it the time to, then let the frozen worker go on.
+    const acted = eventually(() => Promise.resolve(posts(f).length > 0), 3_000).then(
+      () => true,
+      () => false,
+    );
+    expect(await acted).toBe(false);
+    release();
+    first.child.kill('SIGCONT');
+
+    const deadline = Date.now() + 30_000;
+    let result = await client.get(id);
+    while (result.state !== 'completed' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      result = await client.get(id);
+    }
+    expect(result.state).toBe('completed');
+    expect(result.counts).toMatchObject({ total: 9, accepted: 9 });
+    expect(posts(f)).toHaveLength(1);
+    expectEachReceivedOnce(f, to);
+    expect(workers[0]!.output()).not.toMatch(/\+?3460\d{7}/);
+  }, 60_000);
+});
