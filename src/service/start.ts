@@ -49,7 +49,7 @@ async function startSteps(
   const steps: ShutdownStep[] = [];
   try {
     const running = await build(steps);
-    const lifecycle = installShutdown(steps, { logger });
+    const lifecycle = installShutdown(steps, { logger, graceMs: running.config.shutdownTimeoutMs });
     return { ...running, logger, shutdown: (reason = 'shutdown()') => lifecycle.shutdown(reason) };
   } catch (err) {
     for (const step of steps.reverse()) await step.close().catch(() => undefined);
@@ -88,7 +88,11 @@ async function startAllWorkers(
   const { config, logger } = opts;
   const providers = await timedProviders(config, logger, opts.metrics);
   const workers = await startWorkers({ config, logger, providers, only: opts.only });
-  steps.push({ name: 'workers', close: () => workers.close(), abort: () => workers.abort() });
+  steps.push({
+    name: 'workers',
+    close: (abortAt) => workers.close(abortAt === undefined ? undefined : Math.max(0, abortAt - Date.now())),
+    abort: () => workers.abort(),
+  });
   const campaigns = await startCampaignWorkers({ config, logger, context: workers.context });
   steps.push({ name: 'campaign workers', close: () => campaigns.close() });
   return { workers, providers };
