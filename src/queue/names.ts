@@ -19,6 +19,12 @@ export function smsqKeys(prefix: string) {
     ledger: `${prefix}:ledger`,
     suppressions: `${prefix}:suppressions`,
     paused: (provider: ProviderId) => `${prefix}:paused:${provider}`,
+    /**
+     * Sorted set of enqueues in progress (member `<requestId>` or `<requestId>|<idempotency hash>`,
+     * score = Redis time in ms): added before a request record, removed once its send job exists.
+     * A member left behind is an enqueue that died between the two; see enqueue-repair.ts.
+     */
+    enqueuing: `${prefix}:enqueuing`,
   };
 }
 

@@ -22,6 +22,8 @@ export interface RequestRecord {
   batchIds: string[];
   planned: boolean;
   cancelled: boolean;
+  /** Recipients counted `failed` without a batch: the enqueue was interrupted (see enqueue-repair.ts). */
+  unsentFailed: number;
   sendAt?: string;
   expiresAt?: string;
 }
@@ -132,7 +134,7 @@ export class RecordStore {
    * Returns the existing idempotency value (`<id>|<bodyHash>`) when the key was already used.
    */
   async createRequest(
-    record: Omit<RequestRecord, 'batchIds' | 'planned' | 'cancelled' | 'suppressed' | 'state'>,
+    record: Omit<RequestRecord, 'batchIds' | 'planned' | 'cancelled' | 'suppressed' | 'state' | 'unsentFailed'>,
     idempotency?: { hash: string; bodyHash: string; ttlS: number },
   ): Promise<string | null> {
     const requestKey = this.keys.request(record.id);
@@ -170,6 +172,7 @@ export class RecordStore {
       batchIds: parseJson(h.batchIds, []),
       planned: h.planned === 'true',
       cancelled: h.cancelled === 'true',
+      unsentFailed: Number(h.unsentFailed ?? 0),
       sendAt: h.sendAt,
       expiresAt: h.expiresAt,
     };

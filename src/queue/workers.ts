@@ -8,6 +8,7 @@ import type { SmsProvider } from '../providers/types.js';
 import { createWorkerConnection } from '../redis.js';
 import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
 import { createQueueContext, type QueueContext } from './context.js';
+import { startEnqueueRepair } from './enqueue-repair.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
 import { batchQueueName, SEND_QUEUE } from './names.js';
 import { ProviderControl } from './provider-control.js';
@@ -39,6 +40,8 @@ export interface StartWorkersOptions {
   providers?: ReadonlyMap<ProviderId, SmsProvider>;
   /** Send-window check before each batch send (default: the batch's own window, see src/message/send-window.ts). */
   holdUntil?: BatchProcessorDeps['holdUntil'];
+  /** Called once per request repaired after an interrupted enqueue (counted by `smsq_enqueue_repaired_total`). */
+  onEnqueueRepaired?: (requestId: string) => void;
 }
 
 /** Starts the splitter and one batch worker per provider, against one Redis. */
@@ -130,6 +133,15 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     worker.on('error', (err) => log.error({ err, queue: worker.name }, 'Worker error'));
   }
   control.startProbing();
+  const repair = startEnqueueRepair({
+    redis: context.redis,
+    keys: context.keys,
+    sendQueue: context.sendQueue,
+    afterMs: config.enqueueRepairAfterMs,
+    recordTtlS: config.recordTtlS,
+    logger,
+    onRepaired: opts.onEnqueueRepaired,
+  });
   // A provider paused before this process started is probed at once, not after a full interval.
   control.probePaused().catch((err: unknown) => log.error({ err }, 'Probe of paused providers failed'));
   log.info({ providers: [...providers.keys()], defaultProvider: config.defaultProvider }, 'Workers started');
@@ -148,6 +160,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     close(graceMs = config.shutdownTimeoutMs) {
       closing ??= (async () => {
         control.stop();
+        repair.stop();
         const timer = setTimeout(() => {
           log.warn({ graceMs }, 'Shutdown grace period over; aborting provider calls in flight');
           abort();

@@ -87,7 +87,13 @@ async function startAllWorkers(
 ): Promise<{ workers: SmsqWorkers; providers: ReadonlyMap<ProviderId, unknown> }> {
   const { config, logger } = opts;
   const providers = await timedProviders(config, logger, opts.metrics);
-  const workers = await startWorkers({ config, logger, providers, only: opts.only });
+  const workers = await startWorkers({
+    config,
+    logger,
+    providers,
+    only: opts.only,
+    onEnqueueRepaired: () => opts.metrics.enqueueRepaired.inc(),
+  });
   steps.push({
     name: 'workers',
     close: (abortAt) => workers.close(abortAt === undefined ? undefined : Math.max(0, abortAt - Date.now())),
