@@ -44,6 +44,45 @@ export interface StartWorkersOptions {
   onEnqueueRepaired?: (requestId: string) => void;
 }
 
+/** Socket error codes of a Redis that is down or unreachable: ioredis reconnects by itself. */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** At most one log line per worker per this many ms while its Redis is unreachable. */
+const CONNECTION_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * A worker's error listener. While Redis is unreachable every reconnect attempt of every
+ * connection emits an error: log those as warnings (the worker waits and reconnects), once per
+ * interval with how many were left out, instead of a line per attempt; anything else is an error.
+ */
+function reportWorkerError(log: Logger, queue: string): (err: Error) => void {
+  let lastLoggedAt = 0;
+  let unlogged = 0;
+  return (err) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined || !CONNECTION_ERROR_CODES.has(code)) {
+      log.error({ err, queue }, 'Worker error');
+      return;
+    }
+    if (Date.now() - lastLoggedAt < CONNECTION_LOG_INTERVAL_MS) {
+      unlogged += 1;
+      return;
+    }
+    log.warn({ err, queue, unlogged }, 'Redis unreachable; the worker reconnects by itself');
+    lastLoggedAt = Date.now();
+    unlogged = 0;
+  };
+}
+
 /** Starts the splitter and one batch worker per provider, against one Redis. */
 export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorkers> {
   const { config, logger } = opts;
@@ -129,9 +168,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     workers.push(worker);
   }
 
-  for (const worker of workers) {
-    worker.on('error', (err) => log.error({ err, queue: worker.name }, 'Worker error'));
-  }
+  for (const worker of workers) worker.on('error', reportWorkerError(log, worker.name));
   control.startProbing();
   const repair = startEnqueueRepair({
     redis: context.redis,

@@ -1,6 +1,9 @@
 import type { ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
+import { SmsClient } from '../../src/client.js';
 import { killAll, spawnSmsq, waitForLine } from '../helpers/cli.js';
+import { startFakeDescom } from '../helpers/fake-descom.js';
+import { spanishMobiles } from '../helpers/numbers.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis-server.js';
 import { uniquePrefix } from '../helpers/smsq.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
@@ -40,12 +43,7 @@ describe('shutdown while Redis is unreachable', () => {
   async function startedWorker(redis: PrivateRedis, graceMs: number): Promise<WorkerProcess> {
     const worker = spawnWorker(env(redis, graceMs));
     cleanups.push(() => worker.kill('SIGKILL'));
-    const deadline = Date.now() + 20_000;
-    while (!worker.output().includes('Campaign workers started')) {
-      if (Date.now() > deadline) throw new Error(`worker did not start: ${worker.output()}`);
-      if (worker.child.exitCode !== null) throw new Error(`worker exited: ${worker.output()}`);
-      await new Promise((r) => setTimeout(r, 25));
-    }
+    await worker.waitForOutput('Campaign workers started');
     return worker;
   }
 
@@ -77,6 +75,46 @@ describe('shutdown while Redis is unreachable', () => {
     },
   );
 
+  it('Redis gone mid-batch: the forced exit loses nothing; with Redis back the batch is settled, never resent', async () => {
+    const redis = await startPrivateRedis({ persistent: true });
+    cleanups.push(() => redis.destroy());
+    const fake = await startFakeDescom();
+    cleanups.push(() => fake.close());
+    fake.script('hang');
+    const base = env(redis, GRACE_MS);
+    const workerEnv = {
+      ...base,
+      SMSQ_PROVIDER: 'descom',
+      DESCOM_USER: fake.user,
+      DESCOM_PASS: fake.pass,
+      DESCOM_URL: fake.url,
+    };
+    const client = new SmsClient({ redis: redis.url, prefix: base.SMSQ_PREFIX! });
+    cleanups.push(() => client.close());
+    const worker = spawnWorker(workerEnv);
+    cleanups.push(() => worker.kill('SIGKILL'));
+    const { id } = await client.send({ to: spanishMobiles(2), text: 'Hola' });
+    await fake.waitForRequests(1);
+
+    await redis.stop();
+    const signalledAt = Date.now();
+    worker.child.kill('SIGTERM');
+    await worker.exited;
+    expect(Date.now() - signalledAt).toBeLessThan(GRACE_MS + MARGIN_MS);
+
+    await redis.start();
+    const next = spawnWorker(workerEnv);
+    cleanups.push(() => next.kill('SIGKILL'));
+    const deadline = Date.now() + 20_000;
+    let summary = await client.get(id).catch(() => undefined);
+    while (summary?.state !== 'completed' && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 100));
+      summary = await client.get(id).catch(() => undefined);
+    }
+    expect(summary).toMatchObject({ state: 'completed', counts: { total: 2, unknown: 2 } });
+    expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);
+  });
+
   it('Redis gone: a second SIGTERM ends the worker process at once, with a non-zero exit code', async () => {
     const redis = await privateRedis();
     // A grace period far longer than the test: only the second signal can end it in time.
@@ -84,7 +122,7 @@ describe('shutdown while Redis is unreachable', () => {
     await loseRedis(redis, 'stop');
 
     worker.child.kill('SIGTERM');
-    await waitFor(() => worker.output().includes('Shutting down'));
+    await worker.waitForOutput('Shutting down');
     const signalledAt = Date.now();
     worker.child.kill('SIGTERM');
     const code = await Promise.race([
@@ -122,14 +160,6 @@ describe('shutdown while Redis is unreachable', () => {
     expect(Date.now() - againAt).toBeLessThan(1_500);
   });
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((r) => setTimeout(r, 20));
-  }
-}
 
 /** The exit code (or signal) of `child`, or 'still running' when it has not exited within `ms`. */
 function exitWithin(child: ChildProcess, ms: number): Promise<number | string> {
