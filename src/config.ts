@@ -71,6 +71,13 @@ export const envSchema = z.object({
   /** Lock duration of active jobs, in ms: a dead worker's batch is picked up within about twice this. */
   SMSQ_LOCK_DURATION_MS: z.preprocess(emptyAsUndefined, int(1_000).default(20_000)),
   /**
+   * An enqueue that wrote its request record but, this long after, still no send job (its producer
+   * died in between) is repaired by the workers: the request is completed with its recipients
+   * `failed` and its idempotency key freed. In ms; the workers look every tenth of it (at most 30 s).
+   * @defaultValue 300000
+   */
+  SMSQ_ENQUEUE_REPAIR_AFTER_MS: z.preprocess(emptyAsUndefined, int(500).default(300_000)),
+  /**
    * Replicas that must acknowledge the `sending` write (Redis `WAIT`) before a provider call;
    * a call is refused when fewer answer in time.
    * @defaultValue 0
@@ -190,6 +197,8 @@ export interface Config {
   recordTtlS: number;
   shutdownTimeoutMs: number;
   lockDurationMs: number;
+  /** Age after which an interrupted enqueue is repaired, in ms (`SMSQ_ENQUEUE_REPAIR_AFTER_MS`). */
+  enqueueRepairAfterMs: number;
   /** Replicas that must acknowledge the `sending` write before a provider call (`SMSQ_REDIS_MIN_REPLICAS`). */
   redisMinReplicas: number;
   /** Refuse to start on a Redis that can lose an acknowledged write (`SMSQ_REQUIRE_DURABLE_REDIS`). */
@@ -279,6 +288,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     recordTtlS: e.SMSQ_RECORD_TTL_S,
     shutdownTimeoutMs: e.SMSQ_SHUTDOWN_TIMEOUT_MS,
     lockDurationMs: e.SMSQ_LOCK_DURATION_MS,
+    enqueueRepairAfterMs: e.SMSQ_ENQUEUE_REPAIR_AFTER_MS,
     redisMinReplicas: e.SMSQ_REDIS_MIN_REPLICAS,
     requireDurableRedis:
       e.SMSQ_REQUIRE_DURABLE_REDIS === undefined

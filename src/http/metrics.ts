@@ -21,6 +21,11 @@ export interface SmsqMetrics {
   providerPaused: Gauge<'provider'>;
   /** 1 when the last scrape reached Redis. */
   redisUp: Gauge;
+  /**
+   * Requests completed with every recipient `failed` because their enqueue was interrupted (record
+   * written, send job never added); counted by the worker process whose sweep repaired them.
+   */
+  enqueueRepaired: Counter;
   /** Observer for the providers' timing decorator. */
   observeProviderRequest(o: { provider: ProviderId; outcome: string; seconds: number }): void;
 }
@@ -64,6 +69,11 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     help: '1 when the last /metrics scrape reached Redis',
     registers: [registry],
   });
+  const enqueueRepaired = new Counter({
+    name: 'smsq_enqueue_repaired_total',
+    help: 'Requests whose enqueue was interrupted (record, no send job), completed with their recipients failed',
+    registers: [registry],
+  });
   return {
     registry,
     recipients,
@@ -72,6 +82,7 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     providerSeconds,
     providerPaused,
     redisUp,
+    enqueueRepaired,
     observeProviderRequest({ provider, outcome, seconds }) {
       providerSeconds.observe({ provider, outcome }, seconds);
     },

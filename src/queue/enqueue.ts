@@ -5,6 +5,7 @@ import type { InvalidRecipient } from '../message/recipients.js';
 import { prepareRequest, type PreparedRequest } from '../message/request.js';
 import type { Encoding } from '../message/segments.js';
 import type { ProviderId } from '../message/types.js';
+import { enqueuingMember, markEnqueuing, unmarkEnqueuing } from './enqueue-repair.js';
 import type { SendJobData } from './jobs.js';
 import { SEND_JOB } from './names.js';
 import type { RecordStore } from './records.js';
@@ -87,11 +88,25 @@ function acceptedBody(id: string, prepared: PreparedRequest): AcceptedRequest {
 /**
  * Validates, normalises and enqueues one send request: one request record and one send job, or
  * nothing at all. A repeated idempotency key with the same body returns the original answer.
+ *
+ * The record and the job are two writes (BullMQ adds jobs with its own scripts), so the enqueue is
+ * marked in progress before the record and unmarked once the job exists: a producer that dies in
+ * between leaves a mark, and the workers complete that request with its recipients `failed` and
+ * free its idempotency key (see enqueue-repair.ts), so a retry with the same key enqueues afresh.
  */
 export async function enqueueRequest(
   deps: EnqueueDeps,
   input: unknown,
   opts: EnqueueOptions = {},
+): Promise<{ accepted: AcceptedRequest; replayed: boolean }> {
+  return enqueueOnce(deps, input, opts, true);
+}
+
+async function enqueueOnce(
+  deps: EnqueueDeps,
+  input: unknown,
+  opts: EnqueueOptions,
+  mayRetry: boolean,
 ): Promise<{ accepted: AcceptedRequest; replayed: boolean }> {
   const prepared = prepareRequest(input, { defaultCountry: deps.defaultCountry });
   const { request } = prepared;
@@ -112,6 +127,9 @@ export async function enqueueRequest(
       }
     : undefined;
 
+  const { redis, keys } = deps.store;
+  const member = enqueuingMember(id, idempotency?.hash);
+  await markEnqueuing(redis, keys, member);
   const existing = await deps.store.createRequest(
     {
       id,
@@ -140,6 +158,8 @@ export async function enqueueRequest(
   };
 
   if (existing !== null && idempotency) {
+    // This attempt wrote nothing: its id is not used.
+    await unmarkEnqueuing(redis, keys, member);
     const [originalId = '', bodyHash] = existing.split('|');
     if (bodyHash !== idempotency.bodyHash) throw new IdempotencyConflictError(opts.idempotencyKey!);
     const original = await deps.store.getRequest(originalId);
@@ -152,6 +172,11 @@ export async function enqueueRequest(
         { ...jobData, requestId: originalId },
         sendJobOptions(originalId, request.sendAt),
       );
+      // The repair may have taken the original between our read and our add (the job it then
+      // finds is a no-op): its key is free now, so this retry enqueues afresh, as after a repair.
+      if (mayRetry && ((await deps.store.getRequest(originalId))?.unsentFailed ?? 0) > 0) {
+        return enqueueOnce(deps, input, opts, false);
+      }
     }
     return { accepted: JSON.parse(original.accepted) as AcceptedRequest, replayed: true };
   }
@@ -161,7 +186,10 @@ export async function enqueueRequest(
   } catch (err) {
     // Nothing half-enqueued: without its job, the record (and idempotency key) must go too.
     await deps.store.deleteRequest(id, idempotency?.hash).catch(() => undefined);
+    await unmarkEnqueuing(redis, keys, member).catch(() => undefined);
     throw err;
   }
+  // Best effort: a mark left behind (Redis hiccup) is dropped by the sweep, which finds the job.
+  await unmarkEnqueuing(redis, keys, member).catch(() => undefined);
   return { accepted, replayed: false };
 }

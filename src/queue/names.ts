@@ -21,6 +21,12 @@ export function smsqKeys(prefix: string) {
     paused: (provider: ProviderId) => `${prefix}:paused:${provider}`,
     /** ZSET of the provider account's recent call times (src/queue/allowance.ts). */
     allowance: (provider: ProviderId) => `${prefix}:allowance:${provider}`,
+    /**
+     * Sorted set of enqueues in progress (member `<requestId>` or `<requestId>|<idempotency hash>`,
+     * score = Redis time in ms): added before a request record, removed once its send job exists.
+     * A member left behind is an enqueue that died between the two; see enqueue-repair.ts.
+     */
+    enqueuing: `${prefix}:enqueuing`,
   };
 }
 

@@ -22,6 +22,8 @@ export interface RequestRecord {
   batchIds: string[];
   planned: boolean;
   cancelled: boolean;
+  /** Recipients counted `failed` without a batch: the enqueue was interrupted (see enqueue-repair.ts). */
+  unsentFailed: number;
   sendAt?: string;
   expiresAt?: string;
   /** Recipients a provider accepted a second time for this request (duplicate receipts; see `recordReceipt`). */
@@ -326,7 +328,10 @@ export class RecordStore {
    * Returns the existing idempotency value (`<id>|<bodyHash>`) when the key was already used.
    */
   async createRequest(
-    record: Omit<RequestRecord, 'batchIds' | 'planned' | 'cancelled' | 'suppressed' | 'state' | 'duplicatesSent'>,
+    record: Omit<
+      RequestRecord,
+      'batchIds' | 'planned' | 'cancelled' | 'suppressed' | 'state' | 'duplicatesSent' | 'unsentFailed'
+    >,
     idempotency?: { hash: string; bodyHash: string; ttlS: number },
   ): Promise<string | null> {
     const requestKey = this.keys.request(record.id);
@@ -364,6 +369,7 @@ export class RecordStore {
       batchIds: parseJson(h.batchIds, []),
       planned: h.planned === 'true',
       cancelled: h.cancelled === 'true',
+      unsentFailed: Number(h.unsentFailed ?? 0),
       sendAt: h.sendAt,
       expiresAt: h.expiresAt,
       duplicatesSent: Number(h.duplicatesSent ?? 0),

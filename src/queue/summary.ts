@@ -53,6 +53,7 @@ export function summarizeRequest(request: RequestRecord, batches: readonly Batch
   const counts = emptyCounts(request.total);
   counts.invalid = request.invalid.length;
   counts.suppressed = request.suppressed;
+  counts.failed = request.unsentFailed;
   let charged = 0;
   let estimated = request.planned ? 0 : request.estimatedCredits;
   const summaries: BatchSummary[] = [];

@@ -10,6 +10,7 @@ import type { SmsProvider } from '../providers/types.js';
 import { createWorkerConnection } from '../redis.js';
 import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
 import { createQueueContext, type QueueContext } from './context.js';
+import { startEnqueueRepair } from './enqueue-repair.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
 import { batchQueueName, SEND_QUEUE } from './names.js';
 import { ProviderControl } from './provider-control.js';
@@ -43,6 +44,47 @@ export interface StartWorkersOptions {
   providers?: ReadonlyMap<ProviderId, SmsProvider>;
   /** Send-window check before each batch send (default: the batch's own window, see src/message/send-window.ts). */
   holdUntil?: BatchProcessorDeps['holdUntil'];
+  /** Called once per request repaired after an interrupted enqueue (counted by `smsq_enqueue_repaired_total`). */
+  onEnqueueRepaired?: (requestId: string) => void;
+}
+
+/** Socket error codes of a Redis that is down or unreachable: ioredis reconnects by itself. */
+const CONNECTION_ERROR_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EPIPE',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+]);
+
+/** At most one log line per worker per this many ms while its Redis is unreachable. */
+const CONNECTION_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * A worker's error listener. While Redis is unreachable every reconnect attempt of every
+ * connection emits an error: log those as warnings (the worker waits and reconnects), once per
+ * interval with how many were left out, instead of a line per attempt; anything else is an error.
+ */
+function reportWorkerError(log: Logger, queue: string): (err: Error) => void {
+  let lastLoggedAt = 0;
+  let unlogged = 0;
+  return (err) => {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === undefined || !CONNECTION_ERROR_CODES.has(code)) {
+      log.error({ err, queue }, 'Worker error');
+      return;
+    }
+    if (Date.now() - lastLoggedAt < CONNECTION_LOG_INTERVAL_MS) {
+      unlogged += 1;
+      return;
+    }
+    log.warn({ err, queue, unlogged }, 'Redis unreachable; the worker reconnects by itself');
+    lastLoggedAt = Date.now();
+    unlogged = 0;
+  };
 }
 
 /** Starts the splitter and one batch worker per provider, against one Redis. */
@@ -134,10 +176,17 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     workers.push(worker);
   }
 
-  for (const worker of workers) {
-    worker.on('error', (err) => log.error({ err, queue: worker.name }, 'Worker error'));
-  }
+  for (const worker of workers) worker.on('error', reportWorkerError(log, worker.name));
   control.startProbing();
+  const repair = startEnqueueRepair({
+    redis: context.redis,
+    keys: context.keys,
+    sendQueue: context.sendQueue,
+    afterMs: config.enqueueRepairAfterMs,
+    recordTtlS: config.recordTtlS,
+    logger,
+    onRepaired: opts.onEnqueueRepaired,
+  });
   // A provider paused before this process started is probed at once, not after a full interval.
   control.probePaused().catch((err: unknown) => log.error({ err }, 'Probe of paused providers failed'));
   log.info({ providers: [...providers.keys()], defaultProvider: config.defaultProvider }, 'Workers started');
@@ -156,6 +205,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     close(graceMs = config.shutdownTimeoutMs) {
       closing ??= (async () => {
         control.stop();
+        repair.stop();
         const timer = setTimeout(() => {
           log.warn({ graceMs }, 'Shutdown grace period over; aborting provider calls in flight');
           abort();

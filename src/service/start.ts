@@ -47,7 +47,7 @@ async function startSteps(
   const steps: ShutdownStep[] = [];
   try {
     const running = await build(steps);
-    const lifecycle = installShutdown(steps, { logger });
+    const lifecycle = installShutdown(steps, { logger, graceMs: running.config.shutdownTimeoutMs });
     return { ...running, logger, shutdown: (reason = 'shutdown()') => lifecycle.shutdown(reason) };
   } catch (err) {
     for (const step of steps.reverse()) await step.close().catch(() => undefined);
@@ -85,9 +85,14 @@ async function startAllWorkers(
     logger,
     only: opts.only,
     observeProviderRequest: (o) => opts.metrics.observeProviderRequest(o),
+    onEnqueueRepaired: () => opts.metrics.enqueueRepaired.inc(),
   });
   const { providers } = workers;
-  steps.push({ name: 'workers', close: () => workers.close(), abort: () => workers.abort() });
+  steps.push({
+    name: 'workers',
+    close: (abortAt) => workers.close(abortAt === undefined ? undefined : Math.max(0, abortAt - Date.now())),
+    abort: () => workers.abort(),
+  });
   const campaigns = await startCampaignWorkers({ config, logger, context: workers.context });
   steps.push({ name: 'campaign workers', close: () => campaigns.close() });
   return { workers, providers };

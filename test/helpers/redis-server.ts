@@ -37,6 +37,11 @@ export interface PrivateRedis {
   /** Stops the server (SIGTERM, so an AOF is flushed); `start()` brings it back on the same port and dir. */
   stop(): Promise<void>;
   start(): Promise<void>;
+  /**
+   * Sends `signal` to the running server, e.g. SIGSTOP (it stops answering while its sockets stay
+   * open, as in a network partition), SIGCONT, or SIGKILL (it dies without a word).
+   */
+  signal(signal: NodeJS.Signals): void;
   /** Stops it and removes its directory. */
   destroy(): Promise<void>;
 }
@@ -58,7 +63,7 @@ export async function startPrivateRedis(opts: { persistent?: boolean } = {}): Pr
   const stop = async () => {
     const proc = child;
     child = undefined;
-    if (!proc || proc.exitCode !== null) return;
+    if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       proc.once('exit', () => resolve());
       proc.kill('SIGTERM');
@@ -71,6 +76,9 @@ export async function startPrivateRedis(opts: { persistent?: boolean } = {}): Pr
     dir,
     start,
     stop,
+    signal: (signal) => {
+      child?.kill(signal);
+    },
     destroy: async () => {
       await stop();
       rmSync(dir, { recursive: true, force: true });

@@ -9,6 +9,8 @@ export interface WorkerProcess {
   /** Resolves with the exit code (or the signal name) when the process ends. */
   exited: Promise<number | string>;
   kill(signal?: NodeJS.Signals): Promise<number | string>;
+  /** Resolves once the output contains `text`; rejects when the process exits first or after `timeoutMs`. */
+  waitForOutput(text: string, timeoutMs?: number): Promise<void>;
 }
 
 /**
@@ -34,6 +36,16 @@ export function spawnWorker(env: Record<string, string>): WorkerProcess {
     async kill(signal = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal);
       return exited;
+    },
+    async waitForOutput(text, timeoutMs = 20_000) {
+      const deadline = Date.now() + timeoutMs;
+      while (!out.includes(text)) {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          throw new Error(`worker exited before printing ${JSON.stringify(text)}: ${out}`);
+        }
+        if (Date.now() > deadline) throw new Error(`worker did not print ${JSON.stringify(text)}: ${out}`);
+        await new Promise((r) => setTimeout(r, 25));
+      }
     },
   };
 }

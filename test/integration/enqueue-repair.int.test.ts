@@ -1,0 +1,155 @@
+import type { ChildProcess } from 'node:child_process';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SmsClient } from '../../src/client.js';
+import type { RequestSummary } from '../../src/queue/summary.js';
+import { finished, killAll, spawnSmsq, waitForLine } from '../helpers/cli.js';
+import { startFreezingProxy } from '../helpers/freezing-proxy.js';
+import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+
+/** Two valid numbers and one invalid: a repaired request must count 2 failed + 1 invalid = 3. */
+const SEND_ARGS = ['--to', '+34600000101', '--to', '+34600000102', '--to', '12', '--text', 'Hola'];
+
+describe('an enqueue interrupted between its record and its send job', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    await killAll();
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  function env(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
+    return {
+      REDIS_URL: redisUrl(),
+      SMSQ_PREFIX: prefix,
+      SIMULATOR_LATENCY_MS: '0',
+      SMSQ_LOCK_DURATION_MS: '1000',
+      LOG_LEVEL: 'warn',
+      ...extra,
+    };
+  }
+
+  /**
+   * Runs `smsq send` (a real producer process) through a proxy that stops forwarding at BullMQ's
+   * add of the send job, then SIGKILLs it there: the request record is in Redis, its job is not.
+   */
+  async function producerKilledBeforeItsJob(prefix: string, key: string): Promise<string> {
+    // BullMQ's add-job script names the wait list; creating the Queue (its meta) does not.
+    const proxy = await startFreezingProxy(redisUrl(), `${prefix}:send:wait\r\n`);
+    cleanups.push(() => proxy.close());
+    const child = spawnSmsq(['send', ...SEND_ARGS, '--idempotency-key', key], {
+      ...env(prefix),
+      REDIS_URL: proxy.url,
+    });
+    const exit = finished(child);
+    await Promise.race([
+      proxy.frozen,
+      exit.then((r) => {
+        throw new Error(`smsq send ended before its job was added: ${r.stderr}`);
+      }),
+    ]);
+    child.kill('SIGKILL');
+    expect((await exit).signal).toBe('SIGKILL');
+
+    const redis = new Redis(redisUrl());
+    try {
+      const keys = await redis.keys(`${prefix}:req:*`);
+      expect(keys).toHaveLength(1);
+      const id = keys[0]!.slice(`${prefix}:req:`.length);
+      expect(await redis.hget(keys[0]!, 'state')).toBe('queued');
+      expect(await redis.exists(`${prefix}:send:${id}`)).toBe(0);
+      return id;
+    } finally {
+      redis.disconnect();
+    }
+  }
+
+  /** What `GET /v1/messages/:id` answers (the client reads the same summary). */
+  function status(prefix: string, id: string): Promise<RequestSummary> {
+    const client = new SmsClient({ redis: redisUrl(), prefix });
+    return client.get(id).finally(() => client.close());
+  }
+
+  async function startWorker(prefix: string, repairAfterMs: number): Promise<{ child: ChildProcess; url: string }> {
+    const child = spawnSmsq(
+      ['worker', '--http-port', '0'],
+      env(prefix, { SMSQ_ENQUEUE_REPAIR_AFTER_MS: String(repairAfterMs), LOG_LEVEL: 'info', PORT: '0' }),
+    );
+    const line = await waitForLine(child, /"Worker operations endpoints/);
+    return { child, url: (JSON.parse(line) as { url: string }).url };
+  }
+
+  async function repairedCount(workerUrl: string): Promise<number> {
+    const text = await (await fetch(`${workerUrl}/metrics`)).text();
+    return Number(/^smsq_enqueue_repaired_total (\d+)/m.exec(text)?.[1] ?? 'NaN');
+  }
+
+  async function eventually<T>(read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await read();
+      if (done(value) || Date.now() > deadline) return value;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  it('is completed by the workers with its recipients failed, counted, and its key freed for a fresh enqueue', async () => {
+    const prefix = uniquePrefix();
+    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const id = await producerKilledBeforeItsJob(prefix, 'order-42');
+
+    const worker = await startWorker(prefix, 1_000);
+    const repaired = await eventually(
+      () => status(prefix, id),
+      (s) => s.state === 'completed',
+    );
+    expect(repaired).toMatchObject({
+      state: 'completed',
+      counts: { total: 3, accepted: 0, invalid: 1, suppressed: 0, rejected: 0, failed: 2, expired: 0, unknown: 0 },
+      credits: { estimated: 0, charged: 0 },
+      batches: [],
+    });
+    expect(repaired.finishedAt).toBeDefined();
+    expect(await eventually(() => repairedCount(worker.url), (n) => n === 1)).toBe(1);
+
+    // The producer retries with the same key: a new request, sent this time.
+    const retry = spawnSmsq(['send', ...SEND_ARGS, '--idempotency-key', 'order-42', '--wait'], env(prefix));
+    const { code, stdout, stderr } = await finished(retry);
+    expect(code, stderr).toBe(0);
+    const [accepted, result] = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(accepted?.id).not.toBe(id);
+    expect(result).toMatchObject({ state: 'completed', counts: { total: 3, accepted: 2, invalid: 1, failed: 0 } });
+    // Nothing else was repaired: the retry's own enqueue completed.
+    expect(await repairedCount(worker.url)).toBe(1);
+    expect((await status(prefix, id)).counts.failed).toBe(2);
+  });
+
+  it('a replay with the same key before the repair completes the original enqueue instead', async () => {
+    const prefix = uniquePrefix();
+    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const id = await producerKilledBeforeItsJob(prefix, 'order-43');
+
+    const replay = spawnSmsq(['send', ...SEND_ARGS, '--idempotency-key', 'order-43'], env(prefix));
+    const { code, stdout, stderr } = await finished(replay);
+    expect(code, stderr).toBe(0);
+    expect((JSON.parse(stdout) as { id: string }).id).toBe(id);
+
+    // A repair age shorter than the mark's: the sweep finds the job and leaves the request alone.
+    const worker = await startWorker(prefix, 500);
+    const result = await eventually(
+      () => status(prefix, id),
+      (s) => s.state === 'completed',
+    );
+    expect(result.counts).toMatchObject({ total: 3, accepted: 2, invalid: 1, failed: 0 });
+    const redis = new Redis(redisUrl());
+    try {
+      await eventually(
+        () => redis.zcard(`${prefix}:enqueuing`),
+        (n) => n === 0,
+      );
+      expect(await redis.zcard(`${prefix}:enqueuing`)).toBe(0);
+    } finally {
+      redis.disconnect();
+    }
+    expect(await repairedCount(worker.url)).toBe(0);
+  });
+});
