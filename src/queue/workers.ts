@@ -8,6 +8,12 @@ import type { SmsProvider } from '../providers/types.js';
 import { createWorkerConnection } from '../redis.js';
 import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
 import { createQueueContext, type QueueContext } from './context.js';
+import {
+  checkRedisDurability,
+  createDurabilityGate,
+  DURABILITY_TIMEOUT_MS,
+  type DurabilityGate,
+} from './durability.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
 import { batchQueueName, SEND_QUEUE } from './names.js';
 import { ProviderControl } from './provider-control.js';
@@ -19,6 +25,12 @@ export interface SmsqWorkers {
   control: ProviderControl;
   providers: ReadonlyMap<ProviderId, SmsProvider>;
   workers: Worker[];
+  /**
+   * Await right after a batch's `planned → sending` write, before its provider call: the write is
+   * then on disk (WAITAOF) and/or on SMSQ_REDIS_MIN_REPLICAS replicas (WAIT), as this Redis allows.
+   * Runs on `context.redis`, the connection of `context.store`. Throws RedisNotDurableError.
+   */
+  awaitDurable: DurabilityGate;
   /** True when every worker is running (for /readyz). */
   running(): boolean;
   /**
@@ -50,6 +62,23 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     prefix: config.prefix,
     defaultCountry: config.defaultCountry,
     role: 'worker',
+  });
+  // Before anything sends: say what this Redis can lose; refuse to start with SMSQ_REQUIRE_DURABLE_REDIS.
+  const durability = await checkRedisDurability(context.redis, {
+    require: config.requireDurableRedis,
+    minReplicas: config.redisMinReplicas,
+    logger,
+  }).catch(async (err: unknown) => {
+    await context.close();
+    throw err;
+  });
+  const awaitDurable = createDurabilityGate(context.redis, {
+    minReplicas: config.redisMinReplicas,
+    // Kept well inside the provider deadline: this wait comes before the call, in the `sending` state.
+    timeoutMs: Math.min(DURABILITY_TIMEOUT_MS, config.providerTimeoutMs),
+    require: config.requireDurableRedis,
+    facts: durability.facts,
+    logger,
   });
   const providers = opts.providers ?? (await createProviders(config, { logger }));
   const batchQueues = new Map([...providers.keys()].map((id) => [id, context.batchQueue(id)] as const));
@@ -140,6 +169,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   };
   return {
     abort,
+    awaitDurable,
     context,
     control,
     providers,
