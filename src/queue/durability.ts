@@ -233,19 +233,21 @@ export async function readRedisDurabilityFacts(redis: Redis): Promise<RedisDurab
   } catch {
     // A Redis refusing INFO leaves version and replicas unknown: no WAITAOF, replicas not verified.
   }
+  const aofEnabled = info?.get('aof_enabled');
+  const infoAppendonly = aofEnabled === undefined ? undefined : aofEnabled === '1';
   try {
     const [appendonly, appendfsync, save] = await Promise.all(
       ['appendonly', 'appendfsync', 'save'].map((name) => readConfig(redis, name)),
     );
-    facts.appendonly = appendonly === 'yes';
+    // A parameter the server does not know (a Redis look-alike) stays unknown, not "off".
+    facts.appendonly = appendonly === undefined ? infoAppendonly : appendonly === 'yes';
     if (appendfsync === 'always' || appendfsync === 'everysec' || appendfsync === 'no') {
       facts.appendfsync = appendfsync;
     }
-    facts.snapshots = (save ?? '').trim() !== '';
+    if (save !== undefined) facts.snapshots = save.trim() !== '';
   } catch (err) {
     facts.configError = err instanceof Error ? err.message.split('\n')[0] : String(err);
-    const aofEnabled = info?.get('aof_enabled');
-    if (aofEnabled !== undefined) facts.appendonly = aofEnabled === '1';
+    facts.appendonly = infoAppendonly;
   }
   return facts;
 }
