@@ -414,7 +414,12 @@ export function createDurabilityGate(redis: Redis, opts: DurabilityGateOptions):
           );
         }
       } else {
-        const acked = await redis.wait(step.numreplicas, timeoutMs);
+        let acked: number;
+        try {
+          acked = await redis.wait(step.numreplicas, timeoutMs);
+        } catch (err) {
+          throw new RedisNotDurableError('WAIT failed', { cause: err });
+        }
         assertSameConnection();
         if (acked < step.numreplicas) {
           throw new RedisNotDurableError(
