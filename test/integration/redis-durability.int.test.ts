@@ -9,6 +9,7 @@ import {
 import { smsqKeys } from '../../src/queue/names.js';
 import { RecordStore } from '../../src/queue/records.js';
 import { startWorkers } from '../../src/queue/workers.js';
+import { killAll, runSmsq } from '../helpers/cli.js';
 import { startFakeDescom } from '../helpers/fake-descom.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { eventually, startPipeline } from '../helpers/pipeline.js';
@@ -17,6 +18,7 @@ import { captureLogger, testConfig } from '../helpers/smsq.js';
 
 const cleanups: (() => Promise<unknown>)[] = [];
 afterEach(async () => {
+  await killAll();
   for (const c of cleanups.splice(0).reverse()) await c();
 });
 
@@ -135,6 +137,15 @@ describe('the start-up check', () => {
         /^Refusing to start \(SMSQ_REQUIRE_DURABLE_REDIS=true.*everysec.*Set SMSQ_REQUIRE_DURABLE_REDIS=false to start anyway\.$/,
       );
     }
+  });
+
+  it('`smsq worker` with NODE_ENV=production on an everysec Redis 7.0 exits 1 with the reason', async () => {
+    const redis = await privateRedis('everysec');
+    const result = await runSmsq(['worker'], { REDIS_URL: redis.url, NODE_ENV: 'production' });
+    expect(result.code).toBe(1);
+    expect(result.stderr).toMatch(
+      /^Refusing to start \(SMSQ_REQUIRE_DURABLE_REDIS=true, the default with NODE_ENV=production\): Redis durability: appendfsync everysec/,
+    );
   });
 
   it('AOF off: logs at error that a restart loses everything; required durability refuses to start', async () => {
