@@ -10,6 +10,12 @@ import type { SmsProvider } from '../providers/types.js';
 import { createWorkerConnection } from '../redis.js';
 import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
 import { createQueueContext, type QueueContext } from './context.js';
+import {
+  checkRedisDurability,
+  createDurabilityGate,
+  DURABILITY_TIMEOUT_MS,
+  type DurabilityGate,
+} from './durability.js';
 import { startEnqueueRepair } from './enqueue-repair.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
 import { batchQueueName, SEND_QUEUE } from './names.js';
@@ -22,6 +28,12 @@ export interface SmsqWorkers {
   control: ProviderControl;
   providers: ReadonlyMap<ProviderId, SmsProvider>;
   workers: Worker[];
+  /**
+   * Await right after a batch's `planned → sending` write, before its provider call: the write is
+   * then on disk (WAITAOF) and/or on SMSQ_REDIS_MIN_REPLICAS replicas (WAIT), as this Redis allows.
+   * Runs on `context.redis`, the connection of `context.store`. Throws RedisNotDurableError.
+   */
+  awaitDurable: DurabilityGate;
   /** True when every worker is running (for /readyz). */
   running(): boolean;
   /**
@@ -97,6 +109,23 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     defaultCountry: config.defaultCountry,
     role: 'worker',
   });
+  // Before anything sends: say what this Redis can lose; refuse to start with SMSQ_REQUIRE_DURABLE_REDIS.
+  const durability = await checkRedisDurability(context.redis, {
+    require: config.requireDurableRedis,
+    minReplicas: config.redisMinReplicas,
+    logger,
+  }).catch(async (err: unknown) => {
+    await context.close();
+    throw err;
+  });
+  const awaitDurable = createDurabilityGate(context.redis, {
+    minReplicas: config.redisMinReplicas,
+    // Kept well inside the provider deadline: this wait comes before the call, in the `sending` state.
+    timeoutMs: Math.min(DURABILITY_TIMEOUT_MS, config.providerTimeoutMs),
+    require: config.requireDurableRedis,
+    facts: durability.facts,
+    logger,
+  });
   const meterFor = providerAllowanceMeters({ redis: context.redis, keys: context.keys, config });
   const created = opts.providers ?? (await createProviders(config, { logger, meterFor }));
   const providers = opts.observeProviderRequest ? timeProviders(created, opts.observeProviderRequest) : created;
@@ -162,6 +191,8 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         ambiguous: config.ambiguous,
         attempts: config.attempts,
         providerTimeoutMs: config.providerTimeoutMs,
+        // Right after the claim, on the connection that wrote it (WAIT/WAITAOF cover that connection).
+        durable: awaitDurable,
         logger,
         worker: () => worker,
         holdUntil: opts.holdUntil ?? holdUntilWindow,
@@ -197,6 +228,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   };
   return {
     abort,
+    awaitDurable,
     context,
     control,
     providers,

@@ -30,12 +30,32 @@ export async function waitForRedis(url: string, timeoutMs = 10_000): Promise<voi
   throw new Error(`Redis at ${url} did not answer within ${timeoutMs} ms`, { cause: lastError });
 }
 
+/** How a private Redis persists: AOF fsynced on every write, once a second, or no AOF (nor RDB). */
+export type AppendFsyncMode = 'always' | 'everysec' | 'off';
+
+export interface PrivateRedisOptions {
+  /** Same as `appendfsync: 'always'` (kept for existing callers). */
+  persistent?: boolean;
+  /** Persistence mode (default: `always` when `persistent`, else `off`). */
+  appendfsync?: AppendFsyncMode;
+  /** More redis-server arguments, e.g. `['--replicaof', '127.0.0.1', '6379']`. */
+  extraArgs?: string[];
+}
+
 export interface PrivateRedis {
   url: string;
   port: number;
   dir: string;
   /** Stops the server (SIGTERM, so an AOF is flushed); `start()` brings it back on the same port and dir. */
   stop(): Promise<void>;
+  /**
+   * Kills the server with `signal` (default SIGKILL: no flush, no shutdown save) and resolves once
+   * it exited; `start()` brings it back on the same port and dir, loading what reached the disk.
+   */
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  /** Pauses (SIGSTOP) or resumes (SIGCONT) the server process, e.g. a replica that stops acknowledging. */
+  pause(): void;
+  resume(): void;
   start(): Promise<void>;
   /**
    * Sends `signal` to the running server, e.g. SIGSTOP (it stops answering while its sockets stay
@@ -46,27 +66,37 @@ export interface PrivateRedis {
   destroy(): Promise<void>;
 }
 
+function persistenceArgs(opts: PrivateRedisOptions, port: number, dir: string): string[] {
+  const mode = opts.appendfsync ?? (opts.persistent ? 'always' : 'off');
+  const args = redisServerArgs({ port, dir, persistent: mode !== 'off' });
+  // redis-server applies its arguments in order: a later --appendfsync overrides the one above.
+  if (mode === 'everysec') args.push('--appendfsync', 'everysec');
+  return [...args, ...(opts.extraArgs ?? [])];
+}
+
 /**
- * Starts a private redis-server on a free port in a temporary directory. With `persistent`, it
- * writes an append-only file fsynced on every write, so a restart keeps every acknowledged write.
+ * Starts a private redis-server on a free port in a temporary directory. With `persistent` (or
+ * `appendfsync: 'always'`), it writes an append-only file fsynced on every write, so a restart keeps
+ * every acknowledged write; `everysec` fsyncs once a second; `off` keeps nothing across a restart.
  */
-export async function startPrivateRedis(opts: { persistent?: boolean } = {}): Promise<PrivateRedis> {
+export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise<PrivateRedis> {
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'smsq-redis-'));
   const url = `redis://127.0.0.1:${port}`;
   let child: ChildProcess | undefined;
-  const args = redisServerArgs({ port, dir, persistent: opts.persistent });
+  const args = persistenceArgs(opts, port, dir);
   const start = async () => {
     child = spawn('redis-server', args, { stdio: 'ignore' });
     await waitForRedis(url);
   };
-  const stop = async () => {
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
     const proc = child;
     child = undefined;
     if (!proc || proc.exitCode !== null || proc.signalCode !== null) return;
     await new Promise<void>((resolve) => {
       proc.once('exit', () => resolve());
-      proc.kill('SIGTERM');
+      proc.kill('SIGCONT'); // a paused server must run to act on SIGTERM
+      proc.kill(signal);
     });
   };
   await start();
@@ -75,12 +105,15 @@ export async function startPrivateRedis(opts: { persistent?: boolean } = {}): Pr
     port,
     dir,
     start,
-    stop,
+    stop: () => kill('SIGTERM'),
+    kill,
+    pause: () => child?.kill('SIGSTOP'),
+    resume: () => child?.kill('SIGCONT'),
     signal: (signal) => {
       child?.kill(signal);
     },
     destroy: async () => {
-      await stop();
+      await kill('SIGTERM');
       rmSync(dir, { recursive: true, force: true });
     },
   };
