@@ -60,7 +60,7 @@ describe('smsq CLI against Redis, simulator workers in the test process', () => 
     expect(ledger.code).toBe(0);
     const [header, ...rows] = ledger.stdout.trim().split('\n');
     expect(header).toBe(
-      'entryId,at,requestId,batchId,provider,state,recipients,accepted,invalid,segments,creditsEstimated,creditsCharged,creditsChargedIsEstimate,providerIds',
+      'entryId,at,requestId,batchId,provider,state,recipients,accepted,invalid,segments,creditsEstimated,creditsCharged,creditsChargedIsEstimate,providerIds,note,previousState',
     );
     expect(
       rows.some(

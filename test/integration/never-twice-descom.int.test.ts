@@ -1,8 +1,9 @@
+import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startFakeDescom, type FakeDescom } from '../helpers/fake-descom.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
-import { freePort } from '../helpers/redis-server.js';
+import { freePort, startPrivateRedis } from '../helpers/redis-server.js';
 
 /**
  * Every row of DESIGN.md's "never twice, never lost" table for Descom, end to end: real Redis,
@@ -136,6 +137,34 @@ describe('Descom: never twice, never lost', () => {
     expect(result.counts).toMatchObject({ total: 10, accepted: 10 });
     expect(sends()).toBe(2);
     expect(fake.recipientsDelivered().sort()).toEqual([...to].sort());
+  });
+
+  it('keeps a 200 when Redis then refuses writes (OOM under noeviction): recorded sent once Redis takes writes, never unknown', async () => {
+    const redis = await startPrivateRedis();
+    const admin = new Redis(redis.url);
+    try {
+      const { fake, client, pipeline } = await start({ REDIS_URL: redis.url });
+      const held = fake.holdNext();
+      const to = spanishMobiles(9);
+      const { id } = await client.send({ to, text: 'Hola' });
+      await held.received;
+      await admin.config('SET', 'maxmemory-policy', 'noeviction');
+      await admin.config('SET', 'maxmemory', '1');
+      held.release();
+      // The receipt is in hand and its write refused: the worker keeps it and retries.
+      await eventually(() => Promise.resolve(/Redis refused the provider receipt/.test(pipeline.logs())), 10_000);
+      await admin.config('SET', 'maxmemory', '0');
+      const result = await client.wait(id, { timeoutMs: 15_000 });
+      expect(result.counts).toMatchObject({ total: 9, accepted: 9, unknown: 0 });
+      expect(result.batches[0]).toMatchObject({ state: 'sent', attempts: 1 });
+      expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);
+      expectNoDuplicates(fake.recipientsDelivered());
+    } finally {
+      await pipeline?.close();
+      pipeline = undefined;
+      admin.disconnect();
+      await redis.destroy();
+    }
   });
 
   it('records a socket dropped after the request went out as unknown and never resends it', async () => {

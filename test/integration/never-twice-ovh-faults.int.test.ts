@@ -5,7 +5,7 @@ import { SmsClient } from '../../src/client.js';
 import { startFakeOvh, trustCert, writeCertFile, type FakeOvh } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
-import { startPrivateRedis, type PrivateRedis } from '../helpers/redis-server.js';
+import { startPrivateRedis } from '../helpers/redis-server.js';
 import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
@@ -101,7 +101,8 @@ describe('OVH under real faults: never twice, never lost', () => {
     const admin = new Redis(redis.url);
     cleanups.push(() => Promise.resolve(admin.disconnect()));
     const f = await startFake({ pendingMs: 20_000 });
-    const { client, logs } = await pipelineOn(f, { REDIS_URL: redis.url });
+    const pipeline = await pipelineOn(f, { REDIS_URL: redis.url });
+    const { client } = pipeline;
     let refusedUntil = 0;
     f.script('POST /sms/{sn}/jobs', {
       acceptThen: async () => {
@@ -120,8 +121,47 @@ describe('OVH under real faults: never twice, never lost', () => {
     expect(posts(f)).toHaveLength(1);
     expectEachReceivedOnce(f, to);
     // The refusal was seen and handled as ours, not as the provider's.
-    expect(logs()).toMatch(/OOM/);
-    expect(logs()).not.toMatch(/Send outcome unknown/);
+    expect(pipeline.logs()).toMatch(/OOM/);
+    expect(pipeline.logs()).not.toMatch(/Send outcome unknown/);
+  });
+
+  it('Redis SIGKILLed right after the sending write (appendfsync always): the 200 is written once Redis is back, one POST', async () => {
+    const redis = await startPrivateRedis({ appendfsync: 'always' });
+    cleanups.push(() => redis.destroy());
+    const f = await startFake({ pendingMs: 20_000 });
+    const { client } = await pipelineOn(f, { REDIS_URL: redis.url });
+    let killedAt = 0;
+    f.script('POST /sms/{sn}/jobs', {
+      acceptThen: async () => {
+        await redis.kill('SIGKILL');
+        killedAt = Date.now();
+        setTimeout(() => void redis.start(), 1_000);
+      },
+    });
+    const to = spanishMobiles(6);
+    const { id } = await client.send({ to, text: 'Bonjour' });
+    await eventually(() => Promise.resolve(killedAt > 0), 15_000);
+    // The client fails fast while Redis is down (as producers must): poll through the outage.
+    await eventually(async () => (await client.get(id).catch(() => undefined))?.state === 'completed', 25_000);
+    const result = await client.get(id);
+    expect(result.counts).toMatchObject({ total: 6, accepted: 6 });
+    expect(result.batches[0]).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(posts(f)).toHaveLength(1);
+    expectEachReceivedOnce(f, to);
+  });
+
+  it('OVH 403 NOT_GRANTED_CALL again and again: paused, retried after each probe, then the waiting batches fail (no endless loop)', async () => {
+    const f = await startFake();
+    const { client, workers } = await pipelineOn(f, { SMSQ_PROBE_INTERVAL_MS: '100' });
+    f.script('POST /sms/{sn}/jobs', ...Array.from({ length: 20 }, () => 'not-granted' as const));
+    const { id } = await client.send({ to: spanishMobiles(4), text: 'Bonjour' });
+    const result = await client.wait(id, { timeoutMs: 25_000 });
+    expect(result.counts).toMatchObject({ total: 4, failed: 4, accepted: 0 });
+    expect(result.batches[0]!.error).toMatch(/NOT_GRANTED/);
+    // Paused once per refusal, three refusals, then given up: no fourth POST, and not paused any more.
+    expect(posts(f)).toHaveLength(3);
+    expect(await workers.control.pausedReason('ovh')).toBeUndefined();
+    expect(f.recipientsReceived()).toHaveLength(0);
   });
 
   it('a worker frozen (SIGSTOP) past its lock with its call under way: its successor waits, never sends a second time', async () => {

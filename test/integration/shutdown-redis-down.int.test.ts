@@ -35,6 +35,8 @@ describe('shutdown while Redis is unreachable', () => {
       SMSQ_PREFIX: uniquePrefix(),
       SMSQ_SHUTDOWN_TIMEOUT_MS: String(graceMs),
       SMSQ_LOCK_DURATION_MS: '1000',
+      // A dead worker's call counts as in flight until its deadline (+2 s): keep it short.
+      SMSQ_PROVIDER_TIMEOUT_MS: '2000',
       SIMULATOR_LATENCY_MS: '0',
       LOG_LEVEL: 'info',
     };

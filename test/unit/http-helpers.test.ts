@@ -226,6 +226,6 @@ describe('ledger CSV', () => {
       creditsChargedIsEstimate: false,
       providerIds: ['a', 'b'],
     });
-    expect(line).toBe('1-0,2025-01-01T00:00:00.000Z,"r,1",\'=cmd,descom,sent,2,2,0,2,2,2,false,a b');
+    expect(line).toBe('1-0,2025-01-01T00:00:00.000Z,"r,1",\'=cmd,descom,sent,2,2,0,2,2,2,false,a b,,');
   });
 });
