@@ -1,6 +1,6 @@
 /**
  * Descom SMS (api.descomsms.com) over undici: one `POST {base}/sms/send` per batch.
- * Reference: ../shared/reference/providers.md §3 and the Spanish guide in ../shared/seeds/.
+ * API: JSON over HTTPS, credentials in the `DSMS-User`/`DSMS-Pass` headers; see the README.
  */
 import { Pool, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
