@@ -53,3 +53,21 @@ export async function ensureReady(redis: Redis, timeoutMs = 1_000): Promise<void
     redis.on('ready', onReady);
   });
 }
+
+/** A Lua script to define as a command: how many of its arguments are keys, and its source. */
+export interface ScriptDefinition {
+  keys: number;
+  lua: string;
+}
+
+/**
+ * Defines `scripts` as commands on `redis` (once per connection; ioredis runs them with EVALSHA
+ * and falls back to EVAL), and returns the connection typed with them.
+ */
+export function withScripts<T>(redis: Redis, scripts: Readonly<Record<string, ScriptDefinition>>): T {
+  const defined = redis as unknown as Record<string, unknown>;
+  for (const [name, { keys, lua }] of Object.entries(scripts)) {
+    if (typeof defined[name] !== 'function') redis.defineCommand(name, { numberOfKeys: keys, lua });
+  }
+  return redis as unknown as T;
+}

@@ -1,6 +1,7 @@
 import type { Redis } from 'ioredis';
 import type { RequestCounts } from '../queue/summary.js';
 import type { Campaign, RunSpec } from './definition.js';
+import { withScripts } from '../redis.js';
 
 /** The queue whose jobs are campaign runs (one job = one run = one occurrence or one import). */
 export const CAMPAIGN_RUNS_QUEUE = 'campaign-runs';
@@ -143,13 +144,13 @@ interface CampaignCommands {
   smsqSeen(seenKey: string, ...args: string[]): Promise<number[]>;
 }
 
+const SCRIPTS = {
+  smsqCreateRun: { keys: 2, lua: CREATE_RUN_SCRIPT },
+  smsqSeen: { keys: 1, lua: SEEN_SCRIPT },
+};
+
 function commands(redis: Redis): CampaignCommands {
-  const r = redis as Redis & Partial<CampaignCommands>;
-  if (!r.smsqCreateRun) {
-    redis.defineCommand('smsqCreateRun', { numberOfKeys: 2, lua: CREATE_RUN_SCRIPT });
-    redis.defineCommand('smsqSeen', { numberOfKeys: 1, lua: SEEN_SCRIPT });
-  }
-  return r as unknown as CampaignCommands;
+  return withScripts<CampaignCommands>(redis, SCRIPTS);
 }
 
 function json<T>(value: string | undefined, fallback: T): T {

@@ -111,7 +111,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         log.warn('Receipt recorded for a batch another run had taken over; the batch is sent');
         break;
       case 'late':
-        log.warn({ previous: recorded.previous }, 'Late receipt: the batch was sent after all; recorded sent');
+        log.warn(
+          { previous: recorded.previous },
+          'Late receipt: the batch was sent after all; recorded sent',
+        );
         break;
       case 'same':
         log.info('Receipt already recorded for this send');
@@ -167,7 +170,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     const callOverAt = record.callAt + inFlightMs;
     if (!record.callEnded && redisNow < callOverAt) {
       // The owner's call may still be in flight: never look up, resend or settle under it.
-      log.info({ waitMs: callOverAt - redisNow }, 'Batch has a provider call in flight; waiting for its deadline');
+      log.info(
+        { waitMs: callOverAt - redisNow },
+        'Batch has a provider call in flight; waiting for its deadline',
+      );
       return waitUntil(job, token, now() + (callOverAt - redisNow));
     }
     if (record.owner !== owner) {
@@ -203,7 +209,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       }
       const { lookups, failures } = await store.countLookup(batch, true);
       if (failures >= MAX_LOOKUP_FAILURES && redisNow >= settleEndsAt) {
-        log.error({ err: thrown, failures }, 'Lookups of an ambiguous batch keep failing; recorded unknown, not resent');
+        log.error(
+          { err: thrown, failures },
+          'Lookups of an ambiguous batch keep failing; recorded unknown, not resent',
+        );
         await settle(batch, 'sending', 'unknown', owner, log, {
           error: 'ambiguous send; lookups failed',
           ledger: ledgerFields(batch, 'unknown'),
@@ -230,7 +239,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       });
       return done(batch, 'failed');
     }
-    log.warn({ tag: batch.tag }, 'Ambiguous batch not found at the provider after its settle window; sending it');
+    log.warn(
+      { tag: batch.tag },
+      'Ambiguous batch not found at the provider after its settle window; sending it',
+    );
     await settle(batch, 'sending', 'planned', owner, log);
     return undefined;
   }
@@ -250,7 +262,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     const moved = async (to: BatchState, opts: { ledger?: Record<string, string> } = {}) => {
       const result = await settle(batch, 'sending', to, owner, log, { error, ...opts });
       // Refused: another run took the batch over while we called; it decides now.
-      if (!result.ok) log.warn({ current: result.current }, 'Batch was taken over during the call; leaving it');
+      if (!result.ok)
+        log.warn({ current: result.current }, 'Batch was taken over during the call; leaving it');
       return result.ok;
     };
     switch (err.kind) {
@@ -312,7 +325,9 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     const { batch } = record;
     // Every send re-checks expiry and the window: the first, a retry, a resend after reconciliation.
     if (record.expiresAt && Date.parse(record.expiresAt) <= now()) {
-      const moved = await store.transition(batch, ['planned'], 'expired', { error: 'not sent before expiresAt' });
+      const moved = await store.transition(batch, ['planned'], 'expired', {
+        error: 'not sent before expiresAt',
+      });
       log.warn('Batch expired before it could be sent');
       return done(batch, moved.ok ? 'expired' : (moved.current ?? 'expired'));
     }

@@ -9,6 +9,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { SmsqKeys } from './names.js';
+import { withScripts } from '../redis.js';
 
 /** The reason recorded on a repaired request. */
 export const ENQUEUE_INTERRUPTED = 'enqueue interrupted';
@@ -66,13 +67,13 @@ interface RepairCommands {
   ): Promise<string>;
 }
 
+const SCRIPTS = {
+  smsqMarkEnqueuing: { keys: 1, lua: MARK_SCRIPT },
+  smsqRepairEnqueue: { keys: 4, lua: REPAIR_SCRIPT },
+};
+
 function commands(redis: Redis): RepairCommands {
-  const r = redis as Redis & Partial<RepairCommands>;
-  if (!r.smsqMarkEnqueuing) {
-    redis.defineCommand('smsqMarkEnqueuing', { numberOfKeys: 1, lua: MARK_SCRIPT });
-    redis.defineCommand('smsqRepairEnqueue', { numberOfKeys: 4, lua: REPAIR_SCRIPT });
-  }
-  return r as unknown as RepairCommands;
+  return withScripts<RepairCommands>(redis, SCRIPTS);
 }
 
 /** The member of one enqueue in the enqueuing set: the request id, and its idempotency hash when it has one. */
@@ -115,7 +116,14 @@ const SWEEP_BATCH = 100;
 export async function sweepInterruptedEnqueues(opts: EnqueueRepairOptions): Promise<number> {
   const [seconds, micros] = await opts.redis.time();
   const cutoff = Number(seconds) * 1000 + Math.floor(Number(micros) / 1000) - opts.afterMs;
-  const members = await opts.redis.zrangebyscore(opts.keys.enqueuing, '-inf', cutoff, 'LIMIT', 0, SWEEP_BATCH);
+  const members = await opts.redis.zrangebyscore(
+    opts.keys.enqueuing,
+    '-inf',
+    cutoff,
+    'LIMIT',
+    0,
+    SWEEP_BATCH,
+  );
   let repaired = 0;
   for (const member of members) {
     const [requestId = '', idempotencyHash] = member.split('|');

@@ -27,7 +27,8 @@ export async function persistUntilWritten<T>(
   for (let failures = 0; ; failures += 1) {
     try {
       const result = await write();
-      if (failures > 0) opts.log.warn({ ...opts.detail, failures }, `Wrote the ${opts.what} after Redis refused it`);
+      if (failures > 0)
+        opts.log.warn({ ...opts.detail, failures }, `Wrote the ${opts.what} after Redis refused it`);
       return result;
     } catch (err) {
       if (failures % LOG_EVERY === 0) {

@@ -6,6 +6,7 @@ import type { SmsProvider } from '../providers/types.js';
 import type { BatchJobData } from './jobs.js';
 import type { SmsqKeys } from './names.js';
 import { RecordStore } from './records.js';
+import { withScripts } from '../redis.js';
 
 /** Why a provider was paused: the AccountError the batch processor got. */
 export interface PauseReason {
@@ -117,13 +118,13 @@ interface ControlCommands {
   smsqClaimProbe(pausedKey: string, stateKey: string, now: number, baseMs: number): Promise<number>;
 }
 
+const SCRIPTS = {
+  smsqPauseProvider: { keys: 2, lua: PAUSE_SCRIPT },
+  smsqClaimProbe: { keys: 2, lua: CLAIM_PROBE_SCRIPT },
+};
+
 function commands(redis: Redis): ControlCommands {
-  const r = redis as Redis & Partial<ControlCommands>;
-  if (!r.smsqPauseProvider) {
-    redis.defineCommand('smsqPauseProvider', { numberOfKeys: 2, lua: PAUSE_SCRIPT });
-    redis.defineCommand('smsqClaimProbe', { numberOfKeys: 2, lua: CLAIM_PROBE_SCRIPT });
-  }
-  return r as unknown as ControlCommands;
+  return withScripts<ControlCommands>(redis, SCRIPTS);
 }
 
 function optionalNumber(value: string | undefined): number | undefined {

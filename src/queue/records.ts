@@ -4,6 +4,7 @@ import type { InvalidRecipient } from '../message/recipients.js';
 import type { Batch, BatchReceipt, ProviderId, StoredReceipt } from '../message/types.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
 import type { SmsqKeys } from './names.js';
+import { withScripts } from '../redis.js';
 
 /** A request as stored (`<prefix>:req:<id>`). */
 export interface RequestRecord {
@@ -226,7 +227,8 @@ return false
 type TransitionResult = { ok: true; from: BatchState } | { ok: false; current?: BatchState };
 
 /** What `claim` did: `cancelled` means the batch ended `failed` because its request was cancelled. */
-export type ClaimResult = { status: 'ok' } | { status: 'cancelled' } | { status: 'conflict'; current?: BatchState };
+export type ClaimResult =
+  { status: 'ok' } | { status: 'cancelled' } | { status: 'conflict'; current?: BatchState };
 
 /** What `beginCall` found: `ok` with the call's start (Redis time, ms), or why no call may start. */
 export type BeginCallResult =
@@ -275,7 +277,12 @@ interface SmsqCommands {
     now: string,
   ): Promise<[string, string]>;
   smsqCancel(requestKey: string, batchKeyPrefix: string, now: string): Promise<number>;
-  smsqSavePlan(requestKey: string, batchKeyPrefix: string, batches: string, requestFields: string): Promise<string>;
+  smsqSavePlan(
+    requestKey: string,
+    batchKeyPrefix: string,
+    batches: string,
+    requestFields: string,
+  ): Promise<string>;
   smsqCreateRequest(
     idemKey: string,
     requestKey: string,
@@ -285,18 +292,18 @@ interface SmsqCommands {
   ): Promise<string | null>;
 }
 
+const SCRIPTS = {
+  smsqTransition: { keys: 3, lua: TRANSITION_SCRIPT },
+  smsqClaim: { keys: 2, lua: CLAIM_SCRIPT },
+  smsqBeginCall: { keys: 3, lua: BEGIN_CALL_SCRIPT },
+  smsqRecordReceipt: { keys: 3, lua: RECORD_RECEIPT_SCRIPT },
+  smsqCancel: { keys: 1, lua: CANCEL_SCRIPT },
+  smsqSavePlan: { keys: 1, lua: SAVE_PLAN_SCRIPT },
+  smsqCreateRequest: { keys: 2, lua: CREATE_REQUEST_SCRIPT },
+};
+
 function commands(redis: Redis): SmsqCommands {
-  const r = redis as Redis & Partial<SmsqCommands>;
-  if (!r.smsqTransition) {
-    redis.defineCommand('smsqTransition', { numberOfKeys: 3, lua: TRANSITION_SCRIPT });
-    redis.defineCommand('smsqClaim', { numberOfKeys: 2, lua: CLAIM_SCRIPT });
-    redis.defineCommand('smsqBeginCall', { numberOfKeys: 3, lua: BEGIN_CALL_SCRIPT });
-    redis.defineCommand('smsqRecordReceipt', { numberOfKeys: 3, lua: RECORD_RECEIPT_SCRIPT });
-    redis.defineCommand('smsqCancel', { numberOfKeys: 1, lua: CANCEL_SCRIPT });
-    redis.defineCommand('smsqSavePlan', { numberOfKeys: 1, lua: SAVE_PLAN_SCRIPT });
-    redis.defineCommand('smsqCreateRequest', { numberOfKeys: 2, lua: CREATE_REQUEST_SCRIPT });
-  }
-  return r as unknown as SmsqCommands;
+  return withScripts<SmsqCommands>(redis, SCRIPTS);
 }
 
 function toHashFields(values: Record<string, string | number | boolean | undefined | object>): string[] {
@@ -512,7 +519,11 @@ export class RecordStore {
    * The check right before a provider call (see BEGIN_CALL_SCRIPT). `lock` is the job's BullMQ
    * lock key and this run's token; without it only the batch owner is checked.
    */
-  async beginCall(batch: Batch, owner: string, lock?: { key: string; token: string }): Promise<BeginCallResult> {
+  async beginCall(
+    batch: Batch,
+    owner: string,
+    lock?: { key: string; token: string },
+  ): Promise<BeginCallResult> {
     const [status, detail] = await commands(this.redis).smsqBeginCall(
       this.keys.batch(batch.id),
       this.keys.request(batch.requestId),

@@ -92,7 +92,11 @@ export function createSplitter(deps: SplitterDeps) {
           ...(!provider ? { error: `provider ${providerId} is not configured in the workers` } : {}),
         } satisfies BatchRecord;
       });
-    const saved = await deps.store.savePlan(requestId, { provider: providerId, suppressed, batches: records });
+    const saved = await deps.store.savePlan(requestId, {
+      provider: providerId,
+      suppressed,
+      batches: records,
+    });
     if (!saved) {
       // Another run of this job planned first: its plan is the one, never a second set.
       const stored = await deps.store.getRequest(requestId);

@@ -128,7 +128,9 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   });
   const meterFor = providerAllowanceMeters({ redis: context.redis, keys: context.keys, config });
   const created = opts.providers ?? (await createProviders(config, { logger, meterFor }));
-  const providers = opts.observeProviderRequest ? timeProviders(created, opts.observeProviderRequest) : created;
+  const providers = opts.observeProviderRequest
+    ? timeProviders(created, opts.observeProviderRequest)
+    : created;
   const batchQueues = new Map([...providers.keys()].map((id) => [id, context.batchQueue(id)] as const));
   const control = new ProviderControl({
     redis: context.redis,

@@ -69,7 +69,10 @@ describe('an enqueue interrupted between its record and its send job', () => {
     return client.get(id).finally(() => client.close());
   }
 
-  async function startWorker(prefix: string, repairAfterMs: number): Promise<{ child: ChildProcess; url: string }> {
+  async function startWorker(
+    prefix: string,
+    repairAfterMs: number,
+  ): Promise<{ child: ChildProcess; url: string }> {
     const child = spawnSmsq(
       ['worker', '--http-port', '0'],
       env(prefix, { SMSQ_ENQUEUE_REPAIR_AFTER_MS: String(repairAfterMs), LOG_LEVEL: 'info', PORT: '0' }),
@@ -83,7 +86,11 @@ describe('an enqueue interrupted between its record and its send job', () => {
     return Number(/^smsq_enqueue_repaired_total (\d+)/m.exec(text)?.[1] ?? 'NaN');
   }
 
-  async function eventually<T>(read: () => Promise<T>, done: (v: T) => boolean, timeoutMs = 15_000): Promise<T> {
+  async function eventually<T>(
+    read: () => Promise<T>,
+    done: (v: T) => boolean,
+    timeoutMs = 15_000,
+  ): Promise<T> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const value = await read();
@@ -104,20 +111,40 @@ describe('an enqueue interrupted between its record and its send job', () => {
     );
     expect(repaired).toMatchObject({
       state: 'completed',
-      counts: { total: 3, accepted: 0, invalid: 1, suppressed: 0, rejected: 0, failed: 2, expired: 0, unknown: 0 },
+      counts: {
+        total: 3,
+        accepted: 0,
+        invalid: 1,
+        suppressed: 0,
+        rejected: 0,
+        failed: 2,
+        expired: 0,
+        unknown: 0,
+      },
       credits: { estimated: 0, charged: 0 },
       batches: [],
     });
     expect(repaired.finishedAt).toBeDefined();
-    expect(await eventually(() => repairedCount(worker.url), (n) => n === 1)).toBe(1);
+    expect(
+      await eventually(
+        () => repairedCount(worker.url),
+        (n) => n === 1,
+      ),
+    ).toBe(1);
 
     // The producer retries with the same key: a new request, sent this time.
     const retry = spawnSmsq(['send', ...SEND_ARGS, '--idempotency-key', 'order-42', '--wait'], env(prefix));
     const { code, stdout, stderr } = await finished(retry);
     expect(code, stderr).toBe(0);
-    const [accepted, result] = stdout.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    const [accepted, result] = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
     expect(accepted?.id).not.toBe(id);
-    expect(result).toMatchObject({ state: 'completed', counts: { total: 3, accepted: 2, invalid: 1, failed: 0 } });
+    expect(result).toMatchObject({
+      state: 'completed',
+      counts: { total: 3, accepted: 2, invalid: 1, failed: 0 },
+    });
     // Nothing else was repaired: the retry's own enqueue completed.
     expect(await repairedCount(worker.url)).toBe(1);
     expect((await status(prefix, id)).counts.failed).toBe(2);

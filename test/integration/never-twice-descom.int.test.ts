@@ -152,7 +152,10 @@ describe('Descom: never twice, never lost', () => {
       await admin.config('SET', 'maxmemory', '1');
       held.release();
       // The receipt is in hand and its write refused: the worker keeps it and retries.
-      await eventually(() => Promise.resolve(/Redis refused the provider receipt/.test(pipeline.logs())), 10_000);
+      await eventually(
+        () => Promise.resolve(/Redis refused the provider receipt/.test(pipeline.logs())),
+        10_000,
+      );
       await admin.config('SET', 'maxmemory', '0');
       const result = await client.wait(id, { timeoutMs: 15_000 });
       expect(result.counts).toMatchObject({ total: 9, accepted: 9, unknown: 0 });

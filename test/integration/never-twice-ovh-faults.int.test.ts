@@ -142,7 +142,10 @@ describe('OVH under real faults: never twice, never lost', () => {
     const { id } = await client.send({ to, text: 'Bonjour' });
     await eventually(() => Promise.resolve(killedAt > 0), 15_000);
     // The client fails fast while Redis is down (as producers must): poll through the outage.
-    await eventually(async () => (await client.get(id).catch(() => undefined))?.state === 'completed', 25_000);
+    await eventually(
+      async () => (await client.get(id).catch(() => undefined))?.state === 'completed',
+      25_000,
+    );
     const result = await client.get(id);
     expect(result.counts).toMatchObject({ total: 6, accepted: 6 });
     expect(result.batches[0]).toMatchObject({ state: 'sent', attempts: 1 });

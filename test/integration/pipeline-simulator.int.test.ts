@@ -76,9 +76,9 @@ describe('pipeline on the simulator', () => {
     expect(entries.map((e) => e.batchId).sort()).toEqual(result.batches.map((b) => b.id).sort());
     expect(entries.reduce((n, e) => n + e.recipients, 0)).toBe(5_500);
     expect(entries.reduce((n, e) => n + e.creditsCharged, 0)).toBe(result.credits.charged);
-    expect(
-      entries.every((e) => e.state === 'sent' && e.requestId === id && e.providerIds.length === 1),
-    ).toBe(true);
+    expect(entries.every((e) => e.state === 'sent' && e.requestId === id && e.providerIds.length === 1)).toBe(
+      true,
+    );
     const later = [];
     for await (const e of readLedger(workers.context.redis, workers.context.keys.ledger, {
       since: new Date(Date.now() + 1000),

@@ -94,7 +94,9 @@ describe('late and duplicate receipts', () => {
     await store.claim(batch, 'stale');
     await store.beginCall(batch, 'stale');
     // The successor takes the batch over (the stale run is fenced out)…
-    expect((await store.transition(batch, ['sending'], 'sending', { ifOwner: 'stale', setOwner: 'next' })).ok).toBe(true);
+    expect(
+      (await store.transition(batch, ['sending'], 'sending', { ifOwner: 'stale', setOwner: 'next' })).ok,
+    ).toBe(true);
     // …the stale run's own error cannot settle it…
     expect((await store.transition(batch, ['sending'], 'unknown', { ifOwner: 'stale' })).ok).toBe(false);
     // …but its receipt is proof, and is recorded.

@@ -19,10 +19,7 @@ describe('resend after reconciliation re-checks cancel, expiry and window', () =
     fake = undefined;
   });
 
-  async function start(
-    env: Record<string, string> = {},
-    opts: Parameters<typeof startPipeline>[1] = {},
-  ) {
+  async function start(env: Record<string, string> = {}, opts: Parameters<typeof startPipeline>[1] = {}) {
     fake = await startFakeOvh();
     trustCert(fake.certPem);
     pipeline = await startPipeline(
@@ -81,7 +78,10 @@ describe('resend after reconciliation re-checks cancel, expiry and window', () =
     let closedUntil: number | undefined;
     const { fake, client } = await start(
       {},
-      { holdUntil: (_record: BatchRecord, now: number) => (closedUntil && closedUntil > now ? closedUntil : undefined) },
+      {
+        holdUntil: (_record: BatchRecord, now: number) =>
+          closedUntil && closedUntil > now ? closedUntil : undefined,
+      },
     );
     fake.script('POST /sms/{sn}/jobs', { status: 500 });
     const to = spanishMobiles(3);

@@ -45,7 +45,8 @@ export const summarySchema = z
     counts: countsSchema,
     credits: z.object({ estimated: z.number(), charged: z.number() }),
     duplicatesSent: count.meta({
-      description: 'Recipients a provider accepted a second time (a duplicate send, also in the ledger); 0 is the goal',
+      description:
+        'Recipients a provider accepted a second time (a duplicate send, also in the ledger); 0 is the goal',
     }),
     batches: z.array(
       z.object({

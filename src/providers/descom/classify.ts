@@ -135,10 +135,7 @@ function allAttemptsNeverLeft(err: unknown): boolean {
  */
 export function classifyDescomNetworkError(err: unknown): DeliveryError {
   const code = readCode(err);
-  if (
-    neverLeft(code) ||
-    (code === undefined && allAttemptsNeverLeft(err))
-  ) {
+  if (neverLeft(code) || (code === undefined && allAttemptsNeverLeft(err))) {
     return new TransientError(`Could not reach Descom (${code ?? 'connect failed'}); nothing was sent`, {
       code: 'SMSQ_DESCOM_UNREACHABLE',
       cause: err,
