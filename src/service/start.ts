@@ -12,7 +12,7 @@ import { assertApiKeysConfigured } from '../http/auth.js';
 import type { SmsqRoutePlugin } from '../http/deps.js';
 import { campaignRoutes } from '../http/routes/campaigns.js';
 import { createSmsqMetrics, type SmsqMetrics } from '../http/metrics.js';
-import { createLogger, type Logger } from '../logger.js';
+import { createStdoutLogger, type Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
 import { createQueueContext, type QueueContext } from '../queue/context.js';
 import { startWorkers, type SmsqWorkers } from '../queue/workers.js';
@@ -114,7 +114,7 @@ function producerContext(config: Config): QueueContext {
 export async function startService(options: ServiceOptions = {}): Promise<RunningService> {
   const loaded = loadConfig(options.env);
   assertApiKeysConfigured(loaded);
-  const logger = createLogger(loaded.logLevel);
+  const logger = createStdoutLogger(loaded.logLevel);
   const log = logger.child({ module: 'start' });
   return startSteps(logger, async (steps) => {
     const redis = await discoverRedis(loaded, logger);
@@ -158,7 +158,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
 export async function startApi(options: ServiceOptions = {}): Promise<RunningService> {
   const config = loadConfig(options.env);
   assertApiKeysConfigured(config);
-  const logger = createLogger(config.logLevel);
+  const logger = createStdoutLogger(config.logLevel);
   const log = logger.child({ module: 'api' });
   return startSteps(logger, async (steps) => {
     if (!(await redisAnswers(config.redisUrl, 2_000))) {
@@ -194,7 +194,7 @@ export interface WorkerOptions extends Pick<ServiceOptions, 'env'> {
  */
 export async function startWorkerService(options: WorkerOptions = {}): Promise<RunningService> {
   const config = loadConfig(options.env);
-  const logger = createLogger(config.logLevel);
+  const logger = createStdoutLogger(config.logLevel);
   return startSteps(logger, async (steps) => {
     const metrics = createSmsqMetrics();
     const { workers } = await startAllWorkers(steps, { config, logger, metrics, only: options.only });
