@@ -1,12 +1,23 @@
-import { readFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parse as parseYaml } from 'yaml';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { startService, type RunningService } from '../../src/service/start.js';
 import { waitCompleted } from '../helpers/http-app.js';
 import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
 
 const DASHBOARD = new URL('../../deploy/grafana/smsq.json', import.meta.url);
 const ALERTS = new URL('../../deploy/prometheus/alerts.yml', import.meta.url);
+const PROMETHEUS_DIR = fileURLToPath(new URL('../../deploy/prometheus/', import.meta.url));
+
+/** Prometheus's own checker, when installed (Debian: the `prometheus` package). */
+const PROMTOOL = (process.env.PATH ?? '')
+  .split(delimiter)
+  .map((dir) => join(dir, 'promtool'))
+  .find((path) => existsSync(path));
 
 /** What one PromQL expression reads: metric names with the labels its selectors match on, and grouping labels. */
 interface PromqlRefs {
@@ -305,5 +316,31 @@ describe('deploy/: the Grafana dashboard and the Prometheus alerts name only wha
     expect(byName.get('SmsqDuplicateSends')?.expr).toMatch(/smsq_duplicate_sends_total\) > 0$/);
     expect(byName.get('SmsqUnknownRateHigh')?.expr).toMatch(/\[15m\][\s\S]*\) > 0\.01$/);
     expect(byName.get('SmsqEnqueueRepaired')?.expr).toMatch(/smsq_enqueue_repaired_total\[15m\]\)\) > 0$/);
+  });
+});
+
+describe.skipIf(!PROMTOOL)('deploy/ checked by promtool', () => {
+  const run = (args: string[], cwd = PROMETHEUS_DIR) =>
+    execFileSync(PROMTOOL!, args, { cwd, encoding: 'utf8', stdio: 'pipe' });
+
+  it('alerts.yml is valid and its rules pass their unit tests (alerts.test.yml)', () => {
+    expect(run(['check', 'rules', 'alerts.yml'])).toContain('SUCCESS: 8 rules found');
+    expect(run(['test', 'rules', 'alerts.test.yml'])).toContain('SUCCESS');
+  });
+
+  it('every dashboard query is valid PromQL (checked as recording rules, Grafana variables filled in)', () => {
+    const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as GrafanaDashboard;
+    const exprs = panelsOf(dashboard).flatMap((p) => (p.targets ?? []).map((t) => t.expr));
+    const rules = exprs.map((expr, i) => ({
+      record: `smsq_dashboard:query_${i}`,
+      expr: expr.replaceAll('$__rate_interval', '1m').replaceAll('$prefix', '.*'),
+    }));
+    const dir = mkdtempSync(join(tmpdir(), 'smsq-dashboard-'));
+    try {
+      writeFileSync(join(dir, 'queries.yml'), stringifyYaml({ groups: [{ name: 'dashboard', rules }] }));
+      expect(run(['check', 'rules', 'queries.yml'], dir)).toContain(`SUCCESS: ${exprs.length} rules found`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
