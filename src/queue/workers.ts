@@ -20,8 +20,7 @@ import { startEnqueueRepair } from './enqueue-repair.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
 import { batchQueueName, SEND_QUEUE } from './names.js';
 import { ProviderControl } from './provider-control.js';
-import { createSplitter } from './splitter.js';
-import type { RequestSummary } from './summary.js';
+import { createSplitter, type SendJobResult } from './splitter.js';
 
 export interface SmsqWorkers {
   context: QueueContext;
@@ -170,7 +169,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     logger,
   });
   const workers: Worker[] = [
-    new Worker<SendJobData, RequestSummary>(SEND_QUEUE, splitter, {
+    new Worker<SendJobData, SendJobResult>(SEND_QUEUE, splitter, {
       ...workerOpts,
       connection: workerConnection(),
       concurrency: 4,
