@@ -353,7 +353,7 @@ function storedReceipt({ accepted: _accepted, ...rest }: BatchReceipt): StoredRe
   return rest;
 }
 
-/** A final batch's recipients and texts as stored: the batch JSON, deflated (≈ 1/10 of it). */
+/** A final batch as stored: its JSON deflated (numbers and repeated or templated texts shrink most). */
 export function compactBatch(batch: Batch): Buffer {
   return deflateRawSync(JSON.stringify(batch));
 }
