@@ -113,15 +113,18 @@ async function writeCsv(path: string, rows: number): Promise<void> {
   await once(out, 'finish');
 }
 
-/** What the run left in Redis, by kind of key (ids folded), largest first: MB and key count. */
-async function memoryByKind(redis: Redis, prefix: string): Promise<string> {
+/**
+ * What the run left in Redis, by kind of key (ids folded), largest first: MB and key count, and
+ * the total in bytes. `SAMPLES 0` measures every field (the default samples 5 of a hash's fields).
+ */
+async function memoryByKind(redis: Redis, prefix: string): Promise<{ text: string; bytes: number }> {
   const kinds = new Map<string, { bytes: number; keys: number }>();
   let cursor = '0';
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
     cursor = next;
     const pipeline = redis.pipeline();
-    for (const key of keys) pipeline.memory('USAGE', key);
+    for (const key of keys) pipeline.memory('USAGE', key, 'SAMPLES', 0);
     const sizes = (await pipeline.exec()) ?? [];
     keys.forEach((key, i) => {
       const kind = key
@@ -135,11 +138,12 @@ async function memoryByKind(redis: Redis, prefix: string): Promise<string> {
       kinds.set(kind, entry);
     });
   } while (cursor !== '0');
-  return [...kinds]
+  const text = [...kinds]
     .sort((a, b) => b[1].bytes - a[1].bytes)
-    .slice(0, 8)
+    .slice(0, 10)
     .map(([kind, e]) => `${kind} ${mb(e.bytes)} MB (${e.keys} keys)`)
     .join('; ');
+  return { text, bytes: [...kinds.values()].reduce((n, e) => n + e.bytes, 0) };
 }
 
 async function removePrefix(redisUrl: string, prefix: string): Promise<number> {
@@ -279,7 +283,13 @@ async function main(): Promise<void> {
       `Redis used_memory_peak: ${mb(usedPeak)} MB${privateRedis ? ' (private redis-server, this run only)' : ' (shared Redis: includes other data)'}; ` +
         `sampled used_memory peak ${mb(usedPeakSampled)} MB, ${mb(usedPeakSampled - usedBefore)} MB above the start`,
     );
-    console.log(`Redis at the end, by key kind: ${byKind}`);
+    const usedEnd = Number(/used_memory:(\d+)/.exec(info)?.[1] ?? 0);
+    console.log(`Redis at the end, by key kind: ${byKind.text}`);
+    console.log(
+      `Redis per recipient: peak ${Math.round((usedPeak - usedBefore) / rows)} B (used_memory_peak above the start); ` +
+        `retained ${Math.round((usedEnd - usedBefore) / rows)} B (used_memory above the start), ` +
+        `${Math.round(byKind.bytes / rows)} B in the run's keys (MEMORY USAGE)`,
+    );
     if (run.state !== 'completed' || run.counts.accepted !== rows) process.exitCode = 1;
   } finally {
     clearTimeout(deadline);

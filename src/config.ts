@@ -64,8 +64,14 @@ export const envSchema = z.object({
   SMSQ_BATCH_CONCURRENCY: z.preprocess(emptyAsUndefined, int(1).default(8)),
   /** How often a paused provider is probed for credit/credentials, in ms. */
   SMSQ_PROBE_INTERVAL_MS: z.preprocess(emptyAsUndefined, int(100).default(60_000)),
-  /** How long request and batch records are kept after completion, in seconds (the ledger is kept). */
+  /** How long request and batch records are kept after completion, in seconds (the ledger is kept longer). */
   SMSQ_RECORD_TTL_S: z.preprocess(emptyAsUndefined, int(60).default(30 * 24 * 3600)),
+  /**
+   * How long ledger entries are kept, in days: the workers trim older ones from the stream at
+   * start and every hour (export them first, e.g. with `smsq ledger --follow`). 0 keeps them forever.
+   * @defaultValue 90
+   */
+  SMSQ_LEDGER_RETENTION_DAYS: z.preprocess(emptyAsUndefined, int(0).default(90)),
   /** Grace period for active batches on SIGTERM before provider calls are aborted, in ms. */
   SMSQ_SHUTDOWN_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(0).default(25_000)),
   /** Lock duration of active jobs, in ms: a dead worker's batch is picked up within about twice this. */
@@ -195,6 +201,8 @@ export interface Config {
   batchConcurrency: number;
   probeIntervalMs: number;
   recordTtlS: number;
+  /** Days ledger entries are kept before the workers trim them; 0: forever (`SMSQ_LEDGER_RETENTION_DAYS`). */
+  ledgerRetentionDays: number;
   shutdownTimeoutMs: number;
   lockDurationMs: number;
   /** Age after which an interrupted enqueue is repaired, in ms (`SMSQ_ENQUEUE_REPAIR_AFTER_MS`). */
@@ -286,6 +294,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     batchConcurrency: e.SMSQ_BATCH_CONCURRENCY,
     probeIntervalMs: e.SMSQ_PROBE_INTERVAL_MS,
     recordTtlS: e.SMSQ_RECORD_TTL_S,
+    ledgerRetentionDays: e.SMSQ_LEDGER_RETENTION_DAYS,
     shutdownTimeoutMs: e.SMSQ_SHUTDOWN_TIMEOUT_MS,
     lockDurationMs: e.SMSQ_LOCK_DURATION_MS,
     enqueueRepairAfterMs: e.SMSQ_ENQUEUE_REPAIR_AFTER_MS,

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import type { Logger } from '../logger.js';
 import type { Batch, BatchReceipt } from '../message/types.js';
 import { batchRecipients } from '../message/types.js';
 import type { BatchState } from './batch-state.js';
@@ -131,4 +132,126 @@ export async function* readLedger(
     if (page.length < pageSize) return;
     start = `(${page[page.length - 1]![0]}`;
   }
+}
+
+/** The id of the ledger's last entry, or `0-0` when it has none: where "new entries only" start. */
+export async function lastLedgerId(redis: Redis, key: string): Promise<string> {
+  const [last] = await redis.xrevrange(key, '+', '-', 'COUNT', 1);
+  return last?.[0] ?? '0-0';
+}
+
+/**
+ * Streams ledger entries as they are appended after `after` (a stream id; default: the last entry
+ * now, so only new ones), until `signal` aborts. Blocks (XREAD BLOCK) on a connection of its own,
+ * which waits through a Redis restart, so the caller's connection stays free.
+ */
+export async function* followLedger(
+  redis: Redis,
+  key: string,
+  opts: { after?: string; signal: AbortSignal; blockMs?: number; count?: number },
+): AsyncGenerator<LedgerEntry> {
+  let last = opts.after ?? (await lastLedgerId(redis, key));
+  const reader = redis.duplicate({
+    maxRetriesPerRequest: null,
+    enableOfflineQueue: true,
+    lazyConnect: false,
+  });
+  // Ends a blocked XREAD at once instead of at its next timeout.
+  const stop = () => reader.disconnect();
+  opts.signal.addEventListener('abort', stop, { once: true });
+  try {
+    while (!opts.signal.aborted) {
+      let reply: [string, [string, string[]][]][] | null;
+      try {
+        reply = await reader.xread(
+          'COUNT',
+          opts.count ?? 500,
+          'BLOCK',
+          opts.blockMs ?? 5_000,
+          'STREAMS',
+          key,
+          last,
+        );
+      } catch (err) {
+        if (opts.signal.aborted) return;
+        throw err;
+      }
+      for (const [, entries] of reply ?? []) {
+        for (const [id, fields] of entries) {
+          last = id;
+          yield toEntry(id, fields);
+        }
+      }
+    }
+  } finally {
+    opts.signal.removeEventListener('abort', stop);
+    reader.disconnect();
+  }
+}
+
+/** Ledger entries removed per XTRIM call at most, so a large first trim never blocks Redis for long. */
+const TRIM_STEP = 10_000;
+
+/**
+ * Removes ledger entries older than `retentionDays` (by their stream id, which is their time):
+ * whole stream nodes first (XTRIM MINID ~, LIMIT-ed), then the few older ones left in the node at
+ * the boundary. Cheap when there is nothing to trim. Returns how many entries were removed.
+ */
+export async function trimLedger(
+  redis: Redis,
+  key: string,
+  retentionDays: number,
+  now = Date.now(),
+): Promise<number> {
+  if (retentionDays <= 0) return 0;
+  const minId = String(now - retentionDays * 24 * 3600 * 1000);
+  let removed = 0;
+  for (;;) {
+    const n = await redis.xtrim(key, 'MINID', '~', minId, 'LIMIT', TRIM_STEP);
+    removed += n;
+    if (n === 0) break;
+  }
+  return removed + (await redis.xtrim(key, 'MINID', minId));
+}
+
+/** How often the workers trim the ledger (and once at start). */
+export const LEDGER_TRIM_INTERVAL_MS = 3_600_000;
+
+/**
+ * Trims the ledger now and every `intervalMs` (see `trimLedger`); several worker processes doing
+ * the same is harmless. `stop` clears the timer and waits for a trim in flight.
+ */
+export function startLedgerTrim(opts: {
+  redis: Redis;
+  key: string;
+  retentionDays: number;
+  logger: Logger;
+  intervalMs?: number;
+}): { stop(): Promise<void> } {
+  if (opts.retentionDays <= 0) return { stop: () => Promise.resolve() };
+  const log = opts.logger.child({ module: 'ledger' });
+  let running: Promise<void> | undefined;
+  const trim = () => {
+    running ??= trimLedger(opts.redis, opts.key, opts.retentionDays)
+      .then((removed) => {
+        if (removed > 0)
+          log.info(
+            { removed, retentionDays: opts.retentionDays },
+            'Ledger entries past their retention removed',
+          );
+      })
+      .catch((err: unknown) => log.warn({ err }, 'Ledger trim failed; trying again at the next interval'))
+      .finally(() => {
+        running = undefined;
+      });
+  };
+  trim();
+  const timer = setInterval(trim, opts.intervalMs ?? LEDGER_TRIM_INTERVAL_MS);
+  timer.unref();
+  return {
+    async stop() {
+      clearInterval(timer);
+      await running;
+    },
+  };
 }

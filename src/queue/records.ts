@@ -1,3 +1,4 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { SendWindow } from '../message/send-window.js';
 import type { InvalidRecipient } from '../message/recipients.js';
@@ -139,12 +140,12 @@ return {'ok', tostring(ms)}
  * the same send when the provider ids overlap, else a duplicate (ledger entry, counted).
  */
 const RECORD_RECEIPT_SCRIPT = `
-local h = redis.call('HMGET', KEYS[1], 'state', 'owner', 'receipt')
+local h = redis.call('HMGET', KEYS[1], 'state', 'owner', 'receipt', 'receiptIds')
 local state = h[1]
 if not state then return {'missing', ''} end
 local function settle(kind, entry)
   redis.call('HSET', KEYS[1], 'state', 'sent', 'receipt', ARGV[2], 'updatedAt', ARGV[7])
-  redis.call('HDEL', KEYS[1], 'owner', 'error')
+  redis.call('HDEL', KEYS[1], 'owner', 'error', 'receiptIds')
   local fields = cjson.decode(entry)
   if kind ~= 'sent' then
     table.insert(fields, 'note')
@@ -158,9 +159,14 @@ end
 if state == 'sending' and ARGV[1] ~= '' and h[2] == ARGV[1] then return settle('sent', ARGV[3]) end
 if state == 'sending' or state == 'planned' then return settle('taken-over', ARGV[3]) end
 if state == 'sent' then
-  local stored = cjson.decode(h[3] or '{}')
   local seen = {}
-  for _, id in ipairs(stored.providerIds or {}) do seen[id] = true end
+  if h[4] then
+    -- A compacted record keeps its provider ids joined by commas (see COMPACT_SCRIPT).
+    for id in string.gmatch(h[4], '[^,]+') do seen[id] = true end
+  else
+    local stored = cjson.decode(h[3] or '{}')
+    for _, id in ipairs(stored.providerIds or {}) do seen[id] = true end
+  end
   for _, id in ipairs(cjson.decode(ARGV[5])) do
     if seen[id] then return {'same', state} end
   end
@@ -212,6 +218,26 @@ for _, b in ipairs(cjson.decode(ARGV[2])) do
 end
 redis.call('HSET', KEYS[1], unpack(cjson.decode(ARGV[3])))
 return 'ok'
+`;
+
+/**
+ * Compacts a final batch record. ARGV: the batch deflated (\`batchz\`, replacing the JSON
+ * \`batch\`), the receipt JSON it was computed from, that receipt without its provider ids, and
+ * the ids joined by commas. Only a final record still holding its JSON batch is touched (final
+ * states never go back), and its receipt only when unchanged since it was read (a late receipt
+ * may have landed meanwhile: that one stays as written). Drops what a final batch no longer
+ * needs: its call and lookup bookkeeping. Returns 1 when compacted.
+ */
+const COMPACT_SCRIPT = `
+local final = { sent = true, rejected = true, unknown = true, failed = true, expired = true }
+local h = redis.call('HMGET', KEYS[1], 'state', 'batch', 'receipt')
+if not h[2] or not final[h[1]] then return 0 end
+redis.call('HSET', KEYS[1], 'batchz', ARGV[1])
+redis.call('HDEL', KEYS[1], 'batch', 'callAt', 'callEnded', 'lookups', 'lookupFailures')
+if ARGV[2] ~= '' and h[3] == ARGV[2] then
+  redis.call('HSET', KEYS[1], 'receipt', ARGV[3], 'receiptIds', ARGV[4])
+end
+return 1
 `;
 
 const CREATE_REQUEST_SCRIPT = `
@@ -283,6 +309,13 @@ interface SmsqCommands {
     batches: string,
     requestFields: string,
   ): Promise<string>;
+  smsqCompact(
+    batchKey: string,
+    compact: Buffer,
+    receiptSeen: string,
+    receiptWithoutIds: string,
+    providerIds: string,
+  ): Promise<number>;
   smsqCreateRequest(
     idemKey: string,
     requestKey: string,
@@ -300,6 +333,7 @@ const SCRIPTS = {
   smsqCancel: { keys: 1, lua: CANCEL_SCRIPT },
   smsqSavePlan: { keys: 1, lua: SAVE_PLAN_SCRIPT },
   smsqCreateRequest: { keys: 2, lua: CREATE_REQUEST_SCRIPT },
+  smsqCompact: { keys: 1, lua: COMPACT_SCRIPT },
 };
 
 function commands(redis: Redis): SmsqCommands {
@@ -317,6 +351,20 @@ function toHashFields(values: Record<string, string | number | boolean | undefin
 
 function storedReceipt({ accepted: _accepted, ...rest }: BatchReceipt): StoredReceipt {
   return rest;
+}
+
+/** A final batch as stored: its JSON deflated (numbers and repeated or templated texts shrink most). */
+export function compactBatch(batch: Batch): Buffer {
+  return deflateRawSync(JSON.stringify(batch));
+}
+
+function expandBatch(compact: Buffer): Batch {
+  return JSON.parse(inflateRawSync(compact).toString('utf8')) as Batch;
+}
+
+/** Ids joined by commas can be split back only when none is empty or holds a comma. */
+function joinableIds(ids: readonly string[]): boolean {
+  return ids.every((id) => id !== '' && !id.includes(','));
 }
 
 function parseJson<T>(value: string | undefined, fallback: T): T {
@@ -426,17 +474,24 @@ export class RecordStore {
     });
   }
 
+  /** A batch record, from either encoding (JSON while in flight, compacted once final). */
   async getBatch(id: string): Promise<BatchRecord | undefined> {
-    const h = await this.redis.hgetall(this.keys.batch(id));
-    if (!h.batch) return undefined;
+    const raw = await this.redis.hgetallBuffer(this.keys.batch(id));
+    const h: Record<string, string | undefined> = {};
+    for (const [field, value] of Object.entries(raw)) if (field !== 'batchz') h[field] = value.toString();
+    const batch = raw.batchz ? expandBatch(raw.batchz) : h.batch ? (JSON.parse(h.batch) as Batch) : undefined;
+    if (!batch) return undefined;
+    let receipt = h.receipt ? (JSON.parse(h.receipt) as StoredReceipt) : undefined;
+    if (receipt && h.receiptIds !== undefined)
+      receipt = { ...receipt, providerIds: h.receiptIds === '' ? [] : h.receiptIds.split(',') };
     return {
-      batch: JSON.parse(h.batch) as Batch,
+      batch,
       state: h.state as BatchState,
       attempts: Number(h.attempts ?? 0),
       expiresAt: h.expiresAt,
       sendAt: h.sendAt,
       ...(h.window ? { window: JSON.parse(h.window) as SendWindow, timezone: h.timezone } : {}),
-      receipt: h.receipt ? (JSON.parse(h.receipt) as StoredReceipt) : undefined,
+      receipt,
       error: h.error,
       updatedAt: h.updatedAt,
       ...(h.owner ? { owner: h.owner } : {}),
@@ -446,6 +501,37 @@ export class RecordStore {
       lookups: Number(h.lookups ?? 0),
       duplicates: Number(h.duplicates ?? 0),
     };
+  }
+
+  /**
+   * Compacts the final ones among `records` (see COMPACT_SCRIPT): their recipients and texts
+   * deflated, their provider ids joined, their call bookkeeping dropped. `getBatch` reads both
+   * encodings, so nothing else changes. Returns how many were compacted.
+   */
+  async compactBatches(records: readonly BatchRecord[]): Promise<number> {
+    const done = await Promise.all(
+      records
+        .filter((record) => isFinalBatchState(record.state))
+        .map(async ({ batch }) => {
+          const key = this.keys.batch(batch.id);
+          const [json, receiptJson] = await this.redis.hmget(key, 'batch', 'receipt');
+          if (!json) return 0; // already compacted
+          let seen = '';
+          let withoutIds = '';
+          let ids = '';
+          if (receiptJson) {
+            const { providerIds, ...rest } = JSON.parse(receiptJson) as StoredReceipt;
+            if (joinableIds(providerIds)) {
+              seen = receiptJson;
+              withoutIds = JSON.stringify(rest);
+              ids = providerIds.join(',');
+            }
+          }
+          const stored = JSON.parse(json) as Batch;
+          return commands(this.redis).smsqCompact(key, compactBatch(stored), seen, withoutIds, ids);
+        }),
+    );
+    return done.reduce((n: number, d) => n + d, 0);
   }
 
   async getBatches(ids: readonly string[]): Promise<BatchRecord[]> {

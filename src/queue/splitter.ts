@@ -10,7 +10,7 @@ import type { BatchJobData, SendJobData } from './jobs.js';
 import { ledgerFields } from './ledger.js';
 import { BATCH_JOB } from './names.js';
 import type { BatchRecord, RecordStore } from './records.js';
-import { summarizeRequest, type RequestSummary } from './summary.js';
+import { summarizeRequest, type BatchSummary, type RequestSummary } from './summary.js';
 import type { SuppressionList } from './suppressions.js';
 
 export interface SplitterDeps {
@@ -23,6 +23,15 @@ export interface SplitterDeps {
   backoffMs: number;
   recordTtlS: number;
   logger: Logger;
+}
+
+/**
+ * What a completed send job returns (BullMQ keeps it with the job for 7 days): the request's
+ * summary without the batches' provider ids, which can be one per recipient (OVH) and are in the
+ * batch records and the ledger anyway.
+ */
+export interface SendJobResult extends Omit<RequestSummary, 'batches'> {
+  batches: Omit<BatchSummary, 'providerIds'>[];
 }
 
 /** A batch tag unique per batch and ≤ 20 characters (OVH's limit), so an ambiguous send can be found. */
@@ -135,7 +144,10 @@ export function createSplitter(deps: SplitterDeps) {
     }
   }
 
-  /** Every batch is done (completed or failed): give each an outcome and complete the request. */
+  /**
+   * Every batch is done (completed or failed): give each an outcome, compact the final records
+   * (see `RecordStore.compactBatches`) and complete the request.
+   */
   async function finalize(requestId: string): Promise<RequestSummary> {
     const request = await deps.store.getRequest(requestId);
     if (!request) throw new Error(`Request ${requestId} has no record`);
@@ -153,19 +165,23 @@ export function createSplitter(deps: SplitterDeps) {
       }
     }
     batches = await deps.store.getBatches(request.batchIds);
+    await deps.store.compactBatches(batches);
     const finishedAt = await deps.store.completeRequest(request, deps.recordTtlS);
     const summary = summarizeRequest({ ...request, state: 'completed', finishedAt }, batches);
     log.info({ requestId, counts: summary.counts, credits: summary.credits }, 'Request completed');
     return summary;
   }
 
-  return async function processSendJob(job: Job<SendJobData>, token?: string): Promise<RequestSummary> {
+  return async function processSendJob(job: Job<SendJobData>, token?: string): Promise<SendJobResult> {
     if ((job.data.step ?? 'plan') === 'plan') {
       const records = await plan(job);
       await addChildren(job, records);
-      await job.updateData({ ...job.data, step: 'wait' });
+      // The batch records hold every recipient now: the job keeps none (a retry that is still at
+      // `plan` finds the request planned and reads the stored plan; `wait` never reads them).
+      await job.updateData({ ...job.data, messages: [], step: 'wait' });
     }
     if (token && (await job.moveToWaitingChildren(token))) throw new WaitingChildrenError();
-    return finalize(job.data.requestId);
+    const summary = await finalize(job.data.requestId);
+    return { ...summary, batches: summary.batches.map(({ providerIds: _ids, ...batch }) => batch) };
   };
 }

@@ -18,10 +18,10 @@ import {
 } from './durability.js';
 import { startEnqueueRepair } from './enqueue-repair.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
+import { startLedgerTrim } from './ledger.js';
 import { batchQueueName, SEND_QUEUE } from './names.js';
 import { ProviderControl } from './provider-control.js';
-import { createSplitter } from './splitter.js';
-import type { RequestSummary } from './summary.js';
+import { createSplitter, type SendJobResult } from './splitter.js';
 
 export interface SmsqWorkers {
   context: QueueContext;
@@ -170,7 +170,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     logger,
   });
   const workers: Worker[] = [
-    new Worker<SendJobData, RequestSummary>(SEND_QUEUE, splitter, {
+    new Worker<SendJobData, SendJobResult>(SEND_QUEUE, splitter, {
       ...workerOpts,
       connection: workerConnection(),
       concurrency: 4,
@@ -220,6 +220,12 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     logger,
     onRepaired: opts.onEnqueueRepaired,
   });
+  const ledgerTrim = startLedgerTrim({
+    redis: context.redis,
+    key: context.keys.ledger,
+    retentionDays: config.ledgerRetentionDays,
+    logger,
+  });
   // A provider paused before this process started is probed at once, not after a full interval.
   control.probePaused().catch((err: unknown) => log.error({ err }, 'Probe of paused providers failed'));
   log.info({ providers: [...providers.keys()], defaultProvider: config.defaultProvider }, 'Workers started');
@@ -240,6 +246,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       closing ??= (async () => {
         control.stop();
         repair.stop();
+        await ledgerTrim.stop();
         const timer = setTimeout(() => {
           log.warn({ graceMs }, 'Shutdown grace period over; aborting provider calls in flight');
           abort();
