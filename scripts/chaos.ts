@@ -62,7 +62,9 @@ async function retrying<T>(fn: () => Promise<T>, deadline: number, pauseMs = 250
 }
 
 async function main(): Promise<number> {
+  // Two streams, so the request plan does not depend on how the faults' draws interleave with it.
   const random = new Random(seed);
+  const faultRandom = new Random(seed ^ 0x9e3779b9);
   const runMs = minutes * 60_000;
   const began = Date.now();
   // Requests go out over the first 70 % of the run, faults over the first 80 %; the rest is quiet,
@@ -105,7 +107,7 @@ async function main(): Promise<number> {
   await workers.start();
   const client = new SmsClient({ redis: redis.url, prefix: PREFIX });
   const faults = new FaultInjector(
-    { descom, ovh, redis, workers, random, lockDurationMs: LOCK_DURATION_MS },
+    { descom, ovh, redis, workers, random: faultRandom, lockDurationMs: LOCK_DURATION_MS },
     (runMs * 0.8) / 60_000,
   );
 
