@@ -31,6 +31,8 @@ export interface ChaosFigures {
   twiceOutsideUnknown: number;
   /** Recipients a fake received twice or more that are in an `unknown` batch, per provider (Descom: a bug too). */
   twiceInUnknown: { descom: number; ovh: number };
+  /** Recipients of `unknown` batches per provider, split by whether the fake did receive them. */
+  unknownByProvider: Record<'descom' | 'ovh', { received: number; notReceived: number }>;
   /** Recipients of `sent` batches (accepted by smsq's account) that their fake never received. Must be 0. */
   sentButNotReceived: number;
   /** Recipients a fake received whose batch smsq settled as failed, rejected or expired. Must be 0. */
@@ -115,6 +117,10 @@ export async function tally(deps: {
 
   let twiceOutsideUnknown = 0;
   const twiceInUnknown = { descom: 0, ovh: 0 };
+  const unknownByProvider = {
+    descom: { received: 0, notReceived: 0 },
+    ovh: { received: 0, notReceived: 0 },
+  };
   let sentButNotReceived = 0;
   let receivedButReportedNotSent = 0;
   let wrongProvider = 0;
@@ -130,6 +136,7 @@ export async function tally(deps: {
     for (const recipient of request.to) {
       const times = receptions[request.provider].get(recipient) ?? 0;
       const state = batchOf.get(recipient)?.state;
+      if (state === 'unknown') unknownByProvider[request.provider][times > 0 ? 'received' : 'notReceived']++;
       if ((receptions[other].get(recipient) ?? 0) > 0) {
         wrongProvider++;
         offend('wrong-provider', request, recipient, times);
@@ -168,6 +175,7 @@ export async function tally(deps: {
     unknown: outcomes.unknown ?? 0,
     twiceOutsideUnknown,
     twiceInUnknown,
+    unknownByProvider,
     sentButNotReceived,
     receivedButReportedNotSent,
     wrongProvider,

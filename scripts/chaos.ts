@@ -227,6 +227,7 @@ function printReport(
   line('received, reported failed/rejected/expired (=0)', r.receivedButReportedNotSent);
   line('received by the wrong provider (=0)', r.wrongProvider);
   line('unknown', r.unknown);
+  line('unknown by provider (received by the fake or not)', JSON.stringify(r.unknownByProvider));
   line('duplicates: smsq duplicatesSent', r.duplicates.smsqDuplicatesSent);
   line(
     'duplicates: ledger lines / recipients',
