@@ -118,6 +118,8 @@ export interface FakeOvh {
   recipientsReceived(): string[];
   script(route: FakeOvhRoute, ...actions: FakeOvhAction[]): void;
   setCreditsLeft(credits: number): void;
+  /** Changes how long SMS accepted from now on stay pending, in ms (see `FakeOvhOptions.pendingMs`). */
+  setPendingMs(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -212,7 +214,7 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
   const invalidNumbers = new Set(opts.invalidNumbers ?? []);
   const creditsPerSms = opts.creditsPerSms ?? 1;
   const maxSkewS = opts.maxSkewS ?? 30;
-  const pendingMs = opts.pendingMs ?? 0;
+  let pendingMs = opts.pendingMs ?? 0;
   const isPending = (o: FakeOutgoingRecord): boolean => Date.now() < o.pendingUntil;
   const secrets = {
     appKey: `fakeAppKey${randomBytes(4).toString('hex')}`,
@@ -498,6 +500,9 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
     },
     setCreditsLeft(credits) {
       creditsLeft = credits;
+    },
+    setPendingMs(ms) {
+      pendingMs = ms;
     },
     async close() {
       for (const socket of sockets) socket.destroy();
