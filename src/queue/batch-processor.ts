@@ -176,6 +176,13 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       );
       return waitUntil(job, token, now() + (callOverAt - redisNow));
     }
+    const lock = jobLock(job, token);
+    if (lock && !(await store.holdsLock(lock))) {
+      // Frozen past our lock and resumed: the job is another run's now, so are its lookups. (Not
+      // what keeps us from sending: beginCall checks the lock atomically before any call.)
+      log.warn('Lost the job lock before reconciling; leaving the batch to the run that holds it');
+      return done(batch, 'sending');
+    }
     if (record.owner !== owner) {
       const took = await store.transition(batch, ['sending'], 'sending', {
         ifOwner: record.owner ?? '',
@@ -355,7 +362,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         code: 'SMSQ_REDIS_NOT_DURABLE',
       });
     }
-    const lock = token ? { key: `${job.queueQualifiedName}:${job.id}:lock`, token } : undefined;
+    const lock = jobLock(job, token);
     const begun = await store.beginCall(batch, owner, lock);
     if (begun.status === 'cancelled') {
       log.info('Request cancelled; batch not sent');
@@ -418,6 +425,11 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     }
     return send(job, token, current, owner, signal, log);
   };
+}
+
+/** The job's BullMQ lock (its key and this run's token), when the run has one. */
+function jobLock(job: Job, token: string | undefined): { key: string; token: string } | undefined {
+  return token ? { key: `${job.queueQualifiedName}:${job.id}:lock`, token } : undefined;
 }
 
 /** 1 s, 2 s, 4 s … up to LOOKUP_BACKOFF_MAX_MS, by the number of lookups made so far. */

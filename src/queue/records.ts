@@ -623,6 +623,11 @@ export class RecordStore {
     return { status: 'lost', reason: detail };
   }
 
+  /** True while `lock.key` (a job's BullMQ lock) still holds this run's token. */
+  async holdsLock(lock: { key: string; token: string }): Promise<boolean> {
+    return (await this.redis.get(lock.key)) === lock.token;
+  }
+
   /** Records a provider receipt, whatever the batch's state (see RECORD_RECEIPT_SCRIPT). */
   async recordReceipt(
     batch: Batch,
