@@ -1,14 +1,11 @@
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Batch, BatchReceipt, OutboundMessage, ProviderId } from '../../src/message/types.js';
 import { duplicateLedgerFields, ledgerFields } from '../../src/queue/ledger.js';
-import { smsqKeys } from '../../src/queue/names.js';
-import { RecordStore } from '../../src/queue/records.js';
 import type { SendJobResult } from '../../src/queue/splitter.js';
 import { getRequestSummary } from '../../src/queue/status.js';
 import { eventually, startPipeline } from '../helpers/pipeline.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { openTestStore } from '../helpers/store.js';
 
 /** Deterministic pseudo-random digits, so numbers and ids do not compress better than real ones. */
 function digits(seed: number): () => string {
@@ -34,13 +31,8 @@ describe('final batch records are compacted', () => {
   });
 
   async function setup(provider: ProviderId, messages: OutboundMessage[]) {
-    const prefix = uniquePrefix();
-    const redis = new Redis(redisUrl());
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
-    cleanups.push(() => Promise.resolve(redis.disconnect()));
-    const keys = smsqKeys(prefix);
-    const store = new RecordStore(redis, keys);
-    const requestId = `r${prefix}`;
+    const { redis, keys, store, requestId, close } = openTestStore();
+    cleanups.push(close);
     const recipients = messages.flatMap((m) => m.to);
     await store.createRequest({
       id: requestId,
@@ -208,7 +200,7 @@ describe('a completed request keeps each recipient once, compactly', () => {
       expect(stored).not.toContain('+34600000');
       expect(stored).not.toContain('sim-');
       expect((completed.returnvalue as SendJobResult).counts.accepted).toBe(250);
-      const keys = smsqKeys(p.config.prefix);
+      const { keys } = p.workers.context;
       for (const batch of result.batches) {
         expect(await p.workers.context.redis.hexists(keys.batch(batch.id), 'batch')).toBe(0);
         expect(

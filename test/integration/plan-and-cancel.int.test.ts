@@ -1,10 +1,8 @@
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { Batch } from '../../src/message/types.js';
-import { smsqKeys } from '../../src/queue/names.js';
-import { RecordStore, type BatchRecord } from '../../src/queue/records.js';
+import type { BatchRecord } from '../../src/queue/records.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { openTestStore } from '../helpers/store.js';
 
 /**
  * The splitter's plan and a cancel are single atomic steps in Redis, so no interleaving of a
@@ -19,12 +17,8 @@ describe('plan and cancel are atomic', () => {
   });
 
   async function setup() {
-    const prefix = uniquePrefix();
-    const redis = new Redis(redisUrl());
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
-    cleanups.push(() => Promise.resolve(redis.disconnect()));
-    const store = new RecordStore(redis, smsqKeys(prefix));
-    const requestId = `r${prefix}`;
+    const { store, requestId, close } = openTestStore();
+    cleanups.push(close);
     await store.createRequest({
       id: requestId,
       createdAt: new Date().toISOString(),

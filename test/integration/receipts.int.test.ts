@@ -1,13 +1,10 @@
-import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createSmsqMetrics, LedgerFollower } from '../../src/http/metrics.js';
 import type { Batch, BatchReceipt } from '../../src/message/types.js';
 import { duplicateLedgerFields, ledgerFields, readLedger } from '../../src/queue/ledger.js';
-import { smsqKeys } from '../../src/queue/names.js';
-import { RecordStore } from '../../src/queue/records.js';
 import { getRequestSummary } from '../../src/queue/status.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { openTestStore } from '../helpers/store.js';
 
 /**
  * A receipt is proof that a batch was sent, whoever holds the batch when it arrives: late ones
@@ -22,13 +19,8 @@ describe('late and duplicate receipts', () => {
   });
 
   async function setup() {
-    const prefix = uniquePrefix();
-    const redis = new Redis(redisUrl());
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
-    cleanups.push(() => Promise.resolve(redis.disconnect()));
-    const keys = smsqKeys(prefix);
-    const store = new RecordStore(redis, keys);
-    const requestId = `r${prefix}`;
+    const { redis, keys, store, requestId, close } = openTestStore();
+    cleanups.push(close);
     await store.createRequest({
       id: requestId,
       createdAt: new Date().toISOString(),

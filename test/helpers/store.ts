@@ -1,0 +1,31 @@
+import { Redis } from 'ioredis';
+import { smsqKeys, type SmsqKeys } from '../../src/queue/names.js';
+import { RecordStore } from '../../src/queue/records.js';
+import { redisUrl, removePrefix, uniquePrefix } from './smsq.js';
+
+export interface TestStore {
+  redis: Redis;
+  keys: SmsqKeys;
+  store: RecordStore;
+  /** A request id unique to this store's prefix. */
+  requestId: string;
+  /** Disconnects and removes the prefix. */
+  close: () => Promise<void>;
+}
+
+/** A record store on the run's Redis under a fresh prefix, for tests of the store's own scripts. */
+export function openTestStore(): TestStore {
+  const prefix = uniquePrefix();
+  const redis = new Redis(redisUrl());
+  const keys = smsqKeys(prefix);
+  return {
+    redis,
+    keys,
+    store: new RecordStore(redis, keys),
+    requestId: `r${prefix}`,
+    close: async () => {
+      redis.disconnect();
+      await removePrefix(redisUrl(), prefix);
+    },
+  };
+}
