@@ -369,6 +369,9 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       return done(batch, 'failed');
     }
     if (begun.status === 'lost') {
+      // Settled meanwhile (a late receipt of an earlier call): nothing to send, say what it is.
+      const settled = begun.reason as BatchState;
+      if (isFinalBatchState(settled)) return done(batch, settled);
       // Frozen past our lock (or taken over): another run has the job now; we must not call.
       log.warn({ reason: begun.reason }, 'Lost the batch before the provider call; not sending');
       return done(batch, 'sending');
