@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { redisAddress } from './redis.js';
 import { PROVIDER_IDS, type ProviderId } from './message/types.js';
 
 const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
@@ -34,7 +35,16 @@ const csvList = z.preprocess(
 export const envSchema = z.object({
   /** Redis for queues, batch states and the ledger. */
   REDIS_URL: z.preprocess(emptyAsUndefined, z.url().default('redis://127.0.0.1:6379')),
-  /** BullMQ prefix shared by every queue and smsq key; use a hash tag (`{smsq}`) with Redis Cluster. */
+  /**
+   * Redis Cluster seed nodes (`host:port,…`): connect through ioredis Cluster instead of REDIS_URL's
+   * host; REDIS_URL still gives the credentials and TLS (`rediss://`). The prefix becomes a hash tag.
+   */
+  REDIS_CLUSTER_NODES: optionalString,
+  /** Sentinels (`host:port,…`) watching REDIS_SENTINEL_MASTER; REDIS_URL gives credentials, TLS and db. */
+  REDIS_SENTINELS: optionalString,
+  /** The master name the sentinels watch. @defaultValue mymaster */
+  REDIS_SENTINEL_MASTER: z.preprocess(emptyAsUndefined, z.string().default('mymaster')),
+  /** BullMQ prefix shared by every queue and smsq key (with Redis Cluster it is wrapped in `{…}`, one hash slot). */
   SMSQ_PREFIX: z.preprocess(
     emptyAsUndefined,
     z
@@ -188,8 +198,9 @@ export interface SimulatorConfig {
 }
 
 export interface Config {
+  /** Where Redis is: REDIS_URL, or a `redis-cluster://` / `redis-sentinel://` address (src/redis.ts). */
   redisUrl: string;
-  /** True when REDIS_URL was set explicitly (so `smsq start` must not start a private Redis). */
+  /** True when REDIS_URL (or a Cluster or Sentinel set) was set explicitly (so `smsq start` must not start a private Redis). */
   redisUrlExplicit: boolean;
   prefix: string;
   defaultProvider: ProviderId;
@@ -224,6 +235,31 @@ export interface Config {
   production: boolean;
 }
 
+/** The Redis address (see src/redis.ts): REDIS_URL, or a Cluster or Sentinel set built on it. */
+function redisTopology(e: Env, problems: string[]): { address: string; cluster: boolean } {
+  if (e.REDIS_CLUSTER_NODES && e.REDIS_SENTINELS) {
+    problems.push('REDIS_CLUSTER_NODES and REDIS_SENTINELS: set one of them, not both');
+    return { address: e.REDIS_URL, cluster: false };
+  }
+  const [kind, nodes] = e.REDIS_CLUSTER_NODES
+    ? (['cluster', e.REDIS_CLUSTER_NODES] as const)
+    : e.REDIS_SENTINELS
+      ? (['sentinel', e.REDIS_SENTINELS] as const)
+      : [];
+  if (!kind) return { address: e.REDIS_URL, cluster: false };
+  try {
+    return {
+      address: redisAddress(kind, nodes, e.REDIS_URL, e.REDIS_SENTINEL_MASTER),
+      cluster: kind === 'cluster',
+    };
+  } catch (err) {
+    problems.push(
+      `${kind === 'cluster' ? 'REDIS_CLUSTER_NODES' : 'REDIS_SENTINELS'}: ${(err as Error).message}`,
+    );
+    return { address: e.REDIS_URL, cluster: false };
+  }
+}
+
 function formatIssues(error: z.ZodError): string {
   return error.issues
     .map((issue) => `${issue.path.join('.') || '(environment)'}: ${issue.message}`)
@@ -236,6 +272,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!parsed.success) throw new ConfigError(`Invalid configuration:\n${formatIssues(parsed.error)}`);
   const e = parsed.data;
   const problems: string[] = [];
+  const redis = redisTopology(e, problems);
 
   let descom: DescomConfig | undefined;
   if (e.DESCOM_USER || e.DESCOM_PASS) {
@@ -282,9 +319,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
 
   return {
-    redisUrl: e.REDIS_URL,
-    redisUrlExplicit: Boolean(emptyAsUndefined(env.REDIS_URL)),
-    prefix: e.SMSQ_PREFIX,
+    redisUrl: redis.address,
+    redisUrlExplicit: Boolean(emptyAsUndefined(env.REDIS_URL)) || redis.address !== e.REDIS_URL,
+    prefix: redis.cluster && !/\{[^}]+\}/.test(e.SMSQ_PREFIX) ? `{${e.SMSQ_PREFIX}}` : e.SMSQ_PREFIX,
     defaultProvider,
     defaultCountry: e.SMSQ_DEFAULT_COUNTRY,
     ambiguous: e.SMSQ_AMBIGUOUS,

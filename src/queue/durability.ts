@@ -319,6 +319,11 @@ export interface DurabilityGateOptions {
    * not durable (SMSQ_REQUIRE_DURABLE_REDIS). Default false.
    */
   require?: boolean;
+  /**
+   * The server connection that took the writes (a Cluster: the prefix slot's master, see
+   * `slotServer` in src/redis.ts). Default: the connection itself.
+   */
+  server?: () => Redis;
 }
 
 /** Resolves once the connection's previous writes are durable; throws RedisNotDurableError otherwise. */
@@ -342,16 +347,24 @@ function isCommandRefused(err: unknown): boolean {
  * Note: WAIT/WAITAOF block the connection they run on for up to `timeoutMs`, other commands
  * queued on it included.
  */
-export function createDurabilityGate(redis: Redis, opts: DurabilityGateOptions): DurabilityGate {
+export function createDurabilityGate(connection: Redis, opts: DurabilityGateOptions): DurabilityGate {
   const log = opts.logger.child({ module: 'redis-durability' });
   const timeoutMs = Math.max(1, Math.round(opts.timeoutMs));
   let facts: Promise<RedisDurabilityFacts> | undefined = opts.facts && Promise.resolve(opts.facts);
   let waitAofRefused = false;
   let generation = 0;
-  redis.on('close', () => {
-    generation++;
-    facts = undefined;
-  });
+  const serverOf = opts.server ?? (() => connection);
+  let redis = serverOf();
+  const watched = new WeakSet<Redis>();
+  const watch = (server: Redis) => {
+    if (watched.has(server)) return;
+    watched.add(server);
+    server.on('close', () => {
+      generation++;
+      facts = undefined;
+    });
+  };
+  watch(redis);
 
   const currentFacts = () => {
     if (!facts) {
@@ -373,6 +386,18 @@ export function createDurabilityGate(redis: Redis, opts: DurabilityGateOptions):
 
   return async function awaitDurable(): Promise<void> {
     // Taken synchronously: the caller's write was answered on the connection of this generation.
+    let server: Redis;
+    try {
+      server = serverOf();
+    } catch (err) {
+      throw new RedisNotDurableError('No Redis server holds the prefix slot', { cause: err });
+    }
+    if (server !== redis) {
+      // A Cluster failover moved the slot: the facts were the old master's.
+      watch(server);
+      redis = server;
+      facts = undefined;
+    }
     const writtenIn = generation;
     const assertSameConnection = () => {
       if (generation !== writtenIn) {

@@ -7,7 +7,7 @@ import { createProviders } from '../providers/index.js';
 import { providerAllowanceMeters } from './allowance.js';
 import { timeProviders, type ProviderRequestObserver } from '../providers/timed-provider.js';
 import type { SmsProvider } from '../providers/types.js';
-import { createWorkerConnection } from '../redis.js';
+import { createWorkerConnection, slotServer } from '../redis.js';
 import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
 import { createQueueContext, type QueueContext } from './context.js';
 import {
@@ -110,7 +110,12 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     role: 'worker',
   });
   // Before anything sends: say what this Redis can lose; refuse to start with SMSQ_REQUIRE_DURABLE_REDIS.
-  const durability = await checkRedisDurability(context.redis, {
+  // On a Cluster, persistence and replicas are those of the master holding the prefix's slot.
+  const prefixServer = await slotServer(context.redis, context.keys.ledger).catch(async (err: unknown) => {
+    await context.close();
+    throw err;
+  });
+  const durability = await checkRedisDurability(prefixServer(), {
     require: config.requireDurableRedis,
     minReplicas: config.redisMinReplicas,
     logger,
@@ -124,6 +129,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     timeoutMs: Math.min(DURABILITY_TIMEOUT_MS, config.providerTimeoutMs),
     require: config.requireDurableRedis,
     facts: durability.facts,
+    server: prefixServer,
     logger,
   });
   const meterFor = providerAllowanceMeters({ redis: context.redis, keys: context.keys, config });

@@ -3,9 +3,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
+import { connectRedis } from '../redis.js';
 
 /** How to get a Redis, for the message of a start that found none. */
 export const HOW_TO_GET_REDIS =
@@ -14,6 +14,7 @@ export const HOW_TO_GET_REDIS =
 
 /** A Redis URL fit for logs and messages: the password replaced by `***`. */
 export function displayRedisUrl(url: string): string {
+  if (/^redis-(sentinel|cluster):/.test(url)) return url.replace(/^([^:]+:\/\/[^:@/]*):[^@/]*@/, '$1:***@');
   try {
     const parsed = new URL(url);
     if (parsed.password) parsed.password = '***';
@@ -25,7 +26,7 @@ export function displayRedisUrl(url: string): string {
 
 /** True when a Redis at `url` answers PING within `timeoutMs`. */
 export async function redisAnswers(url: string, timeoutMs = 1_000): Promise<boolean> {
-  const client = new Redis(url, {
+  const client = connectRedis(url, {
     lazyConnect: true,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,

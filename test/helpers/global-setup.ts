@@ -4,11 +4,18 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { auditLogs } from './log-audit.js';
+import { loadConfig } from '../../src/config.js';
 import { hasRedisServerBinary, startPrivateRedis, waitForRedis } from './redis-server.js';
+import { startRedisCluster, startRedisSentinelSet } from './redis-topology.js';
 
 declare module 'vitest' {
   export interface ProvidedContext {
+    /** The smsq Redis address of the run (a URL, or a Cluster / Sentinel address, see src/redis.ts). */
     redisUrl: string;
+    /** The environment that points smsq at it (REDIS_URL, or REDIS_CLUSTER_NODES / REDIS_SENTINELS). */
+    redisEnv: Record<string, string>;
+    /** `cluster` when keys must share a hash slot (test prefixes are then `{…}`). */
+    redisTopology: 'single' | 'cluster' | 'sentinel';
     /** Where every captured test log is also written, audited when the run ends. */
     logDir: string;
   }
@@ -34,23 +41,48 @@ async function startContainer(): Promise<{ url: string; stop: () => Promise<void
 }
 
 /**
- * Finds a Redis for the whole run: REDIS_URL if set, else a private redis-server on a free port,
+ * Finds a Redis for the whole run: with SMSQ_TEST_REDIS=cluster a private 3-master Redis Cluster,
+ * with SMSQ_TEST_REDIS=sentinel a private master + replica + sentinel; else REDIS_URL if set, else a private redis-server on a free port,
  * else a testcontainers Redis where Docker exists, else fails saying how to get one.
  */
 async function findRedis(project: TestProject): Promise<() => Promise<void>> {
+  const single = (url: string) => {
+    project.provide('redisUrl', url);
+    project.provide('redisEnv', { REDIS_URL: url });
+    project.provide('redisTopology', 'single');
+  };
+  const topology = process.env.SMSQ_TEST_REDIS;
+  if (topology === 'cluster') {
+    const cluster = await startRedisCluster(3);
+    const env = { REDIS_CLUSTER_NODES: cluster.nodes };
+    project.provide('redisUrl', loadConfig(env).redisUrl);
+    project.provide('redisEnv', env);
+    project.provide('redisTopology', 'cluster');
+    return () => cluster.destroy();
+  }
+  if (topology === 'sentinel') {
+    const set = await startRedisSentinelSet();
+    const env = { REDIS_SENTINELS: set.sentinels, REDIS_SENTINEL_MASTER: set.masterName };
+    project.provide('redisUrl', loadConfig(env).redisUrl);
+    project.provide('redisEnv', env);
+    project.provide('redisTopology', 'sentinel');
+    return () => set.destroy();
+  }
+  if (topology && topology !== 'single')
+    throw new Error(`SMSQ_TEST_REDIS: expected cluster or sentinel, got ${topology}`);
   if (process.env.REDIS_URL) {
     await waitForRedis(process.env.REDIS_URL);
-    project.provide('redisUrl', process.env.REDIS_URL);
+    single(process.env.REDIS_URL);
     return async () => {};
   }
   if (hasRedisServerBinary()) {
     const redis = await startPrivateRedis();
-    project.provide('redisUrl', redis.url);
+    single(redis.url);
     return () => redis.destroy();
   }
   try {
     const container = await startContainer();
-    project.provide('redisUrl', container.url);
+    single(container.url);
     return container.stop;
   } catch (err) {
     throw new Error(HOW_TO_GET_REDIS, { cause: err });

@@ -8,17 +8,27 @@ import { createLogger, type Logger } from '../../src/logger.js';
 
 /** A unique BullMQ/smsq prefix per test, so tests sharing one Redis never see each other's keys. */
 export function uniquePrefix(): string {
-  return `t${randomBytes(5).toString('hex')}`;
+  const prefix = `t${randomBytes(5).toString('hex')}`;
+  // On a Cluster every key of a prefix must share one hash slot, as smsq's own config ensures.
+  return inject('redisTopology') === 'cluster' ? `{${prefix}}` : prefix;
 }
 
+/** The run's Redis as an smsq address (for SmsClient, removePrefix, connectRedis). */
 export function redisUrl(): string {
   return process.env.SMSQ_TEST_REDIS_URL ?? inject('redisUrl');
+}
+
+/** The environment pointing smsq (a config, a spawned process) at the run's Redis. */
+export function redisEnv(): Record<string, string> {
+  return process.env.SMSQ_TEST_REDIS_URL
+    ? { REDIS_URL: process.env.SMSQ_TEST_REDIS_URL }
+    : inject('redisEnv');
 }
 
 /** A config for tests: the run's Redis, a unique prefix, fast retries; `env` overrides. */
 export function testConfig(env: Record<string, string> = {}): Config {
   return loadConfig({
-    REDIS_URL: redisUrl(),
+    ...redisEnv(),
     SMSQ_PREFIX: uniquePrefix(),
     SIMULATOR_LATENCY_MS: '0',
     SMSQ_BACKOFF_MS: '20',

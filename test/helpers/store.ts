@@ -1,4 +1,5 @@
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
+import { connectRedis } from '../../src/redis.js';
 import { smsqKeys, type SmsqKeys } from '../../src/queue/names.js';
 import { RecordStore } from '../../src/queue/records.js';
 import { redisUrl, removePrefix, uniquePrefix } from './smsq.js';
@@ -16,7 +17,7 @@ export interface TestStore {
 /** A record store on the run's Redis under a fresh prefix, for tests of the store's own scripts. */
 export function openTestStore(): TestStore {
   const prefix = uniquePrefix();
-  const redis = new Redis(redisUrl());
+  const redis = connectRedis(redisUrl());
   const keys = smsqKeys(prefix);
   return {
     redis,

@@ -6,7 +6,7 @@ import { startFakeOvh, trustCert, writeCertFile } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { eventually, startPipeline } from '../helpers/pipeline.js';
 import { startPrivateRedis } from '../helpers/redis-server.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { redisEnv, redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
 /** Waits for completion, riding out moments when Redis is unreachable. */
@@ -35,7 +35,7 @@ describe('crash recovery', () => {
   });
 
   const baseEnv = (prefix: string) => ({
-    REDIS_URL: redisUrl(),
+    ...redisEnv(),
     SMSQ_PREFIX: prefix,
     SMSQ_LOCK_DURATION_MS: '1000',
     SMSQ_BACKOFF_MS: '50',
