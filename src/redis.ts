@@ -75,7 +75,7 @@ export function redisAddress(
   if (parsed.protocol === 'rediss:') params.set('tls', '1');
   const db = parsed.pathname.replace(/^\//, '');
   if (db && db !== '0') params.set('db', db);
-  const query = params.size > 0 ? `?${params}` : '';
+  const query = params.size > 0 ? `?${params.toString()}` : '';
   const path = kind === 'sentinel' ? `/${encodeURIComponent(master ?? '')}` : '';
   return `redis-${kind}://${auth}${parseNodeList(nodes)
     .map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`))

@@ -43,7 +43,7 @@ describe('Redis Sentinel', () => {
     for (let i = 0; i < 20; i++) {
       ids.push((await pipeline.client.send({ to: all.slice(i * 300, (i + 1) * 300), text: 'Failover' })).id);
     }
-    await eventually(async () => fake.recipientsDelivered().length >= 900, 20_000);
+    await eventually(() => Promise.resolve(fake.recipientsDelivered().length >= 900), 20_000);
     const before = await set.currentMaster();
     await set.master.kill('SIGKILL');
     await eventually(async () => (await set.currentMaster()) !== before, 20_000);
