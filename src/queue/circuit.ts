@@ -118,7 +118,12 @@ interface CircuitCommands {
   ): Promise<[string, string]>;
   smsqCircuitOpenPaused(circuitKey: string, now: number): Promise<number>;
   smsqCircuitHalfOpen(circuitKey: string, now: number): Promise<number>;
-  smsqCircuitCloseIfQuiet(circuitKey: string, callsKey: string, now: number, failbackMs: number): Promise<number>;
+  smsqCircuitCloseIfQuiet(
+    circuitKey: string,
+    callsKey: string,
+    now: number,
+    failbackMs: number,
+  ): Promise<number>;
   smsqCircuitClaimProbe(circuitKey: string, now: number, intervalMs: number): Promise<number>;
 }
 
@@ -191,7 +196,9 @@ export class CircuitBreaker {
 
   /** The provider was paused for its account: routed batches keep away until it is back and quiet. */
   async paused(provider: ProviderId): Promise<void> {
-    if (!(await commands(this.deps.redis).smsqCircuitOpenPaused(this.deps.keys.circuit(provider), Date.now())))
+    if (
+      !(await commands(this.deps.redis).smsqCircuitOpenPaused(this.deps.keys.circuit(provider), Date.now()))
+    )
       return;
     this.log.warn(
       { provider, to: 'open', cause: 'paused' },

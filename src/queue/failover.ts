@@ -87,8 +87,7 @@ export interface FailoverDeps {
 }
 
 export type MoveResult =
-  | { status: 'moved'; to: ProviderId; successors: string[] }
-  | { status: 'stays'; why: string };
+  { status: 'moved'; to: ProviderId; successors: string[] } | { status: 'stays'; why: string };
 
 function estimateCredits(batch: Pick<Batch, 'messages'>): number {
   return batch.messages.reduce((n, m) => n + analyzeText(m.text).segments * m.to.length, 0);
@@ -139,7 +138,8 @@ export class Failover {
     cache = new Map<ProviderId, Promise<ProviderAvailability>>(),
   ): Promise<MoveResult> {
     if (record.state === 'moved') return this.finishMove(record, job);
-    if (!record.route || record.state !== 'planned') return { status: 'stays', why: 'no route or not planned' };
+    if (!record.route || record.state !== 'planned')
+      return { status: 'stays', why: 'no route or not planned' };
     const available = (p: ProviderId) => {
       let a = cache.get(p);
       if (!a) cache.set(p, (a = this.deps.circuit.availability(p)));
@@ -169,7 +169,14 @@ export class Failover {
         const id = `${old.id}-${to}-${i}`;
         const { messages } = plan;
         return {
-          batch: { ...old, id, provider: to, tag: batchTag(id), messages, estimatedCredits: estimateCredits(plan) },
+          batch: {
+            ...old,
+            id,
+            provider: to,
+            tag: batchTag(id),
+            messages,
+            estimatedCredits: estimateCredits(plan),
+          },
           state: 'planned',
           attempts: 0,
           ...(record.expiresAt ? { expiresAt: record.expiresAt } : {}),

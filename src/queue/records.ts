@@ -353,7 +353,9 @@ function commands(redis: Redis): SmsqCommands {
   return withScripts<SmsqCommands>(redis, SCRIPTS);
 }
 
-export function toHashFields(values: Record<string, string | number | boolean | undefined | object>): string[] {
+export function toHashFields(
+  values: Record<string, string | number | boolean | undefined | object>,
+): string[] {
   const out: string[] = [];
   for (const [key, value] of Object.entries(values)) {
     if (value === undefined) continue;

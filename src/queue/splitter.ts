@@ -114,7 +114,9 @@ export function createSplitter(deps: SplitterDeps) {
       const provider = deps.providers.get(providerId);
       // A route of one provider, or a request that opted out, never fails over.
       const route = job.data.failover !== false && group.route.length > 1 ? group.route : undefined;
-      const planned = provider ? planBatches(group.messages, provider.limits) : [{ messages: group.messages }];
+      const planned = provider
+        ? planBatches(group.messages, provider.limits)
+        : [{ messages: group.messages }];
       for (const p of planned) {
         if (p.messages.length === 0) continue;
         const id = `${requestId}-${records.length}`;

@@ -69,7 +69,8 @@ export function summarizeRequest(request: RequestRecord, batches: readonly Batch
       counts.accepted += recipients - invalid;
       charged += record.receipt.creditsCharged;
     } else if (record.state !== 'sent' && isFinalBatchState(record.state)) {
-      counts[OUTCOME_OF_STATE[record.state as Exclude<BatchState, 'planned' | 'sending' | 'moved'>]] += recipients;
+      counts[OUTCOME_OF_STATE[record.state as Exclude<BatchState, 'planned' | 'sending' | 'moved'>]] +=
+        recipients;
     }
     summaries.push({
       id: record.batch.id,
