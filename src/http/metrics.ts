@@ -233,7 +233,8 @@ export const metricsRoutes: FastifyPluginCallback<MetricsRouteOptions> = (app, o
         opts.metrics.circuitOpen.set({ provider }, states[i] === 'open' || states[i] === 'half-open' ? 1 : 0),
       );
     }
-    if (failoversKey) {
+    // Like the ledger counters, reported only where the ledger is followed (the API), never summed twice.
+    if (failoversKey && opts.followLedger !== false) {
       for (const [field, value] of Object.entries(await opts.redis.hgetall(failoversKey))) {
         const [from = '', to = '', reason = ''] = field.split('|');
         const increase = Number(value) - (failoversSeen.get(field) ?? 0);

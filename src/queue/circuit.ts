@@ -94,12 +94,17 @@ redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `;
 
-/** Claims the due probe of a circuit opened by failures (one process per interval). Returns 1 when claimed. */
+/**
+ * Claims the due probe of an open circuit whose provider is not paused (one process per interval):
+ * opened by failures, or by a pause that ended without a resume (e.g. given up after repeats).
+ * A paused provider is probed by ProviderControl, and its resume half-opens the circuit.
+ * Returns 1 when claimed.
+ */
 const CLAIM_PROBE_SCRIPT = `
-local h = redis.call('HMGET', KEYS[1], 'state', 'cause', 'openedAt', 'nextProbeAt')
-if h[1] ~= 'open' or h[2] ~= 'failures' then return 0 end
+local h = redis.call('HMGET', KEYS[1], 'state', 'openedAt', 'nextProbeAt')
+if h[1] ~= 'open' or redis.call('EXISTS', KEYS[2]) == 1 then return 0 end
 local now = tonumber(ARGV[1])
-local due = tonumber(h[4]) or (tonumber(h[3]) or 0) + tonumber(ARGV[2])
+local due = tonumber(h[3]) or (tonumber(h[2]) or 0) + tonumber(ARGV[2])
 if now < due then return 0 end
 redis.call('HSET', KEYS[1], 'nextProbeAt', now + tonumber(ARGV[2]))
 return 1
@@ -124,7 +129,12 @@ interface CircuitCommands {
     now: number,
     failbackMs: number,
   ): Promise<number>;
-  smsqCircuitClaimProbe(circuitKey: string, now: number, intervalMs: number): Promise<number>;
+  smsqCircuitClaimProbe(
+    circuitKey: string,
+    pausedKey: string,
+    now: number,
+    intervalMs: number,
+  ): Promise<number>;
 }
 
 const SCRIPTS = {
@@ -132,7 +142,7 @@ const SCRIPTS = {
   smsqCircuitOpenPaused: { keys: 1, lua: OPEN_PAUSED_SCRIPT },
   smsqCircuitHalfOpen: { keys: 1, lua: HALF_OPEN_SCRIPT },
   smsqCircuitCloseIfQuiet: { keys: 2, lua: CLOSE_IF_QUIET_SCRIPT },
-  smsqCircuitClaimProbe: { keys: 1, lua: CLAIM_PROBE_SCRIPT },
+  smsqCircuitClaimProbe: { keys: 2, lua: CLAIM_PROBE_SCRIPT },
 };
 
 function commands(redis: Redis): CircuitCommands {
@@ -242,7 +252,7 @@ export class CircuitBreaker {
     return { state, unavailable: h[1] === 'paused' ? 'paused' : 'circuit-open' };
   }
 
-  /** Probes, once per interval across processes, each provider whose circuit failures opened. */
+  /** Probes, once per interval across processes, each provider whose circuit is open while it is not paused. */
   async probeOpen(
     providers: ReadonlyMap<ProviderId, { probe(opts: ProbeOptions): Promise<boolean> }>,
     opts: { intervalMs: number; timeoutMs: number },
@@ -250,6 +260,7 @@ export class CircuitBreaker {
     for (const [id, provider] of providers) {
       const claimed = await commands(this.deps.redis).smsqCircuitClaimProbe(
         this.deps.keys.circuit(id),
+        this.deps.keys.paused(id),
         Date.now(),
         opts.intervalMs,
       );

@@ -288,10 +288,9 @@ export class Failover {
     this.timer.unref();
   }
 
-  /** Stops the timer and waits for a scan in progress. */
-  async stop(): Promise<void> {
+  /** Stops the timer. A scan in progress is not awaited: with Redis down it would hold the shutdown. */
+  stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.again = false;
-    await this.scanning;
   }
 }

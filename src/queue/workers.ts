@@ -279,7 +279,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     close(graceMs = config.shutdownTimeoutMs) {
       closing ??= (async () => {
         control.stop();
-        await failover?.stop();
+        failover?.stop();
         repair.stop();
         await ledgerTrim.stop();
         const timer = setTimeout(() => {

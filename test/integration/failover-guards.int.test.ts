@@ -86,6 +86,9 @@ describe('Failover guards', () => {
     const again = await workers.failover!.moveIfNeeded(after[0]!, {});
     expect(again).toEqual({ status: 'moved', to: 'ovh', successors: [`${requestId}-0-ovh-0`] });
     expect((await store.getRequest(requestId))?.batchIds).toHaveLength(4);
+    // Its one OVH job (deterministic id) sends it, once.
+    await eventually(async () => (await store.getBatch(`${requestId}-0-ovh-0`))?.state === 'sent');
+    expect(fakes!.ovh.recipientsReceived()).toEqual(records[0]!.batch.messages[0]!.to);
   });
 
   it('a failover racing a cancel never sends a cancelled recipient', async () => {
