@@ -141,4 +141,14 @@ describe('Failover guards', () => {
     expect(fakes.ovh.recipientsReceived()).toEqual([]);
     expect(fakes.descom.recipientsDelivered()).toEqual([]);
   });
+
+  it('a circuit opened by a pause that ended without a resume (given up after repeats) is probed and half-opens', async () => {
+    const { workers } = await start();
+    // The pause opened the circuit; then its flag went without a resume (ProviderControl gives up
+    // on a refusal it cannot probe: flag deleted, queue resumed, no resume() call).
+    await workers.circuit.paused('descom');
+    expect(await workers.control.pausedReason('descom')).toBeUndefined();
+    // The Descom probe (its balance) answers: the circuit half-opens instead of staying open for ever.
+    await eventually(async () => (await workers.circuit.availability('descom')).state === 'half-open', 5_000);
+  });
 });

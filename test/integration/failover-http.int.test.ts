@@ -36,7 +36,9 @@ describe('Failover over HTTP', () => {
 
     const bad = await post({ to: spanishMobiles(1), text: 'Hola', failover: 'no' });
     expect(bad.status).toBe(400);
-    expect(((await bad.json()) as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual(['failover']);
+    expect(((await bad.json()) as { issues: { path: string }[] }).issues.map((i) => i.path)).toEqual([
+      'failover',
+    ]);
 
     fakes.descom.script(...Array.from({ length: 20 }, () => ({ status: 503 })));
     const to = spanishMobiles(60);
