@@ -1,15 +1,14 @@
 import type { Job, JobType, Queue } from 'bullmq';
 import type { Logger } from '../logger.js';
 import { planBatches } from '../message/batch-plan.js';
-import { analyzeText } from '../message/segments.js';
-import type { Batch, ProviderId } from '../message/types.js';
+import type { ProviderId } from '../message/types.js';
 import type { SmsProvider } from '../providers/types.js';
 import { withScripts } from '../redis.js';
 import type { CircuitBreaker, ProviderAvailability, UnavailableReason } from './circuit.js';
 import type { BatchJobData } from './jobs.js';
 import { BATCH_JOB } from './names.js';
 import type { BatchRecord, RecordStore } from './records.js';
-import { batchJobOptions, batchTag } from './splitter.js';
+import { batchJobOptions, batchTag, estimateCredits } from './splitter.js';
 
 /**
  * Moves one batch to its successors, atomically against claim and cancel: only a `planned` batch
@@ -88,10 +87,6 @@ export interface FailoverDeps {
 
 export type MoveResult =
   { status: 'moved'; to: ProviderId; successors: string[] } | { status: 'stays'; why: string };
-
-function estimateCredits(batch: Pick<Batch, 'messages'>): number {
-  return batch.messages.reduce((n, m) => n + analyzeText(m.text).segments * m.to.length, 0);
-}
 
 /**
  * Failover: a `planned` batch with a route (SMSQ_ROUTES, request not opted out) leaves a provider
@@ -175,7 +170,7 @@ export class Failover {
             provider: to,
             tag: batchTag(id),
             messages,
-            estimatedCredits: estimateCredits(plan),
+            estimatedCredits: estimateCredits(messages),
           },
           state: 'planned',
           attempts: 0,

@@ -63,7 +63,8 @@ export function batchTag(batchId: string): string {
   return `sq${createHash('sha256').update(batchId).digest('base64url').replace(/[-_]/g, '').slice(0, 18)}`;
 }
 
-function estimateCredits(messages: readonly OutboundMessage[]): number {
+/** Segments per recipient summed over the messages: a batch's credit estimate. */
+export function estimateCredits(messages: readonly OutboundMessage[]): number {
   return messages.reduce((n, m) => n + analyzeText(m.text).segments * m.to.length, 0);
 }
 
