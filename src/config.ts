@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { parseRoutes, type RouteRule } from './message/routes.js';
 import { redisAddress } from './redis.js';
 import { PROVIDER_IDS, type ProviderId } from './message/types.js';
 
@@ -104,6 +106,25 @@ export const envSchema = z.object({
    * `appendfsync everysec` without WAITAOF). Unset: true with NODE_ENV=production, else false.
    */
   SMSQ_REQUIRE_DURABLE_REDIS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false', '1', '0']).optional()),
+  /**
+   * Routing rules, as JSON or `@path/to/routes.json`: an ordered list of
+   * `{ "match": { "prefix": "+33" } | { "country": "FR" } | {}, "providers": ["ovh", "descom"] }`;
+   * the first rule matching a number gives its providers, in failover order. Unset: every request
+   * goes to its `provider` or SMSQ_PROVIDER, as without routing.
+   */
+  SMSQ_ROUTES: optionalString,
+  /**
+   * Consecutive transient or ambiguous failures of a provider that open its circuit (its planned
+   * batches then fail over). The circuit also opens when half of its last 20 calls within 60 s failed.
+   * @defaultValue 5
+   */
+  SMSQ_CIRCUIT_FAILURES: z.preprocess(emptyAsUndefined, int(1).default(5)),
+  /**
+   * After a provider's circuit half-opens (a probe succeeded, or it was resumed), how long it must
+   * go without a failure before routes send to it again, in ms.
+   * @defaultValue 600000
+   */
+  SMSQ_FAILBACK_MS: z.preprocess(emptyAsUndefined, int(0).default(600_000)),
 
   DESCOM_USER: optionalString,
   DESCOM_PASS: optionalString,
@@ -224,6 +245,10 @@ export interface Config {
   requireDurableRedis: boolean;
   /** CSV files of campaigns and imports must be below this directory, when set. */
   csvDir?: string;
+  /** Routing rules (`SMSQ_ROUTES`); empty without routing. */
+  routes: RouteRule[];
+  /** Circuit breaker: consecutive failures that open it, and the quiet time before failback (ms). */
+  circuit: { failures: number; failbackMs: number };
   providers: { descom?: DescomConfig; ovh?: OvhConfig; simulator: SimulatorConfig };
   http: {
     port: number;
@@ -316,6 +341,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('SMSQ_PROVIDER: ovh needs OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY');
   if (Boolean(e.SMSQ_DASHBOARD_USER) !== Boolean(e.SMSQ_DASHBOARD_PASSWORD))
     problems.push('SMSQ_DASHBOARD_USER and SMSQ_DASHBOARD_PASSWORD must be set together');
+  const routes = e.SMSQ_ROUTES ? readRoutes(e.SMSQ_ROUTES, { descom, ovh }, problems) : [];
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
 
   return {
@@ -341,6 +367,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? e.NODE_ENV === 'production'
         : e.SMSQ_REQUIRE_DURABLE_REDIS === 'true' || e.SMSQ_REQUIRE_DURABLE_REDIS === '1',
     csvDir: e.SMSQ_CSV_DIR?.replace(/\/+$/, ''),
+    routes,
+    circuit: { failures: e.SMSQ_CIRCUIT_FAILURES, failbackMs: e.SMSQ_FAILBACK_MS },
     providers: {
       descom,
       ovh,
@@ -363,4 +391,27 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
   };
+}
+
+/** `SMSQ_ROUTES`, inline JSON or `@file.json`, checked against the configured providers. */
+function readRoutes(
+  value: string,
+  configured: { descom?: DescomConfig; ovh?: OvhConfig },
+  problems: string[],
+): RouteRule[] {
+  let text = value;
+  if (value.startsWith('@')) {
+    try {
+      text = readFileSync(value.slice(1), 'utf8');
+    } catch (err) {
+      problems.push(`SMSQ_ROUTES: cannot read ${value.slice(1)} (${(err as NodeJS.ErrnoException).code})`);
+      return [];
+    }
+  }
+  const ids: ProviderId[] = ['simulator'];
+  if (configured.descom) ids.push('descom');
+  if (configured.ovh) ids.push('ovh');
+  const parsed = parseRoutes(text, ids);
+  problems.push(...parsed.problems);
+  return parsed.rules;
 }

@@ -164,6 +164,8 @@ async function registerOpsRoutes(
     ready: () => context.ready(),
     ledgerKey: context.keys.ledger,
     pausedKey: context.keys.paused,
+    circuitKey: context.keys.circuit,
+    failoversKey: context.keys.failovers,
     providers: opts.providers,
     queues: opts.queues,
     followLedger: opts.followLedger,

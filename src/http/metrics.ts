@@ -19,6 +19,10 @@ export interface SmsqMetrics {
   providerSeconds: Histogram<'provider' | 'outcome'>;
   /** 1 while a provider is paused for its account (credit, credentials). */
   providerPaused: Gauge<'provider'>;
+  /** 1 while a provider's circuit is open or half-open (routed batches fail over from it), from Redis. */
+  circuitOpen: Gauge<'provider'>;
+  /** Batches failed over, by the provider left, the one taken and why (`paused`, `circuit-open`), from Redis. */
+  failovers: Counter<'from' | 'to' | 'reason'>;
   /** 1 when the last scrape reached Redis. */
   redisUp: Gauge;
   /**
@@ -64,6 +68,18 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     labelNames: ['provider'] as const,
     registers: [registry],
   });
+  const circuitOpen = new Gauge({
+    name: 'smsq_circuit_open',
+    help: '1 while the provider circuit is open or half-open: routed planned batches fail over from it (SMSQ_ROUTES)',
+    labelNames: ['provider'] as const,
+    registers: [registry],
+  });
+  const failovers = new Counter({
+    name: 'smsq_failovers_total',
+    help: 'Planned batches moved to the next provider of their route, by provider left, provider taken and reason',
+    labelNames: ['from', 'to', 'reason'] as const,
+    registers: [registry],
+  });
   const redisUp = new Gauge({
     name: 'smsq_redis_up',
     help: '1 when the last /metrics scrape reached Redis',
@@ -81,6 +97,8 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     duplicateSends,
     providerSeconds,
     providerPaused,
+    circuitOpen,
+    failovers,
     redisUp,
     enqueueRepaired,
     observeProviderRequest({ provider, outcome, seconds }) {
@@ -186,6 +204,10 @@ export interface MetricsRouteOptions {
   ready: () => Promise<void>;
   ledgerKey: string;
   pausedKey: (provider: ProviderId) => string;
+  /** Hash of a provider's circuit (src/queue/circuit.ts); without it smsq_circuit_open is not reported. */
+  circuitKey?: (provider: ProviderId) => string;
+  /** Hash of failover counts, field `<from>|<to>|<reason>` (src/queue/failover.ts). */
+  failoversKey?: string;
   providers: readonly ProviderId[];
   queues: () => readonly Queue[];
   /**
@@ -200,6 +222,27 @@ export interface MetricsRouteOptions {
 /** `GET /metrics`: smsq's registry plus BullMQ's job counts of every smsq queue, in Prometheus text. */
 export const metricsRoutes: FastifyPluginCallback<MetricsRouteOptions> = (app, opts, done) => {
   const follower = new LedgerFollower(opts.redis, opts.ledgerKey, opts.metrics);
+  // The failover counts are totals in Redis (every process adds to them): the counter takes the increase.
+  const failoversSeen = new Map<string, number>();
+
+  async function circuitsFromRedis(): Promise<void> {
+    const { circuitKey, failoversKey } = opts;
+    if (circuitKey) {
+      const states = await Promise.all(opts.providers.map((p) => opts.redis.hget(circuitKey(p), 'state')));
+      opts.providers.forEach((provider, i) =>
+        opts.metrics.circuitOpen.set({ provider }, states[i] === 'open' || states[i] === 'half-open' ? 1 : 0),
+      );
+    }
+    // Like the ledger counters, reported only where the ledger is followed (the API), never summed twice.
+    if (failoversKey && opts.followLedger !== false) {
+      for (const [field, value] of Object.entries(await opts.redis.hgetall(failoversKey))) {
+        const [from = '', to = '', reason = ''] = field.split('|');
+        const increase = Number(value) - (failoversSeen.get(field) ?? 0);
+        if (increase > 0) opts.metrics.failovers.inc({ from, to, reason }, increase);
+        failoversSeen.set(field, Number(value));
+      }
+    }
+  }
   const log = app.log.child({ module: 'metrics' });
 
   async function fromRedis(): Promise<string> {
@@ -207,6 +250,7 @@ export const metricsRoutes: FastifyPluginCallback<MetricsRouteOptions> = (app, o
     if (opts.followLedger !== false) await follower.catchUp();
     const paused = await Promise.all(opts.providers.map((p) => opts.redis.exists(opts.pausedKey(p))));
     opts.providers.forEach((provider, i) => opts.metrics.providerPaused.set({ provider }, paused[i] ? 1 : 0));
+    await circuitsFromRedis();
     const texts = await Promise.all(
       opts.queues().map((q) => q.exportPrometheusMetrics({ prefix: opts.queuePrefix })),
     );

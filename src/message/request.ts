@@ -27,6 +27,8 @@ export const sendRequestSchema = z
       .regex(/^(?:[A-Za-z0-9 ._-]{1,11}|\+?\d{3,15})$/, 'alphanumeric, at most 11 characters, or a number')
       .optional(),
     provider: z.enum(PROVIDER_IDS).optional(),
+    /** `false`: this request's batches wait for their provider instead of failing over (SMSQ_ROUTES). Default true. */
+    failover: z.boolean().optional(),
     sendAt: isoDateTime.optional(),
     expiresAt: isoDateTime.optional(),
     callbackUrl: z.url().optional(),

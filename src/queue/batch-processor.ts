@@ -12,6 +12,8 @@ import type { SmsProvider } from '../providers/types.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
 import type { BatchJobData, BatchJobResult } from './jobs.js';
 import { duplicateLedgerFields, ledgerFields } from './ledger.js';
+import type { CircuitBreaker } from './circuit.js';
+import type { Failover } from './failover.js';
 import type { ProviderControl } from './provider-control.js';
 import { persistUntilWritten } from './persist.js';
 import type { BatchRecord, RecordStore } from './records.js';
@@ -37,6 +39,10 @@ export interface BatchProcessorDeps {
    */
   durable?: () => Promise<void>;
   now?: () => number;
+  /** Counts each call's outcome in the provider's circuit (circuit.ts). */
+  circuit?: CircuitBreaker;
+  /** Moves a routed planned batch off an unavailable provider (failover.ts). */
+  failover?: Failover;
 }
 
 /** What a job carries when its run got a receipt it could not write (so a takeover records it). */
@@ -72,6 +78,21 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
   const inFlightMs = deps.providerTimeoutMs + IN_FLIGHT_MARGIN_MS;
 
   const done = (batch: Batch, state: BatchState): BatchJobResult => ({ batchId: batch.id, state });
+
+  /** Counts a call in the circuit; a Redis hiccup here must not change what happens to the batch. */
+  async function countCall(failed: boolean, log: Logger): Promise<void> {
+    await deps.circuit
+      ?.record(provider.id, failed)
+      .catch((err: unknown) => log.warn({ err }, 'Could not count the call in the circuit'));
+  }
+
+  /** Fails a routed planned batch over when its provider is unavailable; true when it moved (or had). */
+  async function failedOver(job: Job<BatchJobReceiptData>, batchId: string): Promise<boolean> {
+    if (!deps.failover) return false;
+    const record = await store.getBatch(batchId);
+    if (!record?.route && record?.state !== 'moved') return false;
+    return (await deps.failover.moveIfNeeded(record, job)).status === 'moved';
+  }
 
   /** Moves the job to delayed until `at`, using no attempt. */
   async function waitUntil(job: Job, token: string | undefined, at: number): Promise<never> {
@@ -275,11 +296,13 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     };
     switch (err.kind) {
       case 'transient':
+        await countCall(true, log);
         if (finalAttempt) {
           if (await moved('failed')) log.error({ err }, 'Batch failed: retries exhausted');
           throw new UnrecoverableError(error);
         }
         if (!(await moved('planned'))) return done(batch, 'sending');
+        if (await failedOver(job, batch.id)) return done(batch, 'moved');
         log.warn({ err, attempt: job.attemptsMade + 1 }, 'Provider did not act; retrying with backoff');
         throw err;
       case 'rate-limited':
@@ -289,6 +312,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         await deps.worker().rateLimit(err.retryAfterMs);
         throw Worker.RateLimitError();
       case 'permanent':
+        // The provider answered: it is up, whatever it thought of this batch.
+        await countCall(false, log);
         if (await moved('rejected', { ledger: ledgerFields(batch, 'rejected') }))
           log.error({ err }, 'Provider rejected the batch; not retried');
         throw new UnrecoverableError(error);
@@ -300,8 +325,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
           neededCredits: batch.estimatedCredits,
           ...(err.failAfterRepeats !== undefined ? { failAfterRepeats: err.failAfterRepeats } : {}),
         });
+        if (await failedOver(job, batch.id)) return done(batch, 'moved');
         return waitUntil(job, token, now() + ACCOUNT_PAUSE_RECHECK_MS);
       case 'ambiguous': {
+        await countCall(true, log);
         // Stays `sending`, owned by this run, our call over: reconcile it now (look it up over the
         // settle window, or record it unknown). Only a lookup that finds nothing once the window
         // is over sends it again, with an attempt used.
@@ -343,6 +370,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       // Outside its send window: wait for the next opening, using no attempt.
       if (until !== undefined && until > now()) return waitUntil(job, token, until);
     }
+    // A routed batch whose provider is paused or whose circuit is open goes to the next one instead.
+    if (record.route && (await failedOver(job, batch.id))) return done(batch, 'moved');
     const claimed = await store.claim(batch, owner);
     if (claimed.status === 'cancelled') {
       log.info('Request cancelled; batch not sent');
@@ -350,6 +379,8 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     }
     if (claimed.status === 'conflict') {
       if (claimed.current && isFinalBatchState(claimed.current)) return done(batch, claimed.current);
+      // Failed over meanwhile (by a scan): its successors send; this job ends here.
+      if (claimed.current === 'moved' && (await failedOver(job, batch.id))) return done(batch, 'moved');
       return waitUntil(job, token, now() + BUSY_RECHECK_MS);
     }
     try {
@@ -393,6 +424,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         : new AmbiguousError('Unexpected error while sending', { cause: thrown, code: 'SMSQ_UNEXPECTED' });
       return fail(err, job, token, batch, owner, signal, log);
     }
+    await countCall(false, log);
     // Outside the try: a failure to record is ours, never the provider's, and never "ambiguous".
     return recordReceipt(job, batch, receipt, owner, log);
   }
@@ -416,6 +448,11 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     if (job.data.receipt) return recordReceipt(job, batch, job.data.receipt, owner, log);
     // A settled batch is never sent again: a re-run returns what was recorded.
     if (isFinalBatchState(record.state)) return done(batch, record.state);
+    // Failed over: its successors (under another provider) send it; this job ends without sending.
+    if (record.state === 'moved') {
+      await failedOver(job, batch.id);
+      return done(batch, 'moved');
+    }
 
     let current = record;
     if (record.state === 'sending') {

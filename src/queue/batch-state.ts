@@ -1,7 +1,8 @@
 /**
  * The durable state of one provider request, written before the provider call:
  * `planned → sending → sent | rejected | unknown`, plus `failed` (gave up or cancelled) and
- * `expired` (not sent before its expiresAt).
+ * `expired` (not sent before its expiresAt), and `moved` (failed over while `planned`: its
+ * successors, under another provider, replaced it in its request; it never sends).
  */
 export const BATCH_STATES = [
   'planned',
@@ -11,6 +12,7 @@ export const BATCH_STATES = [
   'unknown',
   'failed',
   'expired',
+  'moved',
 ] as const;
 export type BatchState = (typeof BATCH_STATES)[number];
 

@@ -149,6 +149,7 @@ async function enqueueOnce(
   const jobData: SendJobData = {
     requestId: id,
     provider: request.provider,
+    ...(request.failover === false ? { failover: false } : {}),
     messages: prepared.messages,
     sender: request.sender,
     sendAt: request.sendAt,

@@ -5,6 +5,8 @@ import type { OutboundMessage, ProviderId } from '../message/types.js';
 export interface SendJobData {
   requestId: string;
   provider?: ProviderId;
+  /** False: the request opted out of failover; its batches wait for their provider. */
+  failover?: boolean;
   messages: OutboundMessage[];
   sender?: string;
   sendAt?: string;

@@ -27,6 +27,10 @@ export function smsqKeys(prefix: string) {
      * A member left behind is an enqueue that died between the two; see enqueue-repair.ts.
      */
     enqueuing: `${prefix}:enqueuing`,
+    /** Hash of a provider's circuit breaker (state, cause, times); `:calls` is its list of recent outcomes. */
+    circuit: (provider: ProviderId) => `${prefix}:circuit:${provider}`,
+    /** Hash of failover counts, field `<from>|<to>|<reason>` (read by /metrics). */
+    failovers: `${prefix}:failovers`,
   };
 }
 

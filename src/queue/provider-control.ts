@@ -3,6 +3,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
 import type { SmsProvider } from '../providers/types.js';
+import type { CircuitBreaker } from './circuit.js';
 import type { BatchJobData } from './jobs.js';
 import type { SmsqKeys } from './names.js';
 import { RecordStore } from './records.js';
@@ -57,6 +58,8 @@ export interface ProviderControlDeps {
   maxProbeIntervalMs?: number;
   /** Upper bound on one probe call, in ms. @defaultValue 10000 */
   probeTimeoutMs?: number;
+  /** The providers' circuits: a pause opens one, a resume half-opens it, and open ones are probed too. */
+  circuit?: CircuitBreaker;
 }
 
 /** Jobs whose batch still waits to be sent (active included: the batch that just failed may still be active). */
@@ -190,6 +193,7 @@ export class ProviderControl {
       this.flapWindowMs,
     );
     await this.deps.queues.get(provider)?.pause();
+    await this.deps.circuit?.paused(provider);
     if (!started) {
       this.log.warn(
         { provider, code: reason.code },
@@ -222,6 +226,7 @@ export class ProviderControl {
       .exec();
     await this.deps.queues.get(provider)?.resume();
     this.log.info({ provider, by }, `Provider ${provider} resumed`);
+    await this.deps.circuit?.halfOpen(provider, `resumed by ${by}`);
   }
 
   async pausedReason(provider: ProviderId): Promise<PausedRecord | undefined> {
@@ -283,6 +288,10 @@ export class ProviderControl {
         else
           this.log.warn({ provider: id, neededCredits }, `Provider ${id} still cannot send; staying paused`);
       }
+      await this.deps.circuit?.probeOpen(this.deps.providers, {
+        intervalMs: this.deps.probeIntervalMs,
+        timeoutMs: this.probeTimeoutMs,
+      });
     } finally {
       this.probing = false;
     }

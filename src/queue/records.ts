@@ -57,6 +57,19 @@ export interface BatchRecord {
   lookups?: number;
   /** Duplicate receipts recorded for this batch. */
   duplicates?: number;
+  /** Providers this batch may fail over between, in order (its route); absent: it never moves. */
+  route?: ProviderId[];
+  /** Providers it failed over from, oldest first. */
+  history?: BatchMove[];
+  /** Once `moved`: the ids of the batches that replaced it. */
+  movedTo?: string[];
+}
+
+/** One failover of a batch: the provider it left, why, and when (ISO). */
+export interface BatchMove {
+  provider: ProviderId;
+  reason: 'paused' | 'circuit-open';
+  at: string;
 }
 
 const TRANSITION_SCRIPT = `
@@ -340,7 +353,9 @@ function commands(redis: Redis): SmsqCommands {
   return withScripts<SmsqCommands>(redis, SCRIPTS);
 }
 
-function toHashFields(values: Record<string, string | number | boolean | undefined | object>): string[] {
+export function toHashFields(
+  values: Record<string, string | number | boolean | undefined | object>,
+): string[] {
   const out: string[] = [];
   for (const [key, value] of Object.entries(values)) {
     if (value === undefined) continue;
@@ -438,7 +453,7 @@ export class RecordStore {
    */
   async savePlan(
     requestId: string,
-    plan: { provider: ProviderId; suppressed: number; batches: BatchRecord[] },
+    plan: { provider?: ProviderId; suppressed: number; batches: BatchRecord[] },
   ): Promise<boolean> {
     const batches = plan.batches.map((record) => ({
       id: record.batch.id,
@@ -460,7 +475,7 @@ export class RecordStore {
     return result === 'ok';
   }
 
-  private batchFields(record: BatchRecord): string[] {
+  batchFields(record: BatchRecord): string[] {
     return toHashFields({
       batch: record.batch,
       state: record.state,
@@ -470,6 +485,8 @@ export class RecordStore {
       window: record.window,
       timezone: record.timezone,
       error: record.error,
+      route: record.route,
+      history: record.history,
       updatedAt: new Date().toISOString(),
     });
   }
@@ -500,6 +517,9 @@ export class RecordStore {
       lookupFailures: Number(h.lookupFailures ?? 0),
       lookups: Number(h.lookups ?? 0),
       duplicates: Number(h.duplicates ?? 0),
+      ...(h.route ? { route: JSON.parse(h.route) as ProviderId[] } : {}),
+      ...(h.history ? { history: JSON.parse(h.history) as BatchMove[] } : {}),
+      ...(h.movedTo ? { movedTo: JSON.parse(h.movedTo) as string[] } : {}),
     };
   }
 

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { WaitingChildrenError, type Job, type Queue } from 'bullmq';
 import type { Logger } from '../logger.js';
 import { planBatches } from '../message/batch-plan.js';
+import { groupByRoute, routeOf, type RouteRule } from '../message/routes.js';
 import { analyzeText } from '../message/segments.js';
 import type { Batch, OutboundMessage, ProviderId } from '../message/types.js';
 import type { SmsProvider } from '../providers/types.js';
@@ -19,6 +20,8 @@ export interface SplitterDeps {
   batchQueues: ReadonlyMap<ProviderId, Queue<BatchJobData>>;
   suppressions: SuppressionList;
   defaultProvider: ProviderId;
+  /** Routing rules (SMSQ_ROUTES); empty: every batch goes to the request's provider or the default. */
+  routes: readonly RouteRule[];
   attempts: number;
   backoffMs: number;
   recordTtlS: number;
@@ -34,12 +37,34 @@ export interface SendJobResult extends Omit<RequestSummary, 'batches'> {
   batches: Omit<BatchSummary, 'providerIds'>[];
 }
 
+/**
+ * Options of a batch job, child of its request's send job. jobId = batch id: re-adding after a
+ * crash (or a failover run twice) is a no-op for jobs already there.
+ */
+export function batchJobOptions(
+  batchId: string,
+  parent: { id: string; queue: string } | undefined,
+  retry: { attempts: number; backoffMs: number },
+) {
+  return {
+    jobId: batchId,
+    ...(parent ? { parent } : {}),
+    attempts: retry.attempts,
+    backoff: { type: 'exponential' as const, delay: retry.backoffMs, jitter: 0.5 },
+    // The parent aggregates whatever its batches ended in, failures included.
+    ignoreDependencyOnFailure: true,
+    removeOnComplete: { age: 24 * 3600, count: 50_000 },
+    removeOnFail: { age: 7 * 24 * 3600 },
+  };
+}
+
 /** A batch tag unique per batch and ≤ 20 characters (OVH's limit), so an ambiguous send can be found. */
 export function batchTag(batchId: string): string {
   return `sq${createHash('sha256').update(batchId).digest('base64url').replace(/[-_]/g, '').slice(0, 18)}`;
 }
 
-function estimateCredits(messages: readonly OutboundMessage[]): number {
+/** Segments per recipient summed over the messages: a batch's credit estimate. */
+export function estimateCredits(messages: readonly OutboundMessage[]): number {
   return messages.reduce((n, m) => n + analyzeText(m.text).segments * m.to.length, 0);
 }
 
@@ -74,14 +99,28 @@ export function createSplitter(deps: SplitterDeps) {
     // A retried splitter reuses the stored plan: the same batches, never a second set.
     if (request.planned) return deps.store.getBatches(request.batchIds);
 
-    const providerId = job.data.provider ?? deps.defaultProvider;
-    const provider = deps.providers.get(providerId);
     const { messages, suppressed } = await dropSuppressed(job.data.messages, deps.suppressions);
-    const planned = provider ? planBatches(messages, provider.limits) : [{ messages }];
-    const records: BatchRecord[] = planned
-      .filter((p) => p.messages.length > 0)
-      .map((p, index) => {
-        const id = `${requestId}-${index}`;
+    const groups =
+      deps.routes.length === 0
+        ? [{ route: [job.data.provider ?? deps.defaultProvider], messages }]
+        : groupByRoute(messages, (to) =>
+            routeOf(to, deps.routes, {
+              ...(job.data.provider ? { requestProvider: job.data.provider } : {}),
+              defaultProvider: deps.defaultProvider,
+            }),
+          );
+    const records: BatchRecord[] = [];
+    for (const group of groups) {
+      const providerId = group.route[0]!;
+      const provider = deps.providers.get(providerId);
+      // A route of one provider, or a request that opted out, never fails over.
+      const route = job.data.failover !== false && group.route.length > 1 ? group.route : undefined;
+      const planned = provider
+        ? planBatches(group.messages, provider.limits)
+        : [{ messages: group.messages }];
+      for (const p of planned) {
+        if (p.messages.length === 0) continue;
+        const id = `${requestId}-${records.length}`;
         const batch: Batch = {
           id,
           requestId,
@@ -91,7 +130,7 @@ export function createSplitter(deps: SplitterDeps) {
           ...(job.data.sender ? { sender: job.data.sender } : {}),
           estimatedCredits: estimateCredits(p.messages),
         };
-        return {
+        records.push({
           batch,
           // Cancelled before planning, or a provider these workers cannot use: nothing is sent.
           state: request.cancelled || !provider ? 'failed' : 'planned',
@@ -99,10 +138,15 @@ export function createSplitter(deps: SplitterDeps) {
           ...(job.data.expiresAt ? { expiresAt: job.data.expiresAt } : {}),
           ...(job.data.window ? { window: job.data.window, timezone: job.data.timezone } : {}),
           ...(!provider ? { error: `provider ${providerId} is not configured in the workers` } : {}),
-        } satisfies BatchRecord;
-      });
+          ...(route ? { route } : {}),
+        } satisfies BatchRecord);
+      }
+    }
+    const providerIds = [...new Set(records.map((r) => r.batch.provider))];
+    // One provider for the whole request, or none when its recipients went to several (see batches).
+    const providerId = providerIds.length === 1 ? providerIds[0] : job.data.provider;
     const saved = await deps.store.savePlan(requestId, {
-      provider: providerId,
+      ...(providerId ? { provider: providerId } : {}),
       suppressed,
       batches: records,
     });
@@ -111,8 +155,9 @@ export function createSplitter(deps: SplitterDeps) {
       const stored = await deps.store.getRequest(requestId);
       return deps.store.getBatches(stored?.batchIds ?? []);
     }
-    log.info({ requestId, batches: records.length, suppressed, provider: providerId }, 'Request planned');
-    if (!provider) log.error({ requestId, provider: providerId }, 'Provider not configured; request failed');
+    log.info({ requestId, batches: records.length, suppressed, providers: providerIds }, 'Request planned');
+    for (const id of providerIds.filter((p) => !deps.providers.has(p)))
+      log.error({ requestId, provider: id }, 'Provider not configured; its batches failed');
     return records;
   }
 
@@ -129,16 +174,7 @@ export function createSplitter(deps: SplitterDeps) {
         list.map((r) => ({
           name: BATCH_JOB,
           data: { batchId: r.batch.id, requestId: r.batch.requestId },
-          opts: {
-            jobId: r.batch.id,
-            parent: { id: job.id!, queue: job.queueQualifiedName },
-            attempts: deps.attempts,
-            backoff: { type: 'exponential', delay: deps.backoffMs, jitter: 0.5 },
-            // The parent aggregates whatever its batches ended in, failures included.
-            ignoreDependencyOnFailure: true,
-            removeOnComplete: { age: 24 * 3600, count: 50_000 },
-            removeOnFail: { age: 7 * 24 * 3600 },
-          },
+          opts: batchJobOptions(r.batch.id, { id: job.id!, queue: job.queueQualifiedName }, deps),
         })),
       );
     }

@@ -1,7 +1,7 @@
 import { batchRecipients, type ProviderId } from '../message/types.js';
 import { isFinalBatchState, OUTCOME_OF_STATE, type BatchState } from './batch-state.js';
 import { countInvalid } from './ledger.js';
-import type { BatchRecord, RequestRecord } from './records.js';
+import type { BatchMove, BatchRecord, RequestRecord } from './records.js';
 
 export interface RequestCounts {
   total: number;
@@ -25,6 +25,8 @@ export interface BatchSummary {
   /** Duplicate receipts recorded for this batch (absent when none). */
   duplicates?: number;
   error?: string;
+  /** Providers this batch failed over from, oldest first (absent when none). */
+  history?: BatchMove[];
 }
 
 /** The shape of `GET /v1/messages/:id` and of `SmsClient.get`. */
@@ -67,7 +69,8 @@ export function summarizeRequest(request: RequestRecord, batches: readonly Batch
       counts.accepted += recipients - invalid;
       charged += record.receipt.creditsCharged;
     } else if (record.state !== 'sent' && isFinalBatchState(record.state)) {
-      counts[OUTCOME_OF_STATE[record.state as Exclude<BatchState, 'planned' | 'sending'>]] += recipients;
+      counts[OUTCOME_OF_STATE[record.state as Exclude<BatchState, 'planned' | 'sending' | 'moved'>]] +=
+        recipients;
     }
     summaries.push({
       id: record.batch.id,
@@ -83,6 +86,7 @@ export function summarizeRequest(request: RequestRecord, batches: readonly Batch
       attempts: record.attempts,
       ...(record.duplicates ? { duplicates: record.duplicates } : {}),
       ...(record.error ? { error: record.error } : {}),
+      ...(record.history?.length ? { history: record.history } : {}),
     });
   }
 

@@ -20,12 +20,18 @@ import { startEnqueueRepair } from './enqueue-repair.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
 import { startLedgerTrim } from './ledger.js';
 import { batchQueueName, SEND_QUEUE } from './names.js';
+import { CircuitBreaker } from './circuit.js';
+import { Failover } from './failover.js';
 import { ProviderControl } from './provider-control.js';
 import { createSplitter, type SendJobResult } from './splitter.js';
 
 export interface SmsqWorkers {
   context: QueueContext;
   control: ProviderControl;
+  /** Per-provider circuits (counted only with SMSQ_ROUTES). */
+  circuit: CircuitBreaker;
+  /** Present with SMSQ_ROUTES: moves routed planned batches off unavailable providers. */
+  failover?: Failover;
   providers: ReadonlyMap<ProviderId, SmsProvider>;
   workers: Worker[];
   /**
@@ -138,6 +144,28 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     ? timeProviders(created, opts.observeProviderRequest)
     : created;
   const batchQueues = new Map([...providers.keys()].map((id) => [id, context.batchQueue(id)] as const));
+  // Failover needs routes; without SMSQ_ROUTES no batch has one, and nothing here runs.
+  let failover: Failover | undefined;
+  const circuit = new CircuitBreaker({
+    redis: context.redis,
+    keys: context.keys,
+    failures: config.circuit.failures,
+    failbackMs: config.circuit.failbackMs,
+    logger,
+    onOpen: () => failover?.trigger(),
+  });
+  const routed = config.routes.length > 0;
+  if (routed) {
+    failover = new Failover({
+      store: context.store,
+      circuit,
+      providers,
+      batchQueues,
+      retry: { attempts: config.attempts, backoffMs: config.backoffMs },
+      recordTtlS: config.recordTtlS,
+      logger,
+    });
+  }
   const control = new ProviderControl({
     redis: context.redis,
     keys: context.keys,
@@ -145,6 +173,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     providers,
     probeIntervalMs: config.probeIntervalMs,
     logger,
+    ...(routed ? { circuit } : {}),
   });
 
   const workerOpts = {
@@ -170,6 +199,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     batchQueues,
     suppressions: context.suppressions,
     defaultProvider: config.defaultProvider,
+    routes: config.routes,
     attempts: config.attempts,
     backoffMs: config.backoffMs,
     recordTtlS: config.recordTtlS,
@@ -204,6 +234,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         logger,
         worker: () => worker,
         holdUntil: opts.holdUntil ?? holdUntilWindow,
+        ...(failover ? { circuit, failover } : {}),
       }),
       {
         ...workerOpts,
@@ -217,6 +248,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
 
   for (const worker of workers) worker.on('error', reportWorkerError(log, worker.name));
   control.startProbing();
+  failover?.start();
   const repair = startEnqueueRepair({
     redis: context.redis,
     keys: context.keys,
@@ -245,12 +277,15 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     awaitDurable,
     context,
     control,
+    circuit,
+    ...(failover ? { failover } : {}),
     providers,
     workers,
     running: () => workers.every((w) => w.isRunning()),
     close(graceMs = config.shutdownTimeoutMs) {
       closing ??= (async () => {
         control.stop();
+        failover?.stop();
         repair.stop();
         await ledgerTrim.stop();
         const timer = setTimeout(() => {

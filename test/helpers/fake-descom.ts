@@ -63,6 +63,8 @@ export interface FakeDescomRequest {
   delivered: boolean;
   /** The status answered, if any. */
   status?: number;
+  /** When the fake read it (ms since the epoch). */
+  at: number;
 }
 
 export interface FakeDescomOptions {
@@ -193,7 +195,8 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
     });
   }
 
-  function record(entry: FakeDescomRequest): FakeDescomRequest {
+  function record(fields: Omit<FakeDescomRequest, 'at'>): FakeDescomRequest {
+    const entry = { ...fields, at: Date.now() };
     requests.push(entry);
     for (const w of waiters.filter((x) => requests.length >= x.count)) {
       waiters.splice(waiters.indexOf(w), 1);

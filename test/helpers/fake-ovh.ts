@@ -82,6 +82,8 @@ export interface FakeOvhRequest {
   headers: IncomingHttpHeaders;
   /** True once the client closed the connection before the fake answered (it gave up). */
   closedUnanswered: boolean;
+  /** When the fake read it (ms since the epoch). */
+  at: number;
 }
 
 /**
@@ -395,6 +397,7 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
       rawBody,
       headers: req.headers,
       closedUnanswered: false,
+      at: Date.now(),
     };
     res.on('close', () => {
       if (!res.writableFinished) request.closedUnanswered = true;

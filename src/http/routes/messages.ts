@@ -63,6 +63,16 @@ export const summarySchema = z
         attempts: count,
         duplicates: count.optional(),
         error: z.string().optional(),
+        history: z
+          .array(
+            z.object({
+              provider: z.enum(PROVIDER_IDS),
+              reason: z.enum(['paused', 'circuit-open']),
+              at: z.string(),
+            }),
+          )
+          .optional()
+          .meta({ description: 'Providers this batch failed over from, oldest first (absent when none)' }),
       }),
     ),
   })
