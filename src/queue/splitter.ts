@@ -6,7 +6,7 @@ import { analyzeText } from '../message/segments.js';
 import type { Batch, OutboundMessage, ProviderId } from '../message/types.js';
 import type { SmsProvider } from '../providers/types.js';
 import { isFinalBatchState } from './batch-state.js';
-import type { BatchJobData, SendJobData } from './jobs.js';
+import { jobPriority, type BatchJobData, type SendJobData } from './jobs.js';
 import { ledgerFields } from './ledger.js';
 import { BATCH_JOB } from './names.js';
 import type { BatchRecord, RecordStore } from './records.js';
@@ -128,9 +128,10 @@ export function createSplitter(deps: SplitterDeps) {
       await queue.addBulk(
         list.map((r) => ({
           name: BATCH_JOB,
-          data: { batchId: r.batch.id, requestId: r.batch.requestId },
+          data: { batchId: r.batch.id, requestId: r.batch.requestId, priority: job.data.priority },
           opts: {
             jobId: r.batch.id,
+            ...jobPriority(job.data.priority),
             parent: { id: job.id!, queue: job.queueQualifiedName },
             attempts: deps.attempts,
             backoff: { type: 'exponential', delay: deps.backoffMs, jitter: 0.5 },
