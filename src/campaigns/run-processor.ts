@@ -324,6 +324,8 @@ export function createRunProcessor(deps: RunProcessorDeps) {
         enqueueDeps,
         {
           messages,
+          // Campaign traffic goes after everything else waiting for the same provider.
+          priority: 'low',
           ...(spec.sender ? { sender: spec.sender } : {}),
           ...(spec.provider ? { provider: spec.provider } : {}),
           ...(expiresAt ? { expiresAt } : {}),

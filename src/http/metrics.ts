@@ -25,6 +25,8 @@ export interface SmsqMetrics {
   failovers: Counter<'from' | 'to' | 'reason'>;
   /** 1 when the last scrape reached Redis. */
   redisUp: Gauge;
+  /** Age of the oldest job waiting in each queue (0 when none waits): BullMQ exports counts only. */
+  queueOldestWaiting: Gauge<'queue'>;
   /**
    * Requests completed with every recipient `failed` because their enqueue was interrupted (record
    * written, send job never added); counted by the worker process whose sweep repaired them.
@@ -85,6 +87,12 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     help: '1 when the last /metrics scrape reached Redis',
     registers: [registry],
   });
+  const queueOldestWaiting = new Gauge({
+    name: 'smsq_queue_oldest_waiting_seconds',
+    help: 'Age of the oldest job waiting (or prioritized) in the queue, 0 when none waits',
+    labelNames: ['queue'] as const,
+    registers: [registry],
+  });
   const enqueueRepaired = new Counter({
     name: 'smsq_enqueue_repaired_total',
     help: 'Requests whose enqueue was interrupted (record, no send job), completed with their recipients failed',
@@ -100,6 +108,7 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     circuitOpen,
     failovers,
     redisUp,
+    queueOldestWaiting,
     enqueueRepaired,
     observeProviderRequest({ provider, outcome, seconds }) {
       providerSeconds.observe({ provider, outcome }, seconds);
@@ -219,6 +228,22 @@ export interface MetricsRouteOptions {
   queuePrefix: string;
 }
 
+/**
+ * When the oldest job now waiting in `queue` was added (ms), if any: the head of the wait list, or
+ * the first and last prioritized jobs (ordered by priority, so the oldest low one is at the end).
+ */
+async function oldestWaitingAt(queue: Queue): Promise<number | undefined> {
+  const [waiting, firstPrioritized, lastPrioritized] = await Promise.all([
+    queue.getJobs(['wait'], 0, 0, true),
+    queue.getJobs(['prioritized'], 0, 0, true),
+    queue.getJobs(['prioritized'], 0, 0, false),
+  ]);
+  const times = [...waiting, ...firstPrioritized, ...lastPrioritized]
+    .map((job) => job?.timestamp)
+    .filter((t): t is number => typeof t === 'number');
+  return times.length > 0 ? Math.min(...times) : undefined;
+}
+
 /** `GET /metrics`: smsq's registry plus BullMQ's job counts of every smsq queue, in Prometheus text. */
 export const metricsRoutes: FastifyPluginCallback<MetricsRouteOptions> = (app, opts, done) => {
   const follower = new LedgerFollower(opts.redis, opts.ledgerKey, opts.metrics);
@@ -251,8 +276,16 @@ export const metricsRoutes: FastifyPluginCallback<MetricsRouteOptions> = (app, o
     const paused = await Promise.all(opts.providers.map((p) => opts.redis.exists(opts.pausedKey(p))));
     opts.providers.forEach((provider, i) => opts.metrics.providerPaused.set({ provider }, paused[i] ? 1 : 0));
     await circuitsFromRedis();
+    const queues = opts.queues();
+    const oldest = await Promise.all(queues.map(oldestWaitingAt));
+    queues.forEach((q, i) =>
+      opts.metrics.queueOldestWaiting.set(
+        { queue: q.name },
+        oldest[i] === undefined ? 0 : Math.max(0, (Date.now() - oldest[i]) / 1000),
+      ),
+    );
     const texts = await Promise.all(
-      opts.queues().map((q) => q.exportPrometheusMetrics({ prefix: opts.queuePrefix })),
+      queues.map((q) => q.exportPrometheusMetrics({ prefix: opts.queuePrefix })),
     );
     return mergePrometheusTexts(texts);
   }

@@ -34,6 +34,11 @@ export const sendRequestSchema = z
     callbackUrl: z.url().optional(),
     tag: z.string().max(64).optional(),
     dryRun: z.boolean().optional(),
+    /**
+     * `high` goes before everything else waiting for the same provider (one-time codes), `low`
+     * after it (campaigns). Default: `high` for a single recipient, else `normal`.
+     */
+    priority: z.enum(['high', 'normal', 'low']).optional(),
     /** Send window: batches outside it wait for its next opening, at dispatch (campaigns set it). */
     window: sendWindowSchema.optional(),
     /** IANA time zone the window is read in; required with `window`. */
@@ -61,6 +66,7 @@ export const sendRequestSchema = z
   });
 
 export type SendRequestInput = z.input<typeof sendRequestSchema>;
+export type RequestPriority = NonNullable<z.output<typeof sendRequestSchema>['priority']>;
 export type SendRequest = z.output<typeof sendRequestSchema>;
 
 /** A validated, normalised request, ready to enqueue. */

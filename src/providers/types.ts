@@ -8,10 +8,17 @@ export interface ProviderLimits {
 }
 
 /**
+ * Which calls go first when the allowance is short: `urgent` (sends of high-priority requests,
+ * e.g. one-time codes), then `normal` (other sends, lookups, probes), then `background`
+ * (delivery-report polls). A call waits while one of a class before it is waiting.
+ */
+export type CallPriority = 'urgent' | 'normal' | 'background';
+
+/**
  * Waits until one more call to the provider fits its request allowance (sends, lookups, probes and
  * credit checks alike). Rejects when `signal` fires while waiting.
  */
-export type CallMeter = (signal: AbortSignal) => Promise<void>;
+export type CallMeter = (signal: AbortSignal, priority?: CallPriority) => Promise<void>;
 
 /** A meter that never waits (tests of a provider alone, the simulator). */
 export const UNMETERED: CallMeter = async () => {};

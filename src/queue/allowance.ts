@@ -2,42 +2,86 @@ import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { ProviderId } from '../message/types.js';
-import type { CallMeter } from '../providers/types.js';
+import type { CallMeter, CallPriority } from '../providers/types.js';
 import type { SmsqKeys } from './names.js';
 
 /** The sliding window, in microseconds (Redis `TIME` resolution): "per second" means any second. */
 const WINDOW_US = 1_000_000;
 
 /**
- * Takes one call from the window, or says how long until one is free. Atomic, and timed by Redis's
- * own clock (`TIME`), so every process shares one window whatever their clocks say.
- * KEYS[1]: the ZSET of call times (µs). ARGV: rate, window (µs), a unique member.
- * Returns 0 when the call may go now, else the ms to wait before trying again.
+ * Takes one call from the allowance, or says how long until one may be free. Atomic, and timed by
+ * Redis's own clock (`TIME`), so every process shares one allowance whatever their clocks say.
+ *
+ * Two rules, both must allow the call:
+ * - the hard cap: fewer than `rate` calls started in the last second (a sliding window);
+ * - the pace: calls are spread one per 1/rate s (a generic cell rate: a call may start once the
+ *   theoretical time of the next one is at most one interval away), so a saturated allowance
+ *   frees a call every 1/rate s instead of `rate` calls at once each second; an urgent caller
+ *   then waits one interval, not up to a second.
+ * KEYS[1]: ZSET of call times (µs); KEYS[2], KEYS[3]: ZSETs of the `urgent` and `normal` callers
+ * now waiting (score: until when their claim holds, µs); KEYS[4]: the pace's next time (µs).
+ * ARGV: rate, window (µs), a unique member, the caller's class (1 urgent, 2 normal, 3 background),
+ * the caller's waiter id. A caller may take a call only while no caller of a class before its own
+ * waits. Returns 0 when the call may go now, else the ms to wait before trying again.
  */
 const TAKE_SCRIPT = `
 local now = redis.call('TIME')
 local nowUs = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local rate = tonumber(ARGV[1])
 local windowUs = tonumber(ARGV[2])
+local class = tonumber(ARGV[4])
+local intervalUs = windowUs / rate
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowUs - windowUs)
-if redis.call('ZCARD', KEYS[1]) < rate then
+local ahead = false
+for c = 1, class - 1 do
+  redis.call('ZREMRANGEBYSCORE', KEYS[c + 1], '-inf', nowUs)
+  if redis.call('ZCARD', KEYS[c + 1]) > 0 then ahead = true end
+end
+local waitUs = 0
+if redis.call('ZCARD', KEYS[1]) >= rate then
+  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
+  waitUs = tonumber(oldest[2]) + windowUs - nowUs
+end
+local tat = tonumber(redis.call('GET', KEYS[4]) or '0')
+if tat < nowUs then tat = nowUs end
+if tat - intervalUs > nowUs + waitUs then waitUs = tat - intervalUs - nowUs end
+if waitUs <= 0 and not ahead then
   redis.call('ZADD', KEYS[1], nowUs, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(windowUs / 1000) + 1000)
+  redis.call('SET', KEYS[4], tostring(tat + intervalUs), 'PX', math.ceil(windowUs / 1000) + 1000)
+  if class < 3 then redis.call('ZREM', KEYS[class + 1], ARGV[5]) end
   return 0
 end
-local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-local waitMs = math.ceil((tonumber(oldest[2]) + windowUs - nowUs) / 1000)
+local waitMs = math.ceil(waitUs / 1000)
 if waitMs < 1 then waitMs = 1 end
+if ahead and waitMs > 2 then waitMs = 2 end
+if class < 3 then
+  -- Claim precedence until shortly after our next try; a caller that died stops claiming.
+  redis.call('ZADD', KEYS[class + 1], nowUs + (waitMs + 50) * 1000, ARGV[5])
+  redis.call('PEXPIRE', KEYS[class + 1], waitMs + 1000)
+end
 return waitMs
 `;
 
+const CLASS_OF: Record<CallPriority, number> = { urgent: 1, normal: 2, background: 3 };
+
 interface AllowanceRedis extends Redis {
-  smsqTakeAllowance(key: string, rate: number, windowUs: number, member: string): Promise<number>;
+  smsqTakeAllowance(
+    key: string,
+    urgentWaiters: string,
+    normalWaiters: string,
+    pace: string,
+    rate: number,
+    windowUs: number,
+    member: string,
+    priorityClass: number,
+    waiter: string,
+  ): Promise<number>;
 }
 
 function withAllowanceCommand(redis: Redis): AllowanceRedis {
   if (!('smsqTakeAllowance' in redis)) {
-    redis.defineCommand('smsqTakeAllowance', { numberOfKeys: 1, lua: TAKE_SCRIPT });
+    redis.defineCommand('smsqTakeAllowance', { numberOfKeys: 4, lua: TAKE_SCRIPT });
   }
   return redis as AllowanceRedis;
 }
@@ -82,8 +126,9 @@ export interface AllowanceMeterOptions {
 
 /**
  * A {@link CallMeter} shared by every process on one Redis: at most `ratePerSecond` calls start in
- * any sliding 1-second window (by Redis's clock). A caller that finds the window full waits until
- * its oldest call leaves it, then tries again. Rejects with the signal's reason when it fires while
+ * any sliding 1-second window (by Redis's clock), spread one per 1/rate s. A caller that finds the window full waits until
+ * its oldest call leaves it, then tries again; callers of a higher priority waiting go first (see
+ * CallPriority). Rejects with the signal's reason when it fires while
  * waiting, and with the Redis error when Redis refuses (nothing was sent, so the caller may retry).
  */
 export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
@@ -92,10 +137,25 @@ export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
   // Unique members: two calls in the same microsecond from two processes must both count.
   const self = randomBytes(6).toString('hex');
   let counter = 0;
-  return async (signal) => {
+  return async (signal, priority = 'normal') => {
+    // One waiter id per call: its precedence claim is renewed on every try and dropped on success.
+    const waiter = `${self}:w${counter++}`;
     for (;;) {
       const member = `${self}:${counter++}`;
-      const waitMs = await untilAborted(redis.smsqTakeAllowance(opts.key, rate, WINDOW_US, member), signal);
+      const waitMs = await untilAborted(
+        redis.smsqTakeAllowance(
+          opts.key,
+          `${opts.key}:urgent`,
+          `${opts.key}:normal`,
+          `${opts.key}:pace`,
+          rate,
+          WINDOW_US,
+          member,
+          CLASS_OF[priority],
+          waiter,
+        ),
+        signal,
+      );
       if (waitMs === 0) return;
       // A little spread, so the waiters of several processes do not all retry in the same ms.
       await sleep(waitMs + Math.floor(Math.random() * 5), signal);

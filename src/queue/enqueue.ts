@@ -2,11 +2,11 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Queue } from 'bullmq';
 import { IdempotencyConflictError, InputError } from '../errors.js';
 import type { InvalidRecipient } from '../message/recipients.js';
-import { prepareRequest, type PreparedRequest } from '../message/request.js';
+import { prepareRequest, type PreparedRequest, type RequestPriority } from '../message/request.js';
 import type { Encoding } from '../message/segments.js';
 import type { ProviderId } from '../message/types.js';
 import { enqueuingMember, markEnqueuing, unmarkEnqueuing } from './enqueue-repair.js';
-import type { SendJobData } from './jobs.js';
+import { jobPriority, type SendJobData } from './jobs.js';
 import { SEND_JOB } from './names.js';
 import type { RecordStore } from './records.js';
 
@@ -17,10 +17,11 @@ export const IDEMPOTENCY_TTL_S = 24 * 3600;
  * Options of every send job. The splitter only touches Redis, so its failures are Redis hiccups:
  * retry them patiently rather than leave a request queued forever.
  */
-export function sendJobOptions(id: string, sendAt?: string) {
+export function sendJobOptions(id: string, sendAt?: string, priority?: RequestPriority) {
   const delay = sendAt ? Math.max(0, Date.parse(sendAt) - Date.now()) : 0;
   return {
     jobId: id,
+    ...jobPriority(priority),
     ...(delay > 0 ? { delay } : {}),
     attempts: 20,
     backoff: { type: 'exponential' as const, delay: 1_000, jitter: 0.5 },
@@ -146,8 +147,10 @@ async function enqueueOnce(
     idempotency,
   );
 
+  const priority: RequestPriority = request.priority ?? (prepared.recipients === 1 ? 'high' : 'normal');
   const jobData: SendJobData = {
     requestId: id,
+    priority,
     provider: request.provider,
     ...(request.failover === false ? { failover: false } : {}),
     messages: prepared.messages,
@@ -171,7 +174,7 @@ async function enqueueOnce(
       await deps.sendQueue.add(
         SEND_JOB,
         { ...jobData, requestId: originalId },
-        sendJobOptions(originalId, request.sendAt),
+        sendJobOptions(originalId, request.sendAt, priority),
       );
       // The repair may have taken the original between our read and our add (the job it then
       // finds is a no-op): its key is free now, so this retry enqueues afresh, as after a repair.
@@ -183,7 +186,7 @@ async function enqueueOnce(
   }
 
   try {
-    await deps.sendQueue.add(SEND_JOB, jobData, sendJobOptions(id, request.sendAt));
+    await deps.sendQueue.add(SEND_JOB, jobData, sendJobOptions(id, request.sendAt, priority));
   } catch (err) {
     // Nothing half-enqueued: without its job, the record (and idempotency key) must go too.
     await deps.store.deleteRequest(id, idempotency?.hash).catch(() => undefined);

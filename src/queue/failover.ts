@@ -10,6 +10,8 @@ import { BATCH_JOB } from './names.js';
 import type { BatchRecord, RecordStore } from './records.js';
 import { batchJobOptions, batchTag, estimateCredits } from './splitter.js';
 
+/** The job of a batch being moved: its parent (the request's send job) and its priority pass to the successors. */
+type MovedJob = Pick<Job<BatchJobData>, 'parent'> & { data?: Pick<BatchJobData, 'priority'> };
 /**
  * Moves one batch to its successors, atomically against claim and cancel: only a `planned` batch
  * of a request not cancelled moves. It is marked `moved` (with its successors' ids and a TTL),
@@ -129,7 +131,7 @@ export class Failover {
    */
   async moveIfNeeded(
     record: BatchRecord,
-    job: Pick<Job<BatchJobData>, 'parent'>,
+    job: MovedJob,
     cache = new Map<ProviderId, Promise<ProviderAvailability>>(),
   ): Promise<MoveResult> {
     if (record.state === 'moved') return this.finishMove(record, job);
@@ -150,7 +152,7 @@ export class Failover {
 
   private async move(
     record: BatchRecord,
-    job: Pick<Job<BatchJobData>, 'parent'>,
+    job: MovedJob,
     from: ProviderId,
     to: ProviderId,
     reason: UnavailableReason,
@@ -208,7 +210,7 @@ export class Failover {
   }
 
   /** A batch already moved: makes sure its successors' jobs exist (a mover may have died before adding them). */
-  private async finishMove(record: BatchRecord, job: Pick<Job<BatchJobData>, 'parent'>): Promise<MoveResult> {
+  private async finishMove(record: BatchRecord, job: MovedJob): Promise<MoveResult> {
     const ids = record.movedTo ?? [];
     const successors = await this.deps.store.getBatches(ids);
     const to = successors[0]?.batch.provider;
@@ -221,7 +223,7 @@ export class Failover {
     to: ProviderId,
     ids: readonly string[],
     requestId: string,
-    job: Pick<Job<BatchJobData>, 'parent'>,
+    job: MovedJob,
   ): Promise<void> {
     const queue = this.deps.batchQueues.get(to);
     if (!queue) throw new Error(`No queue for provider ${to}`);
@@ -229,8 +231,8 @@ export class Failover {
     await queue.addBulk(
       ids.map((batchId) => ({
         name: BATCH_JOB,
-        data: { batchId, requestId },
-        opts: batchJobOptions(batchId, parent, this.deps.retry),
+        data: { batchId, requestId, priority: job.data?.priority },
+        opts: batchJobOptions(batchId, parent, this.deps.retry, job.data?.priority),
       })),
     );
   }

@@ -1,3 +1,4 @@
+import type { RequestPriority } from '../message/request.js';
 import type { SendWindow } from '../message/send-window.js';
 import type { OutboundMessage, ProviderId } from '../message/types.js';
 
@@ -14,6 +15,8 @@ export interface SendJobData {
   /** Send window and its time zone, copied onto each batch (checked at dispatch). */
   window?: SendWindow;
   timezone?: string;
+  /** The request's priority (absent in jobs queued before priorities existed: `normal`). */
+  priority?: RequestPriority;
   /** Where the splitter is: planning, or waiting for its batches. */
   step?: 'plan' | 'wait';
 }
@@ -22,6 +25,18 @@ export interface SendJobData {
 export interface BatchJobData {
   batchId: string;
   requestId: string;
+  /** The request's priority: it orders the queue and the provider allowance (see jobPriority). */
+  priority?: RequestPriority;
+}
+
+/**
+ * BullMQ's job priority for a request priority. BullMQ takes jobs without a priority before
+ * prioritized ones and, among those, the lowest number first: `high` is unprioritized (FIFO,
+ * first), `normal` 1, `low` 2.
+ */
+export function jobPriority(priority: RequestPriority | undefined): { priority?: number } {
+  if (priority === 'high') return {};
+  return { priority: priority === 'low' ? 2 : 1 };
 }
 
 /** What a batch job returns: its final state (the record holds the details). */

@@ -3,11 +3,12 @@ import { WaitingChildrenError, type Job, type Queue } from 'bullmq';
 import type { Logger } from '../logger.js';
 import { planBatches } from '../message/batch-plan.js';
 import { groupByRoute, routeOf, type RouteRule } from '../message/routes.js';
+import type { RequestPriority } from '../message/request.js';
 import { analyzeText } from '../message/segments.js';
 import type { Batch, OutboundMessage, ProviderId } from '../message/types.js';
 import type { SmsProvider } from '../providers/types.js';
 import { isFinalBatchState } from './batch-state.js';
-import type { BatchJobData, SendJobData } from './jobs.js';
+import { jobPriority, type BatchJobData, type SendJobData } from './jobs.js';
 import { ledgerFields } from './ledger.js';
 import { BATCH_JOB } from './names.js';
 import type { BatchRecord, RecordStore } from './records.js';
@@ -45,9 +46,11 @@ export function batchJobOptions(
   batchId: string,
   parent: { id: string; queue: string } | undefined,
   retry: { attempts: number; backoffMs: number },
+  priority?: RequestPriority,
 ) {
   return {
     jobId: batchId,
+    ...jobPriority(priority),
     ...(parent ? { parent } : {}),
     attempts: retry.attempts,
     backoff: { type: 'exponential' as const, delay: retry.backoffMs, jitter: 0.5 },
@@ -173,8 +176,13 @@ export function createSplitter(deps: SplitterDeps) {
       await queue.addBulk(
         list.map((r) => ({
           name: BATCH_JOB,
-          data: { batchId: r.batch.id, requestId: r.batch.requestId },
-          opts: batchJobOptions(r.batch.id, { id: job.id!, queue: job.queueQualifiedName }, deps),
+          data: { batchId: r.batch.id, requestId: r.batch.requestId, priority: job.data.priority },
+          opts: batchJobOptions(
+            r.batch.id,
+            { id: job.id!, queue: job.queueQualifiedName },
+            deps,
+            job.data.priority,
+          ),
         })),
       );
     }

@@ -50,7 +50,7 @@ describe('the Redis call allowance shared by processes', () => {
     expect(times).toHaveLength(30);
     // Windows are timed by Redis; ours see each grant a little later, by a few ms of jitter.
     expect(busiestWindow(times, 950)).toBeLessThanOrEqual(rate);
-    // 30 calls at 10/s: 10 at once, 10 after 1 s, 10 after 2 s; near the rate, not far below it.
+    // 30 calls at 10/s, spread one per 100 ms: about 3 s; near the rate, not far below it.
     expect(elapsed).toBeGreaterThan(1_900);
     expect(elapsed).toBeLessThan(3_500);
     expect(await a.zcard(key)).toBeLessThanOrEqual(rate);
@@ -74,5 +74,44 @@ describe('the Redis call allowance shared by processes', () => {
     const controller = new AbortController();
     controller.abort(new Error('gone'));
     await expect(meter(controller.signal)).rejects.toThrow('gone');
+  });
+
+  it('lets an urgent call go at the next free slot while normal calls queue, and background calls wait behind both', async () => {
+    const key = `${uniquePrefix()}:allowance:descom`;
+    const rate = 5;
+    const meterA = createAllowanceMeter({ redis: a, key, ratePerSecond: rate });
+    const meterB = createAllowanceMeter({ redis: b, key, ratePerSecond: rate });
+    const signal = new AbortController().signal;
+    const stop = new AbortController();
+    // 12 normal callers on two "processes" keep the window full.
+    const normalGrants: number[] = [];
+    const normal = Array.from({ length: 12 }, async (_, i) => {
+      const meter = i % 2 === 0 ? meterA : meterB;
+      while (!stop.signal.aborted) {
+        await meter(stop.signal, 'normal').catch(() => undefined);
+        if (!stop.signal.aborted) normalGrants.push(performance.now());
+      }
+    });
+    await new Promise((r) => setTimeout(r, 1_200)); // the window is full and callers are queued
+    const background = (async () => {
+      const asked = performance.now();
+      await meterB(signal, 'background');
+      return performance.now() - asked;
+    })();
+    const asked = performance.now();
+    await meterA(signal, 'urgent');
+    const urgentWait = performance.now() - asked;
+    const backgroundDone = await Promise.race([
+      background.then(() => true),
+      new Promise((r) => setTimeout(() => r(false), 1_500)),
+    ]);
+    stop.abort(new Error('done'));
+    await Promise.all(normal);
+
+    // One call frees every 1/rate s: the urgent one takes the next, not a place behind 12 others.
+    expect(urgentWait).toBeLessThan(2 * (1_000 / rate) + 100);
+    // The background call does not get a slot while normal callers keep asking.
+    expect(backgroundDone).toBe(false);
+    expect(busiestWindow(normalGrants, 950)).toBeLessThanOrEqual(rate);
   });
 });

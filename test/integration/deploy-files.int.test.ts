@@ -298,7 +298,7 @@ describe('deploy/: the Grafana dashboard and the Prometheus alerts name only wha
     }
   });
 
-  it('the alerts cover pauses, duplicates, unknowns, acceptance, backlog, Redis and repaired enqueues', () => {
+  it('the alerts cover pauses, duplicates, unknowns, acceptance, backlog, queue age, Redis and repaired enqueues', () => {
     const byName = new Map(rules.map((r) => [r.alert, r]));
     expect([...byName.keys()].sort()).toEqual(
       [
@@ -308,6 +308,7 @@ describe('deploy/: the Grafana dashboard and the Prometheus alerts name only wha
         'SmsqProviderPaused',
         'SmsqQueueBacklogGrowing',
         'SmsqQueueNotDraining',
+        'SmsqQueueOldJobs',
         'SmsqRedisDown',
         'SmsqUnknownRateHigh',
       ].sort(),
@@ -316,6 +317,7 @@ describe('deploy/: the Grafana dashboard and the Prometheus alerts name only wha
     expect(byName.get('SmsqDuplicateSends')?.expr).toMatch(/smsq_duplicate_sends_total\) > 0$/);
     expect(byName.get('SmsqUnknownRateHigh')?.expr).toMatch(/\[15m\][\s\S]*\) > 0\.01$/);
     expect(byName.get('SmsqEnqueueRepaired')?.expr).toMatch(/smsq_enqueue_repaired_total\[15m\]\)\) > 0$/);
+    expect(byName.get('SmsqQueueOldJobs')?.expr).toMatch(/smsq_queue_oldest_waiting_seconds\) > 3600$/);
   });
 });
 
