@@ -26,6 +26,8 @@ export interface SmsqMetrics {
    * written, send job never added); counted by the worker process whose sweep repaired them.
    */
   enqueueRepaired: Counter;
+  /** Webhook delivery attempts by result (delivered, retried, failed, gone, refused), counted by the worker process that made them. */
+  webhookDeliveries: Counter<'result'>;
   /** Observer for the providers' timing decorator. */
   observeProviderRequest(o: { provider: ProviderId; outcome: string; seconds: number }): void;
 }
@@ -74,9 +76,16 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     help: 'Requests whose enqueue was interrupted (record, no send job), completed with their recipients failed',
     registers: [registry],
   });
+  const webhookDeliveries = new Counter({
+    name: 'smsq_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by result: delivered (2xx), retried, failed (given up after 24 h), gone (410, or dropped after one), refused (blocked address)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
   return {
     registry,
     recipients,
+    webhookDeliveries,
     credits,
     duplicateSends,
     providerSeconds,
