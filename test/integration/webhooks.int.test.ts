@@ -177,7 +177,7 @@ describe('producer webhooks', () => {
     expect(new Set(hooks.requests.map((r) => r.raw)).size).toBe(1);
     expect(hooks.changedBodies).toEqual([]);
     expect(hooks.rejected).toEqual([]);
-    await eventually(async () => smsq.results.length === 4);
+    await eventually(() => Promise.resolve(smsq.results.length === 4));
     expect(smsq.results).toEqual(['retried', 'retried', 'retried', 'delivered']);
     // The receiver's address never reaches the logs beyond its host.
     expect(smsq.lines()).not.toContain('/hooks');
@@ -233,7 +233,7 @@ describe('producer webhooks', () => {
     const numbers = spanishMobiles(5);
     const sent = await smsq.post({ to: numbers, text: 'Hola', callbackUrl: hooks.url });
     await hooks.waitFor((r) => r.requests.length === 1);
-    await eventually(async () => smsq.results.length === 1);
+    await eventually(() => Promise.resolve(smsq.results.length === 1));
 
     await pushUpdates(smsq, sent.body.id as string, numbers, {
       pending: 0,
@@ -242,7 +242,7 @@ describe('producer webhooks', () => {
       expired: 0,
       unreported: 0,
     });
-    await eventually(async () => smsq.results.length === 3);
+    await eventually(() => Promise.resolve(smsq.results.length === 3));
     expect(smsq.results).toEqual(['gone', 'gone', 'gone']);
     expect(hooks.requests).toHaveLength(1);
 
@@ -296,7 +296,7 @@ describe('producer webhooks', () => {
     });
     cleanups.push(() => client.close());
     await client.send({ to: spanishMobiles(1), text: 'Hola', callbackUrl: hooks.url });
-    await eventually(async () => smsq.results.length === 1);
+    await eventually(() => Promise.resolve(smsq.results.length === 1));
     expect(smsq.results).toEqual(['refused']);
     expect(hooks.requests).toEqual([]);
   });

@@ -19,10 +19,11 @@ const dns: Record<string, string[]> = {
   'internal.example.com': ['10.0.0.7'],
   'v6only.example.com': ['2606:2800:220:1:248:1893:25c8:1946'],
 };
-const lookup: AddressLookup = async (host) => {
+const lookup: AddressLookup = (host) => {
   const found = dns[host];
-  if (!found) throw Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' });
-  return found;
+  if (!found)
+    return Promise.reject(Object.assign(new Error(`getaddrinfo ENOTFOUND ${host}`), { code: 'ENOTFOUND' }));
+  return Promise.resolve(found);
 };
 
 describe('webhookTargetProblem', () => {

@@ -1,0 +1,73 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { SmsClient } from '../../src/client.js';
+import { spanishMobiles } from '../helpers/numbers.js';
+import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+
+describe('webhooks across a worker crash', () => {
+  const cleanups: (() => Promise<unknown>)[] = [];
+  afterEach(async () => {
+    for (const c of cleanups.splice(0).reverse()) await c();
+  });
+
+  it('a worker SIGKILLed mid-delivery: every event still arrives, under the same webhook-id and body', async () => {
+    const hooks = await startWebhookReceiver();
+    cleanups.push(() => hooks.close());
+    const prefix = uniquePrefix();
+    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const env = {
+      REDIS_URL: redisUrl(),
+      SMSQ_PREFIX: prefix,
+      SMSQ_LOCK_DURATION_MS: '1000',
+      SIMULATOR_LATENCY_MS: '0',
+      SMSQ_WEBHOOK_SECRET: hooks.secret,
+      SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true',
+      SMSQ_WEBHOOK_RETRY_MS: '50',
+      SMSQ_WEBHOOK_TIMEOUT_MS: '8000',
+      LOG_LEVEL: 'info',
+    };
+    const worker = async (): Promise<WorkerProcess> => {
+      const w = spawnWorker(env);
+      cleanups.push(() => w.kill('SIGKILL'));
+      await w.waitForOutput('Workers started');
+      return w;
+    };
+
+    // Before the crash the receiver holds every request (the worker dies with them in flight).
+    const inFlight = new Set<string>();
+    let crashed = false;
+    hooks.respond(async (h) => {
+      if (crashed) return 200;
+      inFlight.add(h.id);
+      await new Promise((r) => setTimeout(r, 4_000));
+      return 503;
+    });
+
+    const first = await worker();
+    const client = new SmsClient({ redis: redisUrl(), prefix, webhooks: { allowPrivate: true } });
+    cleanups.push(() => client.close());
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      ids.push(
+        (await client.send({ to: spanishMobiles(3, i * 3), text: 'Hola', callbackUrl: hooks.url })).id,
+      );
+    }
+    const deadline = Date.now() + 10_000;
+    while (inFlight.size < 3 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+    expect(inFlight.size).toBeGreaterThanOrEqual(3);
+    await first.kill('SIGKILL');
+    crashed = true;
+    const before = [...inFlight];
+
+    await worker();
+    await hooks.waitFor((r) => r.delivered().length === 5, 20_000);
+    const delivered = hooks.delivered();
+    expect(delivered.map((h) => h.body.data.id).sort()).toEqual([...ids].sort());
+    // The ids in flight at the crash are the ids delivered after it: no event was rebuilt.
+    for (const id of before) expect(delivered.map((h) => h.id)).toContain(id);
+    expect(new Set(hooks.requests.map((h) => h.id)).size).toBe(5);
+    expect(hooks.changedBodies).toEqual([]);
+    expect(hooks.rejected).toEqual([]);
+  });
+});
