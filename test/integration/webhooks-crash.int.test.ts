@@ -1,7 +1,12 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { Queue } from 'bullmq';
 import { SmsClient } from '../../src/client.js';
+import { createQueueContext } from '../../src/queue/context.js';
+import { startWorkers } from '../../src/queue/workers.js';
+import { WEBHOOK_QUEUE } from '../../src/webhooks/events.js';
+import { WebhookOutbox } from '../../src/webhooks/outbox.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from '../helpers/smsq.js';
 import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
@@ -69,5 +74,65 @@ describe('webhooks across a worker crash', () => {
     expect(new Set(hooks.requests.map((h) => h.id)).size).toBe(5);
     expect(hooks.changedBodies).toEqual([]);
     expect(hooks.rejected).toEqual([]);
+  });
+});
+
+describe('webhooks cut but not yet queued', () => {
+  it('an event cut by a process that died before queuing it is queued by the next one, under its id', async () => {
+    const hooks = await startWebhookReceiver();
+    const config = testConfig({ SMSQ_WEBHOOK_SECRET: hooks.secret, SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true' });
+    const { logger } = captureLogger('warn');
+    const context = createQueueContext({ ...config, role: 'worker' });
+    const { store, redis, keys } = context;
+    try {
+      const id = 'rcut0000000000000000000000000000';
+      await store.createRequest({
+        id,
+        createdAt: new Date().toISOString(),
+        total: 1,
+        invalid: [],
+        estimatedCredits: 1,
+        accepted: '{}',
+        webhookUrl: hooks.url,
+      });
+      await redis.rpush(
+        keys.webhookUpdates(id),
+        JSON.stringify({
+          to: '+34600000001',
+          status: 'delivered',
+          at: new Date().toISOString(),
+          provider: 'ovh',
+        }),
+      );
+      await redis.zadd(keys.webhookDue, Date.now(), id);
+      // The cut of a process that dies right after it (its job never added).
+      const queue = new Queue(WEBHOOK_QUEUE, { connection: redis, prefix: config.prefix });
+      const outbox = new WebhookOutbox({
+        redis,
+        keys,
+        queue,
+        coalesceMs: 0,
+        logger,
+        completedData: () => Promise.resolve(undefined),
+      });
+      const cut = await outbox.cut(id);
+      await queue.close();
+      expect(cut?.id).toBe(`msg_${id}_1`);
+      expect(await redis.llen(keys.webhookUpdates(id))).toBe(0);
+
+      const workers = await startWorkers({ config, logger });
+      try {
+        await hooks.waitFor((r) => r.delivered().length === 1);
+        expect(hooks.delivered()[0]!.id).toBe(cut!.id);
+        expect(hooks.delivered()[0]!.body.data).toMatchObject({ id, updates: [{ to: '+34600000001' }] });
+        expect(await redis.hlen(keys.webhookOutbox)).toBe(0);
+      } finally {
+        await workers.close(500);
+      }
+    } finally {
+      await context.close();
+      await hooks.close();
+      await removePrefix(config.redisUrl, config.prefix);
+    }
   });
 });
