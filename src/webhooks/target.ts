@@ -6,8 +6,21 @@ import { isBlockedAddress } from './address-policy.js';
 /** Every address a host name resolves to (A and AAAA). Injected in tests. */
 export type AddressLookup = (host: string) => Promise<string[]>;
 
-export const lookupAddresses: AddressLookup = async (host) =>
-  (await lookup(host, { all: true, verbatim: true })).map((a) => a.address);
+/** A name that has not resolved within this long is taken as not resolving (the enqueue waits on it). */
+const LOOKUP_DEADLINE_MS = 3_000;
+
+export const lookupAddresses: AddressLookup = async (host) => {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`lookup of ${host} timed out`)), LOOKUP_DEADLINE_MS);
+  });
+  try {
+    const found = await Promise.race([lookup(host, { all: true, verbatim: true }), deadline]);
+    return found.map((a) => a.address);
+  } finally {
+    clearTimeout(timer);
+  }
+};
 
 export interface TargetCheckOptions {
   /** SMSQ_WEBHOOK_ALLOW_PRIVATE: skip the address check (the scheme is still checked). */

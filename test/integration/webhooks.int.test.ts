@@ -6,10 +6,11 @@ import { buildApp } from '../../src/http/app.js';
 import { createQueueContext, type QueueContext } from '../../src/queue/context.js';
 import { markEnqueuing } from '../../src/queue/enqueue-repair.js';
 import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
+import { startService } from '../../src/service/start.js';
 import type { WebhookDeliveryResult } from '../../src/webhooks/delivery.js';
 import { eventually } from '../helpers/pipeline.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { captureLogger, removePrefix, testConfig } from '../helpers/smsq.js';
+import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from '../helpers/smsq.js';
 import {
   startWebhookReceiver,
   type ReceivedWebhook,
@@ -340,5 +341,47 @@ describe('producer webhooks', () => {
       failed: 2,
     });
     expect(hooks.requests).toHaveLength(7);
+  });
+});
+
+describe('webhooks in `smsq start`', () => {
+  it('counts deliveries in smsq_webhook_deliveries_total and shows the webhooks queue in /metrics and the dashboard', async () => {
+    const hooks = await startWebhookReceiver();
+    const prefix = uniquePrefix();
+    const service = await startService({
+      env: {
+        REDIS_URL: redisUrl(),
+        SMSQ_PREFIX: prefix,
+        HOST: '127.0.0.1',
+        PORT: '0',
+        SMSQ_API_KEYS: 'test-key',
+        SIMULATOR_LATENCY_MS: '0',
+        SMSQ_WEBHOOK_SECRET: hooks.secret,
+        SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true',
+        LOG_LEVEL: 'fatal',
+      },
+    });
+    try {
+      const res = await fetch(`${service.url}/v1/messages`, {
+        method: 'POST',
+        headers: AUTH,
+        body: JSON.stringify({ to: spanishMobiles(1), text: 'Hola', callbackUrl: hooks.url }),
+      });
+      expect(res.status).toBe(202);
+      await hooks.waitFor((r) => r.delivered().length === 1);
+      let text = '';
+      await eventually(async () => {
+        text = await (await fetch(`${service.url}/metrics`)).text();
+        return /^smsq_webhook_deliveries_total\{result="delivered"\} 1$/m.test(text);
+      });
+      expect(text).toMatch(/^bullmq_job_count\{queue="webhooks", state="completed"[^}]*\} 1$/m);
+      const listing = await fetch(`${service.url}/admin/queues/api/queues`);
+      const queues = ((await listing.json()) as { queues: { name: string }[] }).queues;
+      expect(queues.map((q) => q.name)).toContain('webhooks');
+    } finally {
+      await service.shutdown('test done');
+      await hooks.close();
+      await removePrefix(redisUrl(), prefix);
+    }
   });
 });
