@@ -217,8 +217,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   const webhooks = startWebhookWorkers({
     config,
     logger,
-    store: context.store,
-    connection: workerConnection(),
+    connections: { commands: workerConnection(), worker: workerConnection() },
     onDelivery: opts.onWebhookDelivery,
   });
   workers.push(webhooks.worker);

@@ -3,7 +3,8 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { closeSharedQueue } from '../queue/context.js';
-import type { RecordStore } from '../queue/records.js';
+import { smsqKeys } from '../queue/names.js';
+import { RecordStore } from '../queue/records.js';
 import { getRequestSummary } from '../queue/status.js';
 import { createWebhookProcessor, type WebhookDeliveryResult } from './delivery.js';
 import { WEBHOOK_QUEUE, type WebhookJobData } from './events.js';
@@ -14,10 +15,12 @@ import type { AddressLookup } from './target.js';
 export interface WebhookWorkersOptions {
   config: Config;
   logger: Logger;
-  /** The workers' record store (its connection adds the jobs and runs the cut script). */
-  store: RecordStore;
-  /** A connection of its own for the BullMQ Worker (closed by the caller). */
-  connection: Redis;
+  /**
+   * Two connections of their own (closed by the caller): `commands` for the drain, the job adds
+   * and the record reads; `worker` for the BullMQ Worker. Never the batch workers' connection,
+   * whose `WAIT`/`WAITAOF` before each provider call must not queue behind webhook traffic.
+   */
+  connections: { commands: Redis; worker: Redis };
   onDelivery?: (result: WebhookDeliveryResult) => void;
   /** Tests: DNS of the delivery-time check, and a shorter retry period than 24 h. */
   lookup?: AddressLookup;
@@ -43,7 +46,8 @@ const LEFTOVER_INTERVAL_MS = 5_000;
  * queue, and its own Worker with its own concurrency, so a slow receiver never holds up sending.
  */
 export function startWebhookWorkers(opts: WebhookWorkersOptions): WebhookWorkers {
-  const { config, logger, store } = opts;
+  const { config, logger } = opts;
+  const store = new RecordStore(opts.connections.commands, smsqKeys(config.prefix));
   const wh = config.webhooks;
   const log = logger.child({ module: 'webhooks' });
   if (wh.url && !wh.secret) {
@@ -77,7 +81,7 @@ export function startWebhookWorkers(opts: WebhookWorkersOptions): WebhookWorkers
     (job) => processor.process(job),
     {
       prefix: config.prefix,
-      connection: opts.connection,
+      connection: opts.connections.worker,
       concurrency: wh.concurrency,
       lockDuration: config.lockDurationMs,
       stalledInterval: config.lockDurationMs,
