@@ -8,6 +8,8 @@ import { markEnqueuing } from '../../src/queue/enqueue-repair.js';
 import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
 import { startService } from '../../src/service/start.js';
 import type { WebhookDeliveryResult } from '../../src/webhooks/delivery.js';
+import { startWebhookWorkers } from '../../src/webhooks/worker.js';
+import { COMPLETED_WEBHOOK_ENTRY } from '../../src/queue/records.js';
 import { eventually } from '../helpers/pipeline.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from '../helpers/smsq.js';
@@ -382,6 +384,60 @@ describe('webhooks in `smsq start`', () => {
       await service.shutdown('test done');
       await hooks.close();
       await removePrefix(redisUrl(), prefix);
+    }
+  });
+});
+
+describe('webhook retry period', () => {
+  it('gives an event up once its retry period is over, counted failed, every attempt under the same id', async () => {
+    const hooks = await startWebhookReceiver();
+    hooks.respond(() => 500);
+    const config = testConfig({
+      SMSQ_WEBHOOK_SECRET: hooks.secret,
+      SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true',
+      SMSQ_WEBHOOK_RETRY_MS: '50',
+    });
+    const { logger, lines } = captureLogger('info');
+    const context = createQueueContext({ ...config, role: 'worker' });
+    const commands = context.redis.duplicate();
+    const workerConnection = context.redis.duplicate();
+    const results: WebhookDeliveryResult[] = [];
+    // A retry period of 400 ms instead of 24 h: the policy is the same, only shorter.
+    const webhooks = startWebhookWorkers({
+      config,
+      logger,
+      connections: { commands, worker: workerConnection },
+      onDelivery: (r) => results.push(r),
+      retryForMs: 400,
+    });
+    try {
+      const id = 'rgiveup00000000000000000000000000';
+      await context.store.createRequest({
+        id,
+        createdAt: new Date().toISOString(),
+        total: 1,
+        invalid: [],
+        estimatedCredits: 1,
+        accepted: '{}',
+        webhookUrl: hooks.url,
+      });
+      await context.redis.rpush(context.keys.webhookUpdates(id), COMPLETED_WEBHOOK_ENTRY);
+      await context.redis.zadd(context.keys.webhookDue, Date.now(), id);
+      await eventually(() => Promise.resolve(results.includes('failed')));
+      expect(results.at(-1)).toBe('failed');
+      expect(results.slice(0, -1).every((r) => r === 'retried')).toBe(true);
+      expect(results.length).toBeGreaterThanOrEqual(3);
+      expect(hooks.requests).toHaveLength(results.length);
+      expect(new Set(hooks.requests.map((r) => r.id))).toEqual(new Set([`msg_${id}_1`]));
+      expect(lines()).toContain('Webhook given up');
+    } finally {
+      await webhooks.worker.close();
+      await webhooks.stop();
+      commands.disconnect();
+      workerConnection.disconnect();
+      await context.close();
+      await hooks.close();
+      await removePrefix(config.redisUrl, config.prefix);
     }
   });
 });
