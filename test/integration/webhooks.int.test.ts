@@ -388,30 +388,30 @@ describe('webhooks in `smsq start`', () => {
   });
 });
 
-describe('webhook retry period', () => {
-  it('gives an event up once its retry period is over, counted failed, every attempt under the same id', async () => {
-    const hooks = await startWebhookReceiver();
-    hooks.respond(() => 500);
-    const config = testConfig({
-      SMSQ_WEBHOOK_SECRET: hooks.secret,
-      SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true',
-      SMSQ_WEBHOOK_RETRY_MS: '50',
-    });
-    const { logger, lines } = captureLogger('info');
-    const context = createQueueContext({ ...config, role: 'worker' });
-    const commands = context.redis.duplicate();
-    const workerConnection = context.redis.duplicate();
-    const results: WebhookDeliveryResult[] = [];
-    // A retry period of 400 ms instead of 24 h: the policy is the same, only shorter.
-    const webhooks = startWebhookWorkers({
-      config,
-      logger,
-      connections: { commands, worker: workerConnection },
-      onDelivery: (r) => results.push(r),
-      retryForMs: 400,
-    });
-    try {
-      const id = 'rgiveup00000000000000000000000000';
+/** Webhook workers alone on a fresh prefix, with test-only options (DNS of the pre-check, retry period). */
+function startWebhooksOnly(
+  env: Record<string, string>,
+  extra: Pick<Parameters<typeof startWebhookWorkers>[0], 'lookup' | 'retryForMs'>,
+) {
+  const config = testConfig(env);
+  const { logger, lines } = captureLogger('info');
+  const context = createQueueContext({ ...config, role: 'worker' });
+  const commands = context.redis.duplicate();
+  const workerConnection = context.redis.duplicate();
+  const results: WebhookDeliveryResult[] = [];
+  const webhooks = startWebhookWorkers({
+    config,
+    logger,
+    connections: { commands, worker: workerConnection },
+    onDelivery: (r) => results.push(r),
+    ...extra,
+  });
+  return {
+    context,
+    results,
+    lines,
+    /** A request record with `webhookUrl` and its `message.completed` entry, due now. */
+    async addCompletedEvent(id: string, webhookUrl: string) {
       await context.store.createRequest({
         id,
         createdAt: new Date().toISOString(),
@@ -419,25 +419,65 @@ describe('webhook retry period', () => {
         invalid: [],
         estimatedCredits: 1,
         accepted: '{}',
-        webhookUrl: hooks.url,
+        webhookUrl,
       });
       await context.redis.rpush(context.keys.webhookUpdates(id), COMPLETED_WEBHOOK_ENTRY);
       await context.redis.zadd(context.keys.webhookDue, Date.now(), id);
-      await eventually(() => Promise.resolve(results.includes('failed')));
-      expect(results.at(-1)).toBe('failed');
-      expect(results.slice(0, -1).every((r) => r === 'retried')).toBe(true);
-      expect(results.length).toBeGreaterThanOrEqual(3);
-      expect(hooks.requests).toHaveLength(results.length);
-      expect(new Set(hooks.requests.map((r) => r.id))).toEqual(new Set([`msg_${id}_1`]));
-      expect(lines()).toContain('Webhook given up');
-    } finally {
+    },
+    async close() {
       await webhooks.worker.close();
       await webhooks.stop();
       commands.disconnect();
       workerConnection.disconnect();
       await context.close();
-      await hooks.close();
       await removePrefix(config.redisUrl, config.prefix);
+    },
+  };
+}
+
+describe('webhook target checked at connect', () => {
+  it('refuses a name that passed the check but resolves to loopback when connecting (DNS rebinding)', async () => {
+    const hooks = await startWebhookReceiver();
+    // The pre-delivery check sees a public address; the connection's own lookup gets 127.0.0.1.
+    const only = startWebhooksOnly(
+      { SMSQ_WEBHOOK_SECRET: hooks.secret },
+      { lookup: () => Promise.resolve(['93.184.216.34']) },
+    );
+    try {
+      const port = new URL(hooks.url).port;
+      await only.addCompletedEvent('rrebind0000000000000000000000000', `http://localhost:${port}/hooks`);
+      await eventually(() => Promise.resolve(only.results.length === 1));
+      expect(only.results).toEqual(['refused']);
+      expect(hooks.requests).toEqual([]);
+    } finally {
+      await only.close();
+      await hooks.close();
+    }
+  });
+});
+
+describe('webhook retry period', () => {
+  it('gives an event up once its retry period is over, counted failed, every attempt under the same id', async () => {
+    const hooks = await startWebhookReceiver();
+    hooks.respond(() => 500);
+    // A retry period of 400 ms instead of 24 h: the policy is the same, only shorter.
+    const only = startWebhooksOnly(
+      { SMSQ_WEBHOOK_SECRET: hooks.secret, SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true', SMSQ_WEBHOOK_RETRY_MS: '50' },
+      { retryForMs: 400 },
+    );
+    try {
+      const id = 'rgiveup00000000000000000000000000';
+      await only.addCompletedEvent(id, hooks.url);
+      await eventually(() => Promise.resolve(only.results.includes('failed')));
+      expect(only.results.at(-1)).toBe('failed');
+      expect(only.results.slice(0, -1).every((r) => r === 'retried')).toBe(true);
+      expect(only.results.length).toBeGreaterThanOrEqual(3);
+      expect(hooks.requests).toHaveLength(only.results.length);
+      expect(new Set(hooks.requests.map((r) => r.id))).toEqual(new Set([`msg_${id}_1`]));
+      expect(only.lines()).toContain('Webhook given up');
+    } finally {
+      await only.close();
+      await hooks.close();
     }
   });
 });
