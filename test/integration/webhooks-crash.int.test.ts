@@ -7,7 +7,9 @@ import { WEBHOOK_QUEUE } from '../../src/webhooks/events.js';
 import { WebhookOutbox } from '../../src/webhooks/outbox.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from '../helpers/smsq.js';
-import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
+import { killAll, spawnSmsq, waitForLine } from '../helpers/cli.js';
+import { eventually } from '../helpers/pipeline.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
 describe('webhooks across a worker crash', () => {
@@ -136,3 +138,81 @@ describe('webhooks cut but not yet queued', () => {
     }
   });
 });
+
+describe('webhooks across an API process crash', () => {
+  afterEach(() => killAll());
+
+  it('an API process SIGKILLed while requests arrive, then restarted: every request it recorded gets its message.completed', async () => {
+    const hooks = await startWebhookReceiver();
+    const config = testConfig({
+      SMSQ_WEBHOOK_SECRET: hooks.secret,
+      SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true',
+      SMSQ_ENQUEUE_REPAIR_AFTER_MS: '500',
+    });
+    const { logger } = captureLogger('warn');
+    const workers = await startWorkers({ config, logger });
+    const env = {
+      REDIS_URL: config.redisUrl,
+      SMSQ_PREFIX: config.prefix,
+      PORT: '0',
+      SMSQ_API_KEYS: 'test-key',
+      SMSQ_WEBHOOK_SECRET: hooks.secret,
+      SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true',
+      LOG_LEVEL: 'info',
+    };
+    const headers = { authorization: 'Bearer test-key', 'content-type': 'application/json' };
+    const post = (url: string, i: number) =>
+      fetch(`${url}/v1/messages`, {
+        method: 'POST',
+        headers,
+        body: JSON.stringify({ to: spanishMobiles(2, i * 2), text: 'Hola', callbackUrl: hooks.url }),
+      })
+        .then(async (res) => (res.status === 202 ? ((await res.json()) as { id: string }).id : undefined))
+        .catch(() => undefined);
+    try {
+      const first = spawnSmsq(['api'], env);
+      const firstUrl = urlOf(await waitForLine(first, /"smsq API listening/));
+      const answered: string[] = [];
+      const inFlight = Array.from({ length: 80 }, (_, i) =>
+        post(firstUrl, i).then((id) => {
+          if (id) answered.push(id);
+        }),
+      );
+      // Killed as the first answers come back, with the others in flight.
+      while (answered.length === 0) await new Promise((r) => setTimeout(r, 5));
+      first.kill('SIGKILL');
+      await Promise.all(inFlight);
+
+      const second = spawnSmsq(['api'], env);
+      const secondUrl = urlOf(await waitForLine(second, /"smsq API listening/));
+      for (let i = 80; i < 85; i++) answered.push((await post(secondUrl, i))!);
+
+      // Every request with a record (answered or not) completes and gets exactly one message.completed.
+      const recorded = async () =>
+        (await workers.context.redis.keys(`${config.prefix}:req:*`)).map((k) => k.split(':').pop()!);
+      await eventually(async () => {
+        const ids = new Set(ofCompleted(hooks));
+        return (await recorded()).every((id) => ids.has(id));
+      }, 20_000);
+      const completed = ofCompleted(hooks);
+      expect(completed).toEqual(expect.arrayContaining(answered));
+      expect(new Set(completed).size).toBe(completed.length);
+      expect((await recorded()).sort()).toEqual([...completed].sort());
+      expect(hooks.rejected).toEqual([]);
+    } finally {
+      await workers.close(500);
+      await hooks.close();
+      await removePrefix(config.redisUrl, config.prefix);
+    }
+  });
+});
+
+/** Request ids of the message.completed events received (2xx), one per webhook-id. */
+function ofCompleted(hooks: WebhookReceiver): string[] {
+  return hooks
+    .delivered()
+    .filter((h) => h.type === 'message.completed')
+    .map((h) => h.body.data.id as string);
+}
+
+const urlOf = (line: string) => (JSON.parse(line) as { url: string }).url;
