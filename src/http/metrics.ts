@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProviderId } from '../message/types.js';
 import { readLedger, type LedgerEntry } from '../queue/ledger.js';
+import { WEBHOOK_DELIVERY_RESULTS } from '../webhooks/delivery.js';
 import { withDeadline } from './redis-guard.js';
 
 /** smsq's own metrics, in their own registry (nothing global, so tests and processes never share). */
@@ -82,6 +83,8 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     labelNames: ['result'] as const,
     registers: [registry],
   });
+  // Every result from 0, so rates and alerts see a series before the first delivery.
+  for (const result of WEBHOOK_DELIVERY_RESULTS) webhookDeliveries.inc({ result }, 0);
   return {
     registry,
     recipients,

@@ -12,7 +12,8 @@ import { shouldRetryWebhook } from './retry-policy.js';
 import { webhookTargetProblem, type AddressLookup } from './target.js';
 
 /** The result label of `smsq_webhook_deliveries_total`, one per attempt. */
-export type WebhookDeliveryResult = 'delivered' | 'retried' | 'failed' | 'gone' | 'refused';
+export const WEBHOOK_DELIVERY_RESULTS = ['delivered', 'retried', 'failed', 'gone', 'refused'] as const;
+export type WebhookDeliveryResult = (typeof WEBHOOK_DELIVERY_RESULTS)[number];
 
 /** The error code of a connection refused because its host resolved to a blocked address. */
 const REFUSED_CODE = 'SMSQ_WEBHOOK_REFUSED';
