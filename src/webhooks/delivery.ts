@@ -83,7 +83,7 @@ export function createWebhookProcessor(deps: WebhookDeliveryDeps) {
   });
   const count = (result: WebhookDeliveryResult) => deps.onDelivery?.(result);
 
-  async function send(data: WebhookJobData): Promise<number | Error> {
+  async function send(data: WebhookJobData, signer: Webhook): Promise<number | Error> {
     const now = new Date();
     try {
       const res = await request(data.url, {
@@ -94,7 +94,7 @@ export function createWebhookProcessor(deps: WebhookDeliveryDeps) {
           'user-agent': 'smsq-webhooks',
           'webhook-id': data.eventId,
           'webhook-timestamp': String(Math.floor(now.getTime() / 1000)),
-          'webhook-signature': signer!.sign(data.eventId, now, data.body),
+          'webhook-signature': signer.sign(data.eventId, now, data.body),
         },
         body: data.body,
         signal: AbortSignal.timeout(config.timeoutMs),
@@ -136,7 +136,7 @@ export function createWebhookProcessor(deps: WebhookDeliveryDeps) {
       throw new UnrecoverableError('SMSQ_WEBHOOK_SECRET is not set');
     }
 
-    const outcome = await send(data);
+    const outcome = await send(data, signer);
     if (typeof outcome === 'number' && outcome >= 200 && outcome < 300) {
       count('delivered');
       log.debug({ ...context, status: outcome, attempt: job.attemptsMade + 1 }, 'Webhook delivered');
