@@ -2,9 +2,10 @@ import type { Redis } from 'ioredis';
 import type { SendRequestInput } from './message/request.js';
 import type { ProviderId } from './message/types.js';
 import { createQueueContext, type QueueContext } from './queue/context.js';
-import { enqueueRequest, type AcceptedRequest } from './queue/enqueue.js';
+import { enqueueRequest, type AcceptedRequest, type EnqueueDeps } from './queue/enqueue.js';
 import { cancelRequest, getRequestSummary } from './queue/status.js';
 import type { RequestSummary } from './queue/summary.js';
+import { createWebhookTargetResolver } from './webhooks/target.js';
 
 export interface SmsClientOptions {
   /** Redis URL (default `redis://127.0.0.1:6379`). */
@@ -13,6 +14,12 @@ export interface SmsClientOptions {
   prefix?: string;
   /** Country for numbers written without a country code (default `ES`). */
   defaultCountry?: string;
+  /**
+   * Webhooks of the requests this client sends, signed by the workers with their
+   * SMSQ_WEBHOOK_SECRET: `url` for requests without `callbackUrl` (as SMSQ_WEBHOOK_URL), and
+   * whether private targets are allowed. Without it, a request with `callbackUrl` is refused.
+   */
+  webhooks?: { url?: string; allowPrivate?: boolean };
 }
 
 export interface SendOptions {
@@ -35,7 +42,16 @@ export class SmsClient {
       role: 'producer',
     });
     this.defaultCountry = options.defaultCountry ?? 'ES';
+    this.webhookTarget = options.webhooks
+      ? createWebhookTargetResolver({
+          defaultUrl: options.webhooks.url,
+          signing: true,
+          allowPrivate: options.webhooks.allowPrivate ?? false,
+        })
+      : undefined;
   }
+
+  private readonly webhookTarget: EnqueueDeps['webhookTarget'];
 
   private readonly defaultCountry: string;
 
@@ -50,7 +66,12 @@ export class SmsClient {
   ): Promise<AcceptedRequest> {
     await this.context.ready();
     const { accepted } = await enqueueRequest(
-      { store: this.context.store, sendQueue: this.context.sendQueue, defaultCountry: this.defaultCountry },
+      {
+        store: this.context.store,
+        sendQueue: this.context.sendQueue,
+        defaultCountry: this.defaultCountry,
+        webhookTarget: this.webhookTarget,
+      },
       request,
       { idempotencyKey: options.idempotencyKey, scope: 'client' },
     );

@@ -186,6 +186,45 @@ export const envSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   NODE_ENV: z.preprocess(emptyAsUndefined, z.string().default('development')),
+
+  /** Webhook target of requests that give no `callbackUrl` (http or https). Unset: only `callbackUrl` requests get webhooks. */
+  SMSQ_WEBHOOK_URL: z.preprocess(
+    emptyAsUndefined,
+    z
+      .url()
+      .refine((v) => /^https?:\/\//i.test(v), 'must be an http or https URL')
+      .optional(),
+  ),
+  /** Signing secret of every webhook (Standard Webhooks, `whsec_` + base64). Required in production with SMSQ_WEBHOOK_URL. */
+  SMSQ_WEBHOOK_SECRET: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .regex(/^whsec_[A-Za-z0-9+/]{16,}={0,2}$/, 'expected whsec_ followed by a base64 key')
+      .optional(),
+  ),
+  /** `true`: webhook targets on loopback, private and link-local addresses are allowed (tests, private networks). */
+  SMSQ_WEBHOOK_ALLOW_PRIVATE: bool,
+  /**
+   * At most one `message.delivery` event per request per this many ms (each carries ≤ 500 updates).
+   * @defaultValue 2000
+   */
+  SMSQ_WEBHOOK_COALESCE_MS: z.preprocess(emptyAsUndefined, int(0).default(2_000)),
+  /**
+   * First retry delay of a failed webhook delivery, in ms; doubles with jitter, at most hourly, for 24 h.
+   * @defaultValue 5000
+   */
+  SMSQ_WEBHOOK_RETRY_MS: z.preprocess(emptyAsUndefined, int(1).default(5_000)),
+  /**
+   * Deadline of one webhook delivery (connect, answer and body), in ms.
+   * @defaultValue 10000
+   */
+  SMSQ_WEBHOOK_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(50).default(10_000)),
+  /**
+   * Webhook deliveries in flight at once per worker process (their own queue: they never hold up sending).
+   * @defaultValue 16
+   */
+  SMSQ_WEBHOOK_CONCURRENCY: z.preprocess(emptyAsUndefined, int(1).default(16)),
 });
 
 export type Env = z.infer<typeof envSchema>;
@@ -258,6 +297,21 @@ export interface Config {
   };
   logLevel: Env['LOG_LEVEL'];
   production: boolean;
+  /** Producer webhooks (src/webhooks/). */
+  webhooks: WebhookConfig;
+}
+
+export interface WebhookConfig {
+  /** Target of requests without `callbackUrl` (`SMSQ_WEBHOOK_URL`). */
+  url?: string;
+  /** Signing secret (`SMSQ_WEBHOOK_SECRET`); without it no request gets webhooks. */
+  secret?: string;
+  /** Targets on private addresses allowed (`SMSQ_WEBHOOK_ALLOW_PRIVATE`). */
+  allowPrivate: boolean;
+  coalesceMs: number;
+  retryMs: number;
+  timeoutMs: number;
+  concurrency: number;
 }
 
 /** The Redis address (see src/redis.ts): REDIS_URL, or a Cluster or Sentinel set built on it. */
@@ -341,6 +395,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('SMSQ_PROVIDER: ovh needs OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY');
   if (Boolean(e.SMSQ_DASHBOARD_USER) !== Boolean(e.SMSQ_DASHBOARD_PASSWORD))
     problems.push('SMSQ_DASHBOARD_USER and SMSQ_DASHBOARD_PASSWORD must be set together');
+  if (e.NODE_ENV === 'production' && e.SMSQ_WEBHOOK_URL && !e.SMSQ_WEBHOOK_SECRET)
+    problems.push('SMSQ_WEBHOOK_SECRET: required in production when SMSQ_WEBHOOK_URL is set');
   const routes = e.SMSQ_ROUTES ? readRoutes(e.SMSQ_ROUTES, { descom, ovh }, problems) : [];
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
 
@@ -390,6 +446,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     logLevel: e.LOG_LEVEL,
     production: e.NODE_ENV === 'production',
+    webhooks: {
+      url: e.SMSQ_WEBHOOK_URL,
+      secret: e.SMSQ_WEBHOOK_SECRET,
+      allowPrivate: e.SMSQ_WEBHOOK_ALLOW_PRIVATE,
+      coalesceMs: e.SMSQ_WEBHOOK_COALESCE_MS,
+      retryMs: e.SMSQ_WEBHOOK_RETRY_MS,
+      timeoutMs: e.SMSQ_WEBHOOK_TIMEOUT_MS,
+      concurrency: e.SMSQ_WEBHOOK_CONCURRENCY,
+    },
   };
 }
 

@@ -48,6 +48,8 @@ export interface RunProcessorDeps {
   defaultCountry: string;
   /** Providers the workers can send through; a run naming another fails its chunks' validation. */
   providers?: readonly ProviderId[];
+  /** The webhook target of the run's requests (SMSQ_WEBHOOK_URL; see EnqueueDeps.webhookTarget). */
+  webhookTarget?: EnqueueDeps['webhookTarget'];
   /** Retention of run records and idempotency keys of chunks, in seconds. */
   recordTtlS: number;
   logger: Logger;
@@ -128,6 +130,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     sendQueue: context.sendQueue,
     defaultCountry: deps.defaultCountry,
     providers: deps.providers,
+    webhookTarget: deps.webhookTarget,
   };
 
   /** The run of this job, created now for a cron occurrence; undefined when its campaign is gone. */

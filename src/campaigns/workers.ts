@@ -6,6 +6,7 @@ import { createQueueContext, type QueueContext } from '../queue/context.js';
 import { createWorkerConnection } from '../redis.js';
 import { createRunProcessor, type RunHooks, type RunJobData, type RunJobResult } from './run-processor.js';
 import { CampaignService } from './service.js';
+import { webhookTargetFromConfig } from '../webhooks/target.js';
 import { CAMPAIGN_RUNS_QUEUE } from './store.js';
 
 export interface CampaignWorkers {
@@ -55,6 +56,7 @@ export async function startCampaignWorkers(opts: StartCampaignWorkersOptions): P
     runs: service.runs,
     defaultCountry: config.defaultCountry,
     providers,
+    webhookTarget: webhookTargetFromConfig(config.webhooks),
     recordTtlS: config.recordTtlS,
     logger,
     maxOutstandingChunks: opts.maxOutstandingChunks,

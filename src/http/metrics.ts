@@ -4,6 +4,7 @@ import type { Redis } from 'ioredis';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProviderId } from '../message/types.js';
 import { readLedger, type LedgerEntry } from '../queue/ledger.js';
+import { WEBHOOK_DELIVERY_RESULTS } from '../webhooks/delivery.js';
 import { withDeadline } from './redis-guard.js';
 
 /** smsq's own metrics, in their own registry (nothing global, so tests and processes never share). */
@@ -32,6 +33,8 @@ export interface SmsqMetrics {
    * written, send job never added); counted by the worker process whose sweep repaired them.
    */
   enqueueRepaired: Counter;
+  /** Webhook delivery attempts by result (delivered, retried, failed, gone, refused), counted by the worker process that made them. */
+  webhookDeliveries: Counter<'result'>;
   /** Observer for the providers' timing decorator. */
   observeProviderRequest(o: { provider: ProviderId; outcome: string; seconds: number }): void;
 }
@@ -98,9 +101,18 @@ export function createSmsqMetrics(opts: { defaultMetrics?: boolean } = {}): Smsq
     help: 'Requests whose enqueue was interrupted (record, no send job), completed with their recipients failed',
     registers: [registry],
   });
+  const webhookDeliveries = new Counter({
+    name: 'smsq_webhook_deliveries_total',
+    help: 'Webhook delivery attempts by result: delivered (2xx), retried, failed (given up after 24 h), gone (410, or dropped after one), refused (blocked address)',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  });
+  // Every result from 0, so rates and alerts see a series before the first delivery.
+  for (const result of WEBHOOK_DELIVERY_RESULTS) webhookDeliveries.inc({ result }, 0);
   return {
     registry,
     recipients,
+    webhookDeliveries,
     credits,
     duplicateSends,
     providerSeconds,

@@ -9,6 +9,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
 import type { SmsqKeys } from './names.js';
+import { COMPLETED_WEBHOOK_ENTRY } from './records.js';
 import { withScripts } from '../redis.js';
 
 /** The reason recorded on a repaired request. */
@@ -27,8 +28,11 @@ return 1
  * request planned (with no batches) makes a send job added after the repair a no-op in the
  * splitter; the idempotency key goes, so the producer's retry with the same key enqueues afresh.
  *
- * KEYS: enqueuing set, request record, send job, idempotency key (the record's key when none).
- * ARGV: member, request id, finishedAt, record TTL (s), reason.
+ * A request with webhooks gets its `message.completed` entry in the same step.
+ *
+ * KEYS: enqueuing set, request record, send job, idempotency key (the record's key when none),
+ * the request's webhook list, the webhook due set.
+ * ARGV: member, request id, finishedAt, record TTL (s), reason, the completed webhook entry.
  */
 const REPAIR_SCRIPT = `
 local function done(outcome)
@@ -45,6 +49,11 @@ local suppressed = tonumber(redis.call('HGET', KEYS[2], 'suppressed') or '0') or
 redis.call('HSET', KEYS[2], 'state', 'completed', 'finishedAt', ARGV[3], 'planned', 'true',
   'unsentFailed', tostring(total - #invalid - suppressed), 'error', ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[4])
+if redis.call('HEXISTS', KEYS[2], 'webhookUrl') == 1 then
+  local t = redis.call('TIME')
+  redis.call('RPUSH', KEYS[5], ARGV[6])
+  redis.call('ZADD', KEYS[6], 'NX', tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[2])
+end
 if KEYS[4] ~= KEYS[2] then
   local owner = redis.call('GET', KEYS[4])
   if owner and string.sub(owner, 1, #ARGV[2] + 1) == ARGV[2] .. '|' then redis.call('DEL', KEYS[4]) end
@@ -59,17 +68,20 @@ interface RepairCommands {
     requestKey: string,
     jobKey: string,
     idempotencyKey: string,
+    webhookUpdatesKey: string,
+    webhookDueKey: string,
     member: string,
     requestId: string,
     finishedAt: string,
     ttlS: number,
     reason: string,
+    completedWebhookEntry: string,
   ): Promise<string>;
 }
 
 const SCRIPTS = {
   smsqMarkEnqueuing: { keys: 1, lua: MARK_SCRIPT },
-  smsqRepairEnqueue: { keys: 4, lua: REPAIR_SCRIPT },
+  smsqRepairEnqueue: { keys: 6, lua: REPAIR_SCRIPT },
 };
 
 function commands(redis: Redis): RepairCommands {
@@ -133,11 +145,14 @@ export async function sweepInterruptedEnqueues(opts: EnqueueRepairOptions): Prom
       requestKey,
       opts.sendQueue.toKey(requestId),
       idempotencyHash ? opts.keys.idempotency(idempotencyHash) : requestKey,
+      opts.keys.webhookUpdates(requestId),
+      opts.keys.webhookDue,
       member,
       requestId,
       new Date().toISOString(),
       opts.recordTtlS,
       ENQUEUE_INTERRUPTED,
+      COMPLETED_WEBHOOK_ENTRY,
     )) as RepairOutcome;
     if (outcome !== 'repaired') continue;
     repaired += 1;

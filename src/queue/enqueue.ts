@@ -48,6 +48,19 @@ export interface EnqueueDeps {
   defaultCountry: string;
   /** Providers the workers can send through; a request naming another is refused. */
   providers?: readonly ProviderId[];
+  /**
+   * The request's webhook target from its `callbackUrl` (src/webhooks/target.ts): the URL to
+   * store, undefined for none; throws InputError on `callbackUrl`. Without it `callbackUrl` is refused.
+   */
+  webhookTarget?: (callbackUrl: string | undefined) => Promise<string | undefined>;
+}
+
+async function resolveWebhookTarget(deps: EnqueueDeps, callbackUrl: string | undefined) {
+  if (deps.webhookTarget) return deps.webhookTarget(callbackUrl);
+  if (callbackUrl === undefined) return undefined;
+  throw new InputError('Invalid send request', [
+    { path: 'callbackUrl', message: 'webhooks are not enabled for this producer' },
+  ]);
 }
 
 export interface EnqueueOptions {
@@ -116,6 +129,7 @@ async function enqueueOnce(
       { path: 'provider', message: `provider ${request.provider} is not configured` },
     ]);
   }
+  const webhookUrl = await resolveWebhookTarget(deps, request.callbackUrl);
   const id = `r${randomUUID().replace(/-/g, '')}`;
   if (request.dryRun) return { accepted: { ...acceptedBody(id, prepared), dryRun: true }, replayed: false };
 
@@ -143,6 +157,9 @@ async function enqueueOnce(
       accepted: JSON.stringify(accepted),
       sendAt: request.sendAt,
       expiresAt: request.expiresAt,
+      tag: request.tag,
+      // Written with the record (one script): a request has webhooks from its first moment or never.
+      webhookUrl,
     },
     idempotency,
   );

@@ -31,6 +31,15 @@ export function smsqKeys(prefix: string) {
     circuit: (provider: ProviderId) => `${prefix}:circuit:${provider}`,
     /** Hash of failover counts, field `<from>|<to>|<reason>` (read by /metrics). */
     failovers: `${prefix}:failovers`,
+    /** Final delivery updates waiting to be sent as webhooks, per request (a LIST of JSON). */
+    webhookUpdates: (requestId: string) => `${prefix}:whq:${requestId}`,
+    /** ZSET of requests with webhook updates waiting (score: earliest time to drain, ms). */
+    webhookDue: `${prefix}:whq-due`,
+    /**
+     * Webhook events cut from `webhookUpdates` whose delivery job may not exist yet (HASH event id →
+     * event JSON): written in the same script as the cut, removed once the job is added (src/webhooks/).
+     */
+    webhookOutbox: `${prefix}:wh-outbox`,
   };
 }
 

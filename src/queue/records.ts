@@ -30,6 +30,10 @@ export interface RequestRecord {
   expiresAt?: string;
   /** Recipients a provider accepted a second time for this request (duplicate receipts; see `recordReceipt`). */
   duplicatesSent: number;
+  /** The producer's `tag`, echoed in webhooks. */
+  tag?: string;
+  /** Where this request's webhooks go (its `callbackUrl`, else SMSQ_WEBHOOK_URL); unset: no webhooks. */
+  webhookUrl?: string;
 }
 
 /** A batch as stored (`<prefix>:batch:<id>`). */
@@ -263,6 +267,9 @@ redis.call('HSET', KEYS[2], unpack(cjson.decode(ARGV[3])))
 return false
 `;
 
+/** The webhook list entry that stands for "the request completed" (src/webhooks/ turns it into `message.completed`). */
+export const COMPLETED_WEBHOOK_ENTRY = '{"type":"completed"}';
+
 type TransitionResult = { ok: true; from: BatchState } | { ok: false; current?: BatchState };
 
 /** What `claim` did: `cancelled` means the batch ended `failed` because its request was cancelled. */
@@ -443,6 +450,8 @@ export class RecordStore {
       sendAt: h.sendAt,
       expiresAt: h.expiresAt,
       duplicatesSent: Number(h.duplicatesSent ?? 0),
+      ...(h.tag !== undefined ? { tag: h.tag } : {}),
+      ...(h.webhookUrl ? { webhookUrl: h.webhookUrl } : {}),
     };
   }
 
@@ -700,10 +709,18 @@ export class RecordStore {
     return n < 0 ? undefined : n;
   }
 
-  /** Marks a request completed and starts the retention clock on its records. */
+  /**
+   * Marks a request completed and starts the retention clock on its records. A request with
+   * webhooks gets its `message.completed` entry in the same transaction (the first time only), so
+   * a crash cannot separate the completion from the event (src/webhooks/ drains it).
+   */
   async completeRequest(record: RequestRecord, ttlS: number): Promise<string> {
     const finishedAt = record.finishedAt ?? new Date().toISOString();
     const multi = this.redis.multi();
+    if (record.webhookUrl && record.state !== 'completed') {
+      multi.rpush(this.keys.webhookUpdates(record.id), COMPLETED_WEBHOOK_ENTRY);
+      multi.zadd(this.keys.webhookDue, 'NX', Date.now(), record.id);
+    }
     multi.hset(this.keys.request(record.id), 'state', 'completed', 'finishedAt', finishedAt);
     multi.expire(this.keys.request(record.id), ttlS);
     for (const id of record.batchIds) multi.expire(this.keys.batch(id), ttlS);

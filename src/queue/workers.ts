@@ -24,6 +24,8 @@ import { CircuitBreaker } from './circuit.js';
 import { Failover } from './failover.js';
 import { ProviderControl } from './provider-control.js';
 import { createSplitter, type SendJobResult } from './splitter.js';
+import type { WebhookDeliveryResult } from '../webhooks/delivery.js';
+import { startWebhookWorkers } from '../webhooks/worker.js';
 
 export interface SmsqWorkers {
   context: QueueContext;
@@ -64,6 +66,8 @@ export interface StartWorkersOptions {
   holdUntil?: BatchProcessorDeps['holdUntil'];
   /** Called once per request repaired after an interrupted enqueue (counted by `smsq_enqueue_repaired_total`). */
   onEnqueueRepaired?: (requestId: string) => void;
+  /** Called once per webhook delivery attempt with its result (`smsq_webhook_deliveries_total`). */
+  onWebhookDelivery?: (result: WebhookDeliveryResult) => void;
 }
 
 /** Socket error codes of a Redis that is down or unreachable: ioredis reconnects by itself. */
@@ -246,6 +250,15 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     workers.push(worker);
   }
 
+  // Webhooks: their own queue and concurrency, so a slow receiver never holds up sending.
+  const webhooks = startWebhookWorkers({
+    config,
+    logger,
+    connections: { commands: workerConnection(), worker: workerConnection() },
+    onDelivery: opts.onWebhookDelivery,
+  });
+  workers.push(webhooks.worker);
+
   for (const worker of workers) worker.on('error', reportWorkerError(log, worker.name));
   control.startProbing();
   failover?.start();
@@ -297,6 +310,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
           workers.map((w) => w.close().catch((err: unknown) => log.error({ err }, 'Worker close failed'))),
         );
         clearTimeout(timer);
+        await webhooks.stop().catch((err: unknown) => log.error({ err }, 'Webhook drain stop failed'));
         for (const connection of connections) connection.disconnect();
         for (const provider of providers.values()) await provider.close().catch(() => undefined);
         await context.close();

@@ -16,6 +16,7 @@ import { createStdoutLogger, type Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
 import { createQueueContext, type QueueContext } from '../queue/context.js';
 import { startWorkers, type SmsqWorkers } from '../queue/workers.js';
+import { WEBHOOK_QUEUE } from '../webhooks/events.js';
 import { installShutdown, type ShutdownStep } from './lifecycle.js';
 import { discoverRedis, displayRedisUrl, redisAnswers } from './redis-discovery.js';
 
@@ -67,7 +68,7 @@ async function listen(app: FastifyInstance, config: Config): Promise<string> {
 function httpExtras(options: ServiceOptions): Pick<ServiceOptions, 'plugins' | 'queues'> {
   return {
     plugins: [campaignRoutes, ...(options.plugins ?? [])],
-    queues: [CAMPAIGN_RUNS_QUEUE, ...(options.queues ?? [])],
+    queues: [CAMPAIGN_RUNS_QUEUE, WEBHOOK_QUEUE, ...(options.queues ?? [])],
   };
 }
 
@@ -86,6 +87,7 @@ async function startAllWorkers(
     only: opts.only,
     observeProviderRequest: (o) => opts.metrics.observeProviderRequest(o),
     onEnqueueRepaired: () => opts.metrics.enqueueRepaired.inc(),
+    onWebhookDelivery: (result) => opts.metrics.webhookDeliveries.inc({ result }),
   });
   const { providers } = workers;
   steps.push({

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import type { ProviderId } from '../../message/types.js';
 import { configuredProviderIds } from '../../providers/index.js';
 import { enqueueRequest } from '../../queue/enqueue.js';
+import { webhookTargetFromConfig } from '../../webhooks/target.js';
 import type { RecordStore } from '../../queue/records.js';
 import { cancelRequest, getRequestSummary } from '../../queue/status.js';
 import type { RequestSummary } from '../../queue/summary.js';
@@ -62,6 +63,7 @@ export function registerSendCommands(program: Command): void {
               sendQueue: context.sendQueue,
               defaultCountry: config.defaultCountry,
               providers: configuredProviderIds(config),
+              webhookTarget: webhookTargetFromConfig(config.webhooks),
             },
             {
               to: opts.to,

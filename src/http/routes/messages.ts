@@ -5,6 +5,7 @@ import { PROVIDER_IDS } from '../../message/types.js';
 import { configuredProviderIds } from '../../providers/index.js';
 import { BATCH_STATES } from '../../queue/batch-state.js';
 import { enqueueRequest } from '../../queue/enqueue.js';
+import { webhookTargetFromConfig } from '../../webhooks/target.js';
 import { cancelRequest, getRequestSummary } from '../../queue/status.js';
 import type { HttpDeps } from '../deps.js';
 import { commonErrorResponses, errorBodySchema } from '../error-handler.js';
@@ -88,6 +89,7 @@ export const messagesRoutes: FastifyPluginCallbackZod<HttpDeps> = (app, deps, do
     sendQueue: context.sendQueue,
     defaultCountry: config.defaultCountry,
     providers: configuredProviderIds(config),
+    webhookTarget: webhookTargetFromConfig(config.webhooks),
   };
 
   app.post(
