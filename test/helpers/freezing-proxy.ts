@@ -12,11 +12,16 @@ export interface FreezingProxy {
 
 /**
  * A TCP proxy in front of Redis that forwards everything until a client sends a command holding
- * `marker` (e.g. the key prefix of the send queue, which BullMQ's add-job script names): that
+ * `marker` (or one of several) (e.g. the key prefix of the send queue, which BullMQ's add-job script names): that
  * command and everything after it are held, never forwarded, never answered — the client is left
  * waiting between what Redis got and what it did not, as a process that dies at that point.
  */
-export async function startFreezingProxy(redisUrl: string, marker: string): Promise<FreezingProxy> {
+export async function startFreezingProxy(
+  redisUrl: string,
+  marker: string | readonly string[],
+): Promise<FreezingProxy> {
+  const markers = typeof marker === 'string' ? [marker] : marker;
+  const longest = Math.max(...markers.map((m) => m.length));
   const target = new URL(redisUrl);
   const sockets = new Set<Socket>();
   let isFrozen = false;
@@ -31,12 +36,12 @@ export async function startFreezingProxy(redisUrl: string, marker: string): Prom
     client.on('data', (chunk: Buffer) => {
       if (isFrozen) return;
       const text = tail + chunk.toString('latin1');
-      if (text.includes(marker)) {
+      if (markers.some((m) => text.includes(m))) {
         isFrozen = true;
         onFrozen();
         return;
       }
-      tail = text.slice(-marker.length);
+      tail = text.slice(-longest);
       upstream.write(chunk);
     });
     upstream.on('data', (chunk: Buffer) => {

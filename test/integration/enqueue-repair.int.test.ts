@@ -33,8 +33,12 @@ describe('an enqueue interrupted between its record and its send job', () => {
    * add of the send job, then SIGKILLs it there: the request record is in Redis, its job is not.
    */
   async function producerKilledBeforeItsJob(prefix: string, key: string): Promise<string> {
-    // BullMQ's add-job script names the wait list; creating the Queue (its meta) does not.
-    const proxy = await startFreezingProxy(redisUrl(), `${prefix}:send:wait\r\n`);
+    // BullMQ's add-job script names the wait list (a prioritized job: the prioritized set);
+    // creating the Queue (its meta) does not.
+    const proxy = await startFreezingProxy(redisUrl(), [
+      `${prefix}:send:wait\r\n`,
+      `${prefix}:send:prioritized\r\n`,
+    ]);
     cleanups.push(() => proxy.close());
     const child = spawnSmsq(['send', ...SEND_ARGS, '--idempotency-key', key], {
       ...env(prefix),
