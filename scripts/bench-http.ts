@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { removePrefix } from '../test/helpers/remove-prefix.js';
 import { isMainModule } from './bench/main-module.js';
-import { startBenchService } from './bench/service.js';
+import { redisEnvFor, startBenchService } from './bench/service.js';
 
 export interface HttpBenchOptions {
   /** Redis for the service; unset: whatever `smsq start` finds. */
@@ -45,7 +45,7 @@ export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult
   const service = await startBenchService({
     SMSQ_PREFIX: prefix,
     SIMULATOR_LATENCY_MS: '0',
-    ...(opts.redisUrl !== undefined && { REDIS_URL: opts.redisUrl }),
+    ...(opts.redisUrl !== undefined && redisEnvFor(opts.redisUrl)),
   });
   try {
     const body = JSON.stringify({ to: '+34600000001', text: 'Hola' });

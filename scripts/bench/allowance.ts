@@ -14,6 +14,7 @@ import { removePrefix } from '../../test/helpers/remove-prefix.js';
 import { spawnWorker, type WorkerProcess } from '../../test/helpers/worker-process.js';
 import { busiestFixedWindow, busiestWindow, sleep, stampArrivals, waitForArrivals } from './arrivals.js';
 import { ratio, type Figure } from './figures.js';
+import { redisEnvFor } from './service.js';
 
 export interface AllowanceOptions {
   redisUrl: string;
@@ -36,7 +37,7 @@ interface AllowanceCase {
 }
 
 /** Enqueues `count` single-recipient requests, `parallel` at a time. */
-async function enqueue(client: SmsClient, count: number, parallel = 32): Promise<void> {
+async function enqueue(client: SmsClient, count: number, parallel = 10): Promise<void> {
   const numbers = spanishMobiles(count);
   for (let i = 0; i < count; i += parallel) {
     await Promise.all(
@@ -56,7 +57,7 @@ async function runCase(opts: AllowanceOptions, latencyMs: number, processes: num
     await enqueue(client, queued);
     const arrivals = stampArrivals(fake);
     const env = {
-      REDIS_URL: opts.redisUrl,
+      ...redisEnvFor(opts.redisUrl),
       SMSQ_PREFIX: prefix,
       SMSQ_PROVIDER: 'descom',
       DESCOM_URL: fake.url,

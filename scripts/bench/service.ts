@@ -9,6 +9,11 @@ import { freePort } from '../../src/service/redis-discovery.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
+/** The environment pointing a spawned smsq process at `url` alone, whatever this process's environment says. */
+export function redisEnvFor(url: string): Record<string, string> {
+  return { REDIS_URL: url, REDIS_CLUSTER_NODES: '', REDIS_SENTINELS: '' };
+}
+
 export interface BenchService {
   url: string;
   /** Bearer token accepted by the API. */
