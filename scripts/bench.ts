@@ -16,7 +16,14 @@
 import { parseArgs } from 'node:util';
 import { startPrivateRedis } from '../test/helpers/redis-server.js';
 import { benchAllowance } from './bench/allowance.js';
-import { formatFigure, ratio, writeResults, type Figure, type SectionError } from './bench/figures.js';
+import {
+  formatFigure,
+  ratio,
+  targetFigure,
+  writeResults,
+  type Figure,
+  type SectionError,
+} from './bench/figures.js';
 import { benchOtpLatency } from './bench/otp-latency.js';
 import { benchCampaign } from './bench-campaign.js';
 import { benchCore } from './bench-core.js';
@@ -86,46 +93,46 @@ const sections: Record<Section, () => Promise<void>> = {
     };
     const rss = Math.max(r.rssMb.importer ?? 0, r.rssMb.workers ?? 0);
     const rows = `${r.rows.toLocaleString('en')}-row campaign`;
-    onFigure({
-      figure: `Redis peak per recipient, ${rows}`,
-      value: r.redisPeakBytesPerRecipient,
-      unit: 'B',
-      anchor: null,
-      ratio: null,
-      target: '≤ 200 B',
-      pass: completed && r.redisPeakBytesPerRecipient <= 200,
-      details,
-    });
-    onFigure({
-      figure: `Redis retained per recipient after completion, ${rows}`,
-      value: r.redisRetainedBytesPerRecipient,
-      unit: 'B',
-      anchor: null,
-      ratio: null,
-      target: '≤ 50 B',
-      pass: completed && r.redisRetainedBytesPerRecipient <= 50,
-      details,
-    });
-    onFigure({
-      figure: `campaign import (rows read and enqueued), ${rows}`,
-      value: Math.round(r.importRowsPerS),
-      unit: 'rows/s',
-      anchor: null,
-      ratio: null,
-      target: '≥ 100,000 rows/s',
-      pass: completed && r.importRowsPerS >= 100_000,
-      details: { importSeconds: Math.round(r.importSeconds * 10) / 10, ...details },
-    });
-    onFigure({
-      figure: `campaign peak RSS (importer, workers), ${rows}`,
-      value: rss,
-      unit: 'MB',
-      anchor: null,
-      ratio: null,
-      target: '≤ 256 MB',
-      pass: completed && rss <= 256,
-      details: { ...r.rssMb },
-    });
+    onFigure(
+      targetFigure(
+        `Redis peak per recipient, ${rows}`,
+        r.redisPeakBytesPerRecipient,
+        'B',
+        { op: '≤', value: 200 },
+        completed,
+        details,
+      ),
+    );
+    onFigure(
+      targetFigure(
+        `Redis retained per recipient after completion, ${rows}`,
+        r.redisRetainedBytesPerRecipient,
+        'B',
+        { op: '≤', value: 50 },
+        completed,
+        details,
+      ),
+    );
+    onFigure(
+      targetFigure(
+        `campaign import (rows read and enqueued), ${rows}`,
+        Math.round(r.importRowsPerS),
+        'rows/s',
+        { op: '≥', value: 100_000 },
+        completed,
+        { importSeconds: Math.round(r.importSeconds * 10) / 10, ...details },
+      ),
+    );
+    onFigure(
+      targetFigure(
+        `campaign peak RSS (importer, workers), ${rows}`,
+        rss,
+        'MB',
+        { op: '≤', value: 256 },
+        completed,
+        { ...r.rssMb },
+      ),
+    );
   },
 
   otp: () =>
@@ -180,26 +187,22 @@ const sections: Record<Section, () => Promise<void>> = {
       timeouts: r.timeouts,
       connections: 20,
     };
-    onFigure({
-      figure: 'POST /v1/messages requests/s (single recipient, autocannon)',
-      value: Math.round(r.requestsPerS),
-      unit: 'req/s',
-      anchor: null,
-      ratio: null,
-      target: '≥ 5,000 req/s, no errors',
-      pass: clean && r.requestsPerS >= 5_000,
-      details,
-    });
-    onFigure({
-      figure: 'POST /v1/messages latency p99',
-      value: r.latencyMs.p99,
-      unit: 'ms',
-      anchor: null,
-      ratio: null,
-      target: '< 50 ms',
-      pass: clean && r.latencyMs.p99 < 50,
-      details: { ...r.latencyMs, ...details },
-    });
+    onFigure(
+      targetFigure(
+        'POST /v1/messages requests/s (single recipient, autocannon)',
+        Math.round(r.requestsPerS),
+        'req/s',
+        { op: '≥', value: 5_000, note: 'no errors' },
+        clean,
+        details,
+      ),
+    );
+    onFigure(
+      targetFigure('POST /v1/messages latency p99', r.latencyMs.p99, 'ms', { op: '<', value: 50 }, clean, {
+        ...r.latencyMs,
+        ...details,
+      }),
+    );
   },
 };
 

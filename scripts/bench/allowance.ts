@@ -1,8 +1,8 @@
 /**
  * Allowance used: real worker processes (1 or 2) send queued single-recipient requests to the
  * loopback Descom fake answering after a fixed latency, with `DESCOM_RATE_PER_S` as the allowance.
- * After a warm-up from the first request received, arrivals at the fake are counted over the
- * measuring window: the mean requests/s against the allowance (target 0.95–1.00) and the busiest
+ * After a warm-up from the first request received (`warmupS` plus twice the latency), arrivals
+ * at the fake are counted over the measuring window: the mean requests/s against the allowance (target 0.95–1.00) and the busiest
  * 1-s window, sliding (a window starts at every arrival), against the allowance (never above 1.00).
  * Every request counts (sends, balance probes): the allowance is the provider's, whatever the call.
  */
@@ -53,7 +53,9 @@ async function runCase(opts: AllowanceOptions, latencyMs: number, processes: num
   const workers: WorkerProcess[] = [];
   try {
     // More work than the allowance lets through in the run, so it never runs out while measured.
-    const queued = Math.ceil(opts.ratePerS * (opts.warmupS + opts.measureS + 2) * 1.5);
+    // The warm-up grows with the latency: in-flight work sized from observed latency needs answers first.
+    const warmupMs = opts.warmupS * 1000 + 2 * latencyMs;
+    const queued = Math.ceil(opts.ratePerS * (warmupMs / 1000 + opts.measureS + 2) * 1.5);
     await enqueue(client, queued);
     const arrivals = stampArrivals(fake);
     const env = {
@@ -68,7 +70,7 @@ async function runCase(opts: AllowanceOptions, latencyMs: number, processes: num
     };
     for (let i = 0; i < processes; i += 1) workers.push(spawnWorker(env));
     await waitForArrivals(fake, 1, 60_000);
-    const from = arrivals.at[0]! + opts.warmupS * 1000;
+    const from = arrivals.at[0]! + warmupMs;
     const to = from + opts.measureS * 1000;
     await sleep(to - performance.now() + 50);
     arrivals.stop();

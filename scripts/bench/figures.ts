@@ -31,6 +31,37 @@ export function ratio(value: number, anchor: number): number {
   return anchor === 0 ? Number.NaN : Math.round((value / anchor) * 1000) / 1000;
 }
 
+/**
+ * A figure judged against a fixed target (no ceiling measured in the run): the target is its
+ * anchor, so the ratio says how far off it is. `valid`: the measurement itself went right (every
+ * request answered, the run completed); a figure from a broken measurement never passes.
+ */
+export function targetFigure(
+  figure: string,
+  value: number,
+  unit: string,
+  target: { op: '≤' | '<' | '≥'; value: number; note?: string },
+  valid: boolean,
+  details?: Record<string, unknown>,
+): Figure {
+  const met =
+    target.op === '≤'
+      ? value <= target.value
+      : target.op === '<'
+        ? value < target.value
+        : value >= target.value;
+  return {
+    figure,
+    value,
+    unit,
+    anchor: { name: 'target', value: target.value, unit },
+    ratio: ratio(value, target.value),
+    target: `${target.op} ${target.value.toLocaleString('en')} ${unit}${target.note ? `, ${target.note}` : ''}`,
+    pass: valid && met,
+    ...(details !== undefined && { details }),
+  };
+}
+
 export function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   const at = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));

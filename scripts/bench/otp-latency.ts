@@ -16,7 +16,7 @@ import { spanishMobiles } from '../../test/helpers/numbers.js';
 import { removePrefix } from '../../test/helpers/remove-prefix.js';
 import { TEXT, writeCsv } from '../bench-campaign.js';
 import { sleep, stampArrivals, waitForArrivals, type Arrivals } from './arrivals.js';
-import { percentile, type Figure } from './figures.js';
+import { percentile, targetFigure, type Figure } from './figures.js';
 import { redisEnvFor, startBenchService, type BenchService } from './service.js';
 
 export interface OtpOptions {
@@ -92,27 +92,25 @@ async function sendOtps(
   };
 }
 
-function otpFigures(
-  label: string,
-  run: OtpRun,
-  targets: { p50?: number; p99: number },
-  extra = {},
-): Figure[] {
+function otpFigures(what: string, run: OtpRun, targets: { p50?: number; p99: number }, extra = {}): Figure[] {
   const details = { sent: run.sent, non202: run.non202, notReceived: run.missing, ...extra };
   const complete = run.non202 === 0 && run.missing === 0;
   const round = (n: number) => Math.round(n * 10) / 10;
   const figure = (name: string, p: number, target: number | undefined): Figure => {
     const value = round(percentile(run.latenciesMs, p));
-    return {
-      figure: `OTP latency ${name}, ${label}`,
-      value,
-      unit: 'ms',
-      anchor: null,
-      ratio: null,
-      target: target === undefined ? 'none (every OTP received)' : `≤ ${target} ms`,
-      pass: complete && (target === undefined || value <= target),
-      details,
-    };
+    const label = `OTP latency ${name}, ${what}`;
+    return target === undefined
+      ? {
+          figure: label,
+          value,
+          unit: 'ms',
+          anchor: null,
+          ratio: null,
+          target: 'none',
+          pass: complete,
+          details,
+        }
+      : targetFigure(label, value, 'ms', { op: '≤', value: target }, complete, details);
   };
   return [figure('p50', 50, targets.p50), figure('p99', 99, targets.p99)];
 }
