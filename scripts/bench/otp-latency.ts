@@ -39,7 +39,7 @@ interface OtpRun {
 
 const digits = (n: string) => n.replace(/\D/g, '');
 
-/** Sends `perS` OTPs a second for `seconds` (open loop: a slow answer does not delay the next). */
+/** Sends one OTP to each of `numbers`, `perS` a second (open loop: a slow answer does not delay the next). */
 async function sendOtps(
   service: BenchService,
   fake: FakeDescom,
