@@ -1,16 +1,20 @@
 /**
- * Core throughput benchmark, both figures from one run on the same Redis:
- *  1. BullMQ's own ceiling: no-op jobs/s (addBulk, then a worker that does nothing);
- *  2. smsq end to end: recipients/s from SmsClient.send to every request completed, through the
+ * Core throughput benchmark, all figures from one run on the same Redis:
+ *  1. BullMQ's own ceiling: no-op jobs/s (addBulk, then a worker at concurrency 50 that does nothing);
+ *  2. the number-validation ceiling: libphonenumber-js `max` parse + validity + type of the same
+ *     numbers, on one core, nothing else;
+ *  3. smsq end to end: recipients/s from SmsClient.send to every request completed, through the
  *     real Descom provider (undici) against a zero-latency Descom stand-in on loopback.
  *
  *   npx tsx scripts/bench-core.ts [requests=20] [recipientsPerRequest=10000] [noopJobs=20000]
  *
  * Uses REDIS_URL (default redis://127.0.0.1:6379) under a throw-away prefix, removed afterwards.
+ * `benchCore()` is the same measurement for `npm run bench`.
  */
 import { randomBytes } from 'node:crypto';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { parsePhoneNumberWithError } from 'libphonenumber-js/max';
 import { SmsClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
@@ -18,12 +22,24 @@ import { startWorkers } from '../src/queue/workers.js';
 import { startFakeDescom } from '../test/helpers/fake-descom.js';
 import { spanishMobiles } from '../test/helpers/numbers.js';
 import { removePrefix } from '../test/helpers/remove-prefix.js';
+import { isMainModule } from './bench/main-module.js';
 
-const [requests = 20, perRequest = 10_000, noopJobs = 20_000] = process.argv.slice(2).map(Number);
-const redisUrl = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
-const prefix = `bench${randomBytes(4).toString('hex')}`;
+export interface CoreBenchOptions {
+  redisUrl: string;
+  requests: number;
+  perRequest: number;
+  noopJobs: number;
+}
 
-async function benchNoop(): Promise<number> {
+export interface CoreBenchResult {
+  noopJobsPerS: number;
+  validationPerS: number;
+  recipientsPerS: number;
+  /** Recipients the fake recorded as delivered (= requests × perRequest when nothing went wrong). */
+  delivered: number;
+}
+
+async function benchNoop(redisUrl: string, prefix: string, noopJobs: number): Promise<number> {
   const connection = new Redis(redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue('noop', { connection, prefix });
   // BullMQ does not close connections it is given: keep a handle to close them, or the process stays up.
@@ -55,7 +71,29 @@ async function benchNoop(): Promise<number> {
   return noopJobs / seconds;
 }
 
-async function benchPipeline(): Promise<{ perSecond: number; delivered: number }> {
+/** Numbers validated per second: what checking a recipient costs, and so the pipeline's ceiling. */
+function benchValidation(numbers: readonly string[], rounds: number): number {
+  let valid = 0;
+  const validate = (n: string) => {
+    const parsed = parsePhoneNumberWithError(n, 'ES');
+    if (parsed.isValid() && parsed.getType() !== 'FIXED_LINE') valid += 1;
+  };
+  numbers.slice(0, 2_000).forEach(validate); // warm-up (JIT, metadata)
+  valid = 0;
+  const start = performance.now();
+  for (let r = 0; r < rounds; r += 1) numbers.forEach(validate);
+  const seconds = (performance.now() - start) / 1000;
+  if (valid !== numbers.length * rounds)
+    throw new Error(`only ${valid} of ${numbers.length * rounds} numbers valid`);
+  return (numbers.length * rounds) / seconds;
+}
+
+async function benchPipeline(
+  redisUrl: string,
+  prefix: string,
+  numbers: string[],
+  requests: number,
+): Promise<{ perSecond: number; delivered: number }> {
   const fake = await startFakeDescom({ balance: Number.MAX_SAFE_INTEGER });
   const config = loadConfig({
     REDIS_URL: redisUrl,
@@ -70,32 +108,56 @@ async function benchPipeline(): Promise<{ perSecond: number; delivered: number }
   });
   const workers = await startWorkers({ config, logger: createLogger('warn') });
   const client = new SmsClient({ redis: redisUrl, prefix });
-  const numbers = spanishMobiles(perRequest);
-  const start = performance.now();
-  const ids: string[] = [];
-  for (let i = 0; i < requests; i++) ids.push((await client.send({ to: numbers, text: `Bench ${i}` })).id);
-  const results = await Promise.all(
-    ids.map((id) => client.wait(id, { timeoutMs: 30 * 60_000, pollMs: 100 })),
-  );
-  const seconds = (performance.now() - start) / 1000;
-  const accepted = results.reduce((n, r) => n + r.counts.accepted, 0);
-  if (accepted !== requests * perRequest)
-    throw new Error(`only ${accepted} of ${requests * perRequest} accepted`);
-  const delivered = fake.recipientsDelivered().length;
-  await client.close();
-  await workers.close();
-  await fake.close();
-  return { perSecond: accepted / seconds, delivered };
+  try {
+    const start = performance.now();
+    const ids: string[] = [];
+    for (let i = 0; i < requests; i++) ids.push((await client.send({ to: numbers, text: `Bench ${i}` })).id);
+    const results = await Promise.all(
+      ids.map((id) => client.wait(id, { timeoutMs: 30 * 60_000, pollMs: 100 })),
+    );
+    const seconds = (performance.now() - start) / 1000;
+    const accepted = results.reduce((n, r) => n + r.counts.accepted, 0);
+    if (accepted !== requests * numbers.length)
+      throw new Error(`only ${accepted} of ${requests * numbers.length} accepted`);
+    return { perSecond: accepted / seconds, delivered: fake.recipientsDelivered().length };
+  } finally {
+    await client.close();
+    await workers.close();
+    await fake.close();
+  }
 }
 
-try {
-  const noop = await benchNoop();
-  const pipeline = await benchPipeline();
-  console.log(`BullMQ no-op jobs/s:            ${noop.toFixed(0)}`);
+export async function benchCore(opts: CoreBenchOptions): Promise<CoreBenchResult> {
+  const prefix = `bench${randomBytes(4).toString('hex')}`;
+  try {
+    const noopJobsPerS = await benchNoop(opts.redisUrl, prefix, opts.noopJobs);
+    const numbers = spanishMobiles(opts.perRequest);
+    const validationPerS = benchValidation(numbers, opts.requests);
+    const pipeline = await benchPipeline(opts.redisUrl, prefix, numbers, opts.requests);
+    return {
+      noopJobsPerS,
+      validationPerS,
+      recipientsPerS: pipeline.perSecond,
+      delivered: pipeline.delivered,
+    };
+  } finally {
+    await removePrefix(opts.redisUrl, prefix);
+  }
+}
+
+if (isMainModule(import.meta.url)) {
+  const [requests = 20, perRequest = 10_000, noopJobs = 20_000] = process.argv.slice(2).map(Number);
+  const r = await benchCore({
+    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
+    requests,
+    perRequest,
+    noopJobs,
+  });
+  console.log(`BullMQ no-op jobs/s:            ${r.noopJobsPerS.toFixed(0)}`);
+  console.log(`numbers validated/s (1 core):   ${r.validationPerS.toFixed(0)}`);
   console.log(
-    `smsq recipients/s end to end:   ${pipeline.perSecond.toFixed(0)} (${requests} requests × ${perRequest} recipients, ${pipeline.delivered} delivered to the fake)`,
+    `smsq recipients/s end to end:   ${r.recipientsPerS.toFixed(0)} (${requests} requests × ${perRequest} recipients, ${r.delivered} delivered to the fake)`,
   );
-  console.log(`recipients/s per no-op job/s:   ${(pipeline.perSecond / noop).toFixed(1)}`);
-} finally {
-  await removePrefix(redisUrl, prefix);
+  console.log(`recipients/s per no-op job/s:   ${(r.recipientsPerS / r.noopJobsPerS).toFixed(1)}`);
+  console.log(`recipients/s / validated/s:     ${(r.recipientsPerS / r.validationPerS).toFixed(2)}`);
 }

@@ -6,87 +6,106 @@
  *   npx tsx scripts/bench-http.ts [--duration 10] [--connections 20]
  *
  * Redis: REDIS_URL, else whatever `smsq start` finds (127.0.0.1:6379, or a private redis-server).
+ * `benchHttp()` is the same measurement for `npm run bench`.
  */
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { removePrefix } from '../test/helpers/remove-prefix.js';
-import { freePort } from '../src/service/redis-discovery.js';
+import { isMainModule } from './bench/main-module.js';
+import { redisEnvFor, startBenchService } from './bench/service.js';
 
-const { values } = parseArgs({
-  options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '20' } },
-});
-const duration = Number(values.duration);
-const connections = Number(values.connections);
-
-const port = await freePort();
-const prefix = `bench${randomBytes(4).toString('hex')}`;
-const redisUrl = process.env.REDIS_URL;
-const service = spawn(process.execPath, ['bin/smsq.js', 'start'], {
-  env: {
-    ...process.env,
-    PORT: String(port),
-    HOST: '127.0.0.1',
-    SMSQ_PREFIX: prefix,
-    SMSQ_API_KEYS: 'k',
-    LOG_LEVEL: 'warn',
-    SIMULATOR_LATENCY_MS: '0',
-  },
-  stdio: ['ignore', 'ignore', 'inherit'],
-});
-const url = `http://127.0.0.1:${port}`;
-
-try {
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const ok = await fetch(`${url}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (service.exitCode !== null || Date.now() > deadline)
-      throw new Error('smsq start did not become ready');
-    await new Promise((r) => setTimeout(r, 100));
-  }
-
-  const body = JSON.stringify({ to: '+34600000001', text: 'Hola' });
-  const headers = { authorization: 'Bearer k', 'content-type': 'application/json' };
-  // Warm-up (JIT, connection pools), not measured.
-  await autocannon({ url: `${url}/v1/messages`, connections, duration: 2, method: 'POST', headers, body });
-  const result = await autocannon({
-    url: `${url}/v1/messages`,
-    connections,
-    duration,
-    method: 'POST',
-    headers,
-    body,
-  });
-
-  console.log(
-    `equivalent: npx autocannon -d ${duration} -c ${connections} -m POST -H 'authorization: Bearer k' ` +
-      `-H 'content-type: application/json' -b '${body}' ${url}/v1/messages`,
-  );
-  console.log(`duration        ${result.duration} s, ${connections} connections`);
-  console.log(
-    `requests        ${result.requests.total} (${result.non2xx} non-2xx, ${result.errors} errors, ${result.timeouts} timeouts)`,
-  );
-  console.log(
-    `req/s           ${result.requests.average.toFixed(0)} average (min ${result.requests.min}, max ${result.requests.max})`,
-  );
-  console.log(
-    `latency         p50 ${result.latency.p50} ms, p90 ${result.latency.p90} ms, p99 ${result.latency.p99} ms, max ${result.latency.max} ms`,
-  );
-  console.log(`status codes    ${JSON.stringify(result.statusCodeStats)}`);
-} finally {
-  const exited = once(service, 'exit');
-  service.kill('SIGTERM');
-  const timer = setTimeout(() => service.kill('SIGKILL'), 30_000);
-  await exited;
-  clearTimeout(timer);
-  // When no Redis answered there, the service used a private one, gone with it: nothing to remove.
-  await removePrefix(redisUrl ?? 'redis://127.0.0.1:6379', prefix).catch(() => undefined);
+export interface HttpBenchOptions {
+  /** Redis for the service; unset: whatever `smsq start` finds. */
+  redisUrl?: string;
+  durationS: number;
+  connections: number;
+  /** Unmeasured run first (JIT, connection pools), in seconds. */
+  warmupS?: number;
 }
 
-/** Deletes the benchmark's keys (nothing to do when `smsq start` ran a private Redis, gone with it). */
+export interface HttpBenchResult {
+  durationS: number;
+  connections: number;
+  total: number;
+  non2xx: number;
+  errors: number;
+  timeouts: number;
+  requestsPerS: number;
+  requestsPerSMin: number;
+  requestsPerSMax: number;
+  latencyMs: { p50: number; p90: number; p99: number; max: number };
+  statusCodes: Record<string, { count: number }>;
+  /** The same load from a shell. */
+  equivalent: string;
+}
+
+export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult> {
+  const prefix = `bench${randomBytes(4).toString('hex')}`;
+  const service = await startBenchService({
+    SMSQ_PREFIX: prefix,
+    SIMULATOR_LATENCY_MS: '0',
+    ...(opts.redisUrl !== undefined && redisEnvFor(opts.redisUrl)),
+  });
+  try {
+    const body = JSON.stringify({ to: '+34600000001', text: 'Hola' });
+    const headers = { authorization: `Bearer ${service.apiKey}`, 'content-type': 'application/json' };
+    const load = (duration: number) =>
+      autocannon({
+        url: `${service.url}/v1/messages`,
+        connections: opts.connections,
+        duration,
+        method: 'POST',
+        headers,
+        body,
+      });
+    await load(opts.warmupS ?? 2);
+    const result = await load(opts.durationS);
+    return {
+      durationS: result.duration,
+      connections: opts.connections,
+      total: result.requests.total,
+      non2xx: result.non2xx,
+      errors: result.errors,
+      timeouts: result.timeouts,
+      requestsPerS: result.requests.average,
+      requestsPerSMin: result.requests.min,
+      requestsPerSMax: result.requests.max,
+      latencyMs: {
+        p50: result.latency.p50,
+        p90: result.latency.p90,
+        p99: result.latency.p99,
+        max: result.latency.max,
+      },
+      statusCodes: result.statusCodeStats,
+      equivalent:
+        `npx autocannon -d ${opts.durationS} -c ${opts.connections} -m POST -H 'authorization: Bearer ${service.apiKey}' ` +
+        `-H 'content-type: application/json' -b '${body}' ${service.url}/v1/messages`,
+    };
+  } finally {
+    await service.stop();
+    // When no Redis answered there, the service used a private one, gone with it: nothing to remove.
+    await removePrefix(opts.redisUrl ?? 'redis://127.0.0.1:6379', prefix).catch(() => undefined);
+  }
+}
+
+if (isMainModule(import.meta.url)) {
+  const { values } = parseArgs({
+    options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '20' } },
+  });
+  const r = await benchHttp({
+    redisUrl: process.env.REDIS_URL,
+    durationS: Number(values.duration),
+    connections: Number(values.connections),
+  });
+  console.log(`equivalent: ${r.equivalent}`);
+  console.log(`duration        ${r.durationS} s, ${r.connections} connections`);
+  console.log(`requests        ${r.total} (${r.non2xx} non-2xx, ${r.errors} errors, ${r.timeouts} timeouts)`);
+  console.log(
+    `req/s           ${r.requestsPerS.toFixed(0)} average (min ${r.requestsPerSMin}, max ${r.requestsPerSMax})`,
+  );
+  console.log(
+    `latency         p50 ${r.latencyMs.p50} ms, p90 ${r.latencyMs.p90} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`,
+  );
+  console.log(`status codes    ${JSON.stringify(r.statusCodes)}`);
+}
