@@ -1,10 +1,14 @@
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
-import { PROVIDER_IDS, type ProviderId } from './message/types.js';
+import { emptyAsUndefined, int, optionalString } from './env-fields.js';
+import type { ProviderId } from './message/types.js';
+import {
+  PROVIDER_IDS,
+  providerConfigsFromEnv,
+  providerEnvShape,
+  type ProviderConfigs,
+} from './providers/index.js';
 
-const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
-const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
-const int = (min: number) => z.coerce.number().int().min(min);
 const bool = z.preprocess(
   emptyAsUndefined,
   z
@@ -95,43 +99,8 @@ export const envSchema = z.object({
    */
   SMSQ_REQUIRE_DURABLE_REDIS: z.preprocess(emptyAsUndefined, z.enum(['true', 'false', '1', '0']).optional()),
 
-  DESCOM_USER: optionalString,
-  DESCOM_PASS: optionalString,
-  DESCOM_URL: z.preprocess(emptyAsUndefined, z.url().default('https://api.descomsms.com/api')),
-  /** Descom requests per second (one queue limiter). */
-  DESCOM_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(10)),
-  DESCOM_SENDER: optionalString,
-
-  OVH_ENDPOINT: z.preprocess(emptyAsUndefined, z.string().default('ovh-eu')),
-  OVH_APP_KEY: optionalString,
-  OVH_APP_SECRET: optionalString,
-  OVH_CONSUMER_KEY: optionalString,
-  OVH_SERVICE_NAME: optionalString,
-  OVH_SENDER: optionalString,
-  /** Receivers per OVH job (OVH documents no cap and suggests 500). */
-  OVH_BATCH_SIZE: z.preprocess(emptyAsUndefined, int(1).max(500).default(500)),
-  /** OVH requests per second (OVH: about 60 per minute per consumer key is safe). */
-  OVH_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1)),
-  /**
-   * How long an ambiguous OVH batch is looked up (outgoing SMS by tag, pending jobs by receiver and
-   * text) before it may be sent again, in ms; the window starts once the provider deadline passed.
-   * @defaultValue 120000
-   */
-  OVH_SETTLE_MS: z.preprocess(emptyAsUndefined, int(0).default(120_000)),
-  /** `true`: transactional sends, no STOP mention appended (OVH `noStopClause`). */
-  OVH_NO_STOP_CLAUSE: z.preprocess(
-    emptyAsUndefined,
-    z
-      .enum(['true', 'false'])
-      .default('true')
-      .transform((v) => v === 'true'),
-  ),
-
-  /** Simulated latency per provider request, in ms. */
-  SIMULATOR_LATENCY_MS: z.preprocess(emptyAsUndefined, int(0).default(50)),
-  /** Fraction (0..1) of simulated requests that fail with a transient error. */
-  SIMULATOR_FAILURE_RATE: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(1).default(0)),
-  SIMULATOR_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1_000)),
+  /** Every provider's own keys (src/providers/<id>/env.ts): DESCOM_*, OVH_*, SIMULATOR_*. */
+  ...providerEnvShape,
 
   /**
    * Directory campaign and import CSV files must be in. Unset: any absolute path the workers can
@@ -159,34 +128,6 @@ export const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
-export interface DescomConfig {
-  user: string;
-  pass: string;
-  url: string;
-  sender?: string;
-  ratePerSecond: number;
-}
-
-export interface OvhConfig {
-  endpoint: string;
-  appKey: string;
-  appSecret: string;
-  consumerKey: string;
-  serviceName?: string;
-  sender?: string;
-  batchSize: number;
-  ratePerSecond: number;
-  noStopClause: boolean;
-  /** Settle window of an ambiguous batch's lookups, in ms (`OVH_SETTLE_MS`). */
-  settleMs: number;
-}
-
-export interface SimulatorConfig {
-  latencyMs: number;
-  failureRate: number;
-  ratePerSecond: number;
-}
-
 export interface Config {
   redisUrl: string;
   /** True when REDIS_URL was set explicitly (so `smsq start` must not start a private Redis). */
@@ -213,7 +154,8 @@ export interface Config {
   requireDurableRedis: boolean;
   /** CSV files of campaigns and imports must be below this directory, when set. */
   csvDir?: string;
-  providers: { descom?: DescomConfig; ovh?: OvhConfig; simulator: SimulatorConfig };
+  /** Each configured provider's own config, by id (see src/providers/index.ts). */
+  providers: ProviderConfigs;
   http: {
     port: number;
     host: string;
@@ -237,46 +179,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const e = parsed.data;
   const problems: string[] = [];
 
-  let descom: DescomConfig | undefined;
-  if (e.DESCOM_USER || e.DESCOM_PASS) {
-    if (!e.DESCOM_USER || !e.DESCOM_PASS) problems.push('DESCOM_USER and DESCOM_PASS must be set together');
-    else
-      descom = {
-        user: e.DESCOM_USER,
-        pass: e.DESCOM_PASS,
-        url: e.DESCOM_URL.replace(/\/+$/, ''),
-        sender: e.DESCOM_SENDER,
-        ratePerSecond: e.DESCOM_RATE_PER_S,
-      };
-  }
-
-  let ovh: OvhConfig | undefined;
-  const ovhKeys = [e.OVH_APP_KEY, e.OVH_APP_SECRET, e.OVH_CONSUMER_KEY];
-  if (ovhKeys.some(Boolean)) {
-    if (!ovhKeys.every(Boolean))
-      problems.push('OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY must be set together');
-    else if (!/^(ovh-eu|ovh-ca|ovh-us|https:\/\/.+)$/.test(e.OVH_ENDPOINT))
-      problems.push('OVH_ENDPOINT: expected ovh-eu, ovh-ca, ovh-us or an https://host[:port]/basePath URL');
-    else
-      ovh = {
-        endpoint: e.OVH_ENDPOINT,
-        appKey: e.OVH_APP_KEY!,
-        appSecret: e.OVH_APP_SECRET!,
-        consumerKey: e.OVH_CONSUMER_KEY!,
-        serviceName: e.OVH_SERVICE_NAME,
-        sender: e.OVH_SENDER,
-        batchSize: e.OVH_BATCH_SIZE,
-        ratePerSecond: e.OVH_RATE_PER_S,
-        noStopClause: e.OVH_NO_STOP_CLAUSE,
-        settleMs: e.OVH_SETTLE_MS,
-      };
-  }
-
-  const defaultProvider: ProviderId = e.SMSQ_PROVIDER ?? (descom ? 'descom' : ovh ? 'ovh' : 'simulator');
-  if (defaultProvider === 'descom' && !descom)
-    problems.push('SMSQ_PROVIDER: descom needs DESCOM_USER and DESCOM_PASS');
-  if (defaultProvider === 'ovh' && !ovh)
-    problems.push('SMSQ_PROVIDER: ovh needs OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY');
+  const {
+    configs: providers,
+    defaultProvider,
+    problems: providerProblems,
+  } = providerConfigsFromEnv(e, e.SMSQ_PROVIDER);
+  problems.push(...providerProblems);
   if (Boolean(e.SMSQ_DASHBOARD_USER) !== Boolean(e.SMSQ_DASHBOARD_PASSWORD))
     problems.push('SMSQ_DASHBOARD_USER and SMSQ_DASHBOARD_PASSWORD must be set together');
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
@@ -304,15 +212,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? e.NODE_ENV === 'production'
         : e.SMSQ_REQUIRE_DURABLE_REDIS === 'true' || e.SMSQ_REQUIRE_DURABLE_REDIS === '1',
     csvDir: e.SMSQ_CSV_DIR?.replace(/\/+$/, ''),
-    providers: {
-      descom,
-      ovh,
-      simulator: {
-        latencyMs: e.SIMULATOR_LATENCY_MS,
-        failureRate: e.SIMULATOR_FAILURE_RATE,
-        ratePerSecond: e.SIMULATOR_RATE_PER_S,
-      },
-    },
+    providers,
     http: {
       port: e.PORT,
       host: e.HOST,

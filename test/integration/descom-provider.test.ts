@@ -5,7 +5,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { Pool } from 'undici';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
-import type { DescomConfig } from '../../src/config.js';
+import type { DescomConfig } from '../../src/providers/descom/env.js';
 import {
   AccountError,
   AmbiguousError,

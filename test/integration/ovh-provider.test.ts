@@ -3,7 +3,7 @@ import { globalAgent } from 'node:https';
 import { createServer } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { OvhConfig } from '../../src/config.js';
+import type { OvhConfig } from '../../src/providers/ovh/env.js';
 import {
   AccountError,
   AmbiguousError,

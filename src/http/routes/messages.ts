@@ -1,7 +1,7 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendRequestSchema } from '../../message/request.js';
-import { PROVIDER_IDS } from '../../message/types.js';
+import { sendRequestSchemaFor } from '../../message/request.js';
+import { PROVIDER_IDS } from '../../providers/index.js';
 import { configuredProviderIds } from '../../providers/index.js';
 import { BATCH_STATES } from '../../queue/batch-state.js';
 import { enqueueRequest } from '../../queue/enqueue.js';
@@ -51,7 +51,8 @@ export const summarySchema = z
     batches: z.array(
       z.object({
         id: z.string(),
-        provider: z.enum(PROVIDER_IDS),
+        // A stored batch's provider is read back as text; the document still lists the registry's ids.
+        provider: z.string().meta({ enum: [...PROVIDER_IDS] }),
         state: z.enum(BATCH_STATES),
         recipients: count,
         credits: z.object({
@@ -100,7 +101,7 @@ export const messagesRoutes: FastifyPluginCallbackZod<HttpDeps> = (app, deps, do
               'Same key + same body within 24 h → the original 202 (header Idempotent-Replayed: true)',
             ),
         }),
-        body: sendRequestSchema,
+        body: sendRequestSchemaFor(PROVIDER_IDS),
         response: {
           202: acceptedSchema,
           ...commonErrorResponses,

@@ -4,9 +4,9 @@
  */
 import { Pool, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
-import type { DescomConfig } from '../../config.js';
+import type { DescomConfig } from './env.js';
 import { PermanentError, TransientError, type DeliveryError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import type { Logger } from 'pino';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
 import type { ProbeOptions, ProviderLimits, SmsProvider } from '../types.js';
 import { classifyDescomNetworkError, classifyDescomStatus } from './classify.js';

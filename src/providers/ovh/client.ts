@@ -1,16 +1,15 @@
 import ovh from 'ovh';
 import type { OvhClient, OvhParams } from 'ovh';
-import type { OvhConfig } from '../../config.js';
-import type { Logger } from '../../logger.js';
+import type { Logger } from 'pino';
+import type { OvhConfig } from './env.js';
 import { SmsqError } from '../../errors.js';
 import { UNMETERED, type CallMeter } from '../types.js';
-import { OvhRequestError, toOvhRequestError, type OvhRequestPhase } from './errors.js';
+import { OvhRequestError, toOvhRequestError, type OvhMethod, type OvhRequestPhase } from './errors.js';
 import { startWatched, type WatchedRequest } from './wire.js';
 
 const NEVER_ABORTED = new AbortController().signal;
 
-/** HTTP methods smsq uses against the OVH API. */
-export type OvhMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type { OvhMethod } from './errors.js';
 
 /** OVH's named APIs smsq accepts in `OVH_ENDPOINT`. */
 export const OVH_NAMED_ENDPOINTS = ['ovh-eu', 'ovh-ca', 'ovh-us'] as const;

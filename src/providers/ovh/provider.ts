@@ -1,7 +1,7 @@
 import pLimit from 'p-limit';
-import type { OvhConfig } from '../../config.js';
+import type { OvhConfig } from './env.js';
 import { AccountError, PermanentError, TransientError, type DeliveryError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import type { Logger } from 'pino';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
 import type { CallMeter, SmsProvider } from '../types.js';
 import { classifyOvhReadError, classifyOvhSendError, toDeliveryError } from './classify.js';

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { SimulatorConfig } from '../../config.js';
+import type { SimulatorConfig } from './env.js';
 import { TransientError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import type { Logger } from 'pino';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
 import type { SmsProvider } from '../types.js';
 
