@@ -65,3 +65,12 @@ export function parseRetryAfterMs(
   if (ms === undefined) return defaultMs;
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, ms));
 }
+
+/**
+ * The total deadline of one provider call: a signal that aborts when `signal` does (the caller:
+ * cancel, shutdown) or once `timeoutMs` has passed (its reason then a `TimeoutError` DOMException).
+ * Every provider bounds its calls with this, so "the call is over" means the same for all.
+ */
+export function withDeadline(signal: AbortSignal, timeoutMs: number): AbortSignal {
+  return AbortSignal.any([signal, AbortSignal.timeout(timeoutMs)]);
+}

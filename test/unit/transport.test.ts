@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
 import { classifyDescomNetworkError } from '../../src/providers/descom/classify.js';
-import { classifyOvhSendError } from '../../src/providers/ovh/classify.js';
+import { decideOvhSend } from '../../src/providers/ovh/classify.js';
 import { toOvhRequestError } from '../../src/providers/ovh/errors.js';
 import { NEVER_LEFT_CODES, neverLeft, parseRetryAfterMs } from '../../src/providers/transport.js';
 
@@ -22,7 +22,7 @@ describe('the never-left list', () => {
   it.each([...NEVER_LEFT_CODES])('makes both classifiers retry %s without ambiguity', (code) => {
     expect(classifyDescomNetworkError(errorWithCode(code))).toBeInstanceOf(TransientError);
     const ovhErr = toOvhRequestError({ error: errorWithCode(code) }, { method: 'POST', path: '/sms/x/jobs' });
-    expect(classifyOvhSendError(ovhErr)).toBe('transient');
+    expect(decideOvhSend(ovhErr).kind).toBe('transient');
   });
 });
 

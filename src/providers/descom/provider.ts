@@ -5,11 +5,12 @@
 import { Pool, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
 import type { DescomConfig } from './env.js';
-import { PermanentError, TransientError, type DeliveryError } from '../../errors.js';
+import type { DeliveryError } from '../../errors.js';
 import type { Logger } from 'pino';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
 import type { ProbeOptions, ProviderLimits, SmsProvider } from '../types.js';
-import { classifyDescomNetworkError, classifyDescomStatus } from './classify.js';
+import { withDeadline } from '../transport.js';
+import { classifyDescomNetworkError, classifyDescomStatus, descomError } from './classify.js';
 
 /** Descom's documented caps: ≤ 50 message objects per request, ≤ 100 `to` per message object. */
 export const DESCOM_LIMITS: Readonly<ProviderLimits> = Object.freeze({
@@ -103,7 +104,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
   const authHeaders = { 'DSMS-User': cfg.user, 'DSMS-Pass': cfg.pass, 'DSMS-App': 'smsq' };
   let closed = false;
 
-  const deadline = (signal: AbortSignal) => AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]);
+  const deadline = (signal: AbortSignal) => withDeadline(signal, deps.timeoutMs);
 
   function logFailure(error: DeliveryError, fields: Record<string, unknown>, msg: string): void {
     const level = error.kind === 'permanent' || error.kind === 'account' ? 'error' : 'warn';
@@ -115,10 +116,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     const tooMany = batch.messages.length > DESCOM_LIMITS.maxMessagesPerRequest;
     const tooWide = batch.messages.some((m) => m.to.length > DESCOM_LIMITS.maxRecipientsPerMessage);
     // Descom would answer 422 anyway; refusing here spares a request and names the real cause (a planning bug).
-    if (tooMany || tooWide)
-      throw new PermanentError(`Batch ${batch.id} exceeds Descom's limits (50 messages × 100 recipients)`, {
-        code: 'SMSQ_DESCOM_BATCH_TOO_LARGE',
-      });
+    if (tooMany || tooWide) throw descomError('over the limits');
   }
 
   /** The 2xx answer: Descom sent the batch, whatever we manage to read from the body. */
@@ -146,10 +144,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     assertWithinLimits(batch);
     if (signal.aborted) {
       // Cancelled before we wrote anything: nothing can have been sent, so a later retry is safe.
-      throw new TransientError(`Batch ${batch.id} was cancelled before it was sent to Descom`, {
-        code: 'SMSQ_DESCOM_CANCELLED',
-        cause: signal.reason,
-      });
+      throw descomError('cancelled before the call', signal.reason);
     }
     const sender = batch.sender ?? cfg.sender;
     const body = {

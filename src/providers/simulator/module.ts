@@ -10,8 +10,8 @@ export const simulatorModule = defineProviderModule({
   metered: false,
   redactPaths: [],
   fromEnv: simulatorConfigFromEnv,
-  async create(config, { logger }) {
+  async create(config, { logger, timeoutMs }) {
     const { createSimulatorProvider } = await import('./provider.js');
-    return createSimulatorProvider(config, { logger });
+    return createSimulatorProvider(config, { logger, timeoutMs });
   },
 });
