@@ -5,6 +5,7 @@
  */
 import type { Logger } from 'pino';
 import type { z } from 'zod';
+import type { DecisionTable } from './decisions.js';
 import type { CallMeter, SmsProvider } from './types.js';
 
 /** What every provider's config has, whatever else it holds. */
@@ -77,6 +78,8 @@ export interface ProviderModule<
   readonly fallback?: boolean;
   /** True when every call awaits `deps.meter` (see {@link ProviderDeps.meter}). */
   readonly metered: boolean;
+  /** Its decision table: every answer it can get, and what the queue does with it (src/providers/decisions.ts). */
+  readonly decisions: DecisionTable;
   /** Paths the logger censors for this provider (its secret headers and fields), in pino syntax. */
   readonly redactPaths: readonly string[];
   /** Its config from the parsed environment; no config and no problem when it is not configured. */

@@ -1,4 +1,5 @@
 import { defineProviderModule } from '../module.js';
+import { OVH_DECISIONS } from './decisions.js';
 import { ovhConfigFromEnv, ovhEnvShape } from './env.js';
 
 /** OVHcloud SMS, as the registry lists it. */
@@ -8,6 +9,7 @@ export const ovhModule = defineProviderModule({
   envShape: ovhEnvShape,
   needs: 'OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY',
   // Lookups, credit checks and probes count against OVH's allowance as much as sends do.
+  decisions: OVH_DECISIONS,
   metered: true,
   redactPaths: ['appSecret', 'consumerKey', '*.appSecret', '*.consumerKey'],
   fromEnv: ovhConfigFromEnv,

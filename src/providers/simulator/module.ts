@@ -1,4 +1,5 @@
 import { defineProviderModule } from '../module.js';
+import { SIMULATOR_DECISIONS } from './decisions.js';
 import { simulatorConfigFromEnv, simulatorEnvShape } from './env.js';
 
 /** The in-process simulator, as the registry lists it: the provider when no other has credentials. */
@@ -7,6 +8,7 @@ export const simulatorModule = defineProviderModule({
   description: 'in-process simulator: sends nothing, simulates latency, credits and failures',
   envShape: simulatorEnvShape,
   fallback: true,
+  decisions: SIMULATOR_DECISIONS,
   metered: false,
   redactPaths: [],
   fromEnv: simulatorConfigFromEnv,
