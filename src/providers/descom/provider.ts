@@ -104,7 +104,18 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
   const authHeaders = { 'DSMS-User': cfg.user, 'DSMS-Pass': cfg.pass, 'DSMS-App': 'smsq' };
   let closed = false;
 
-  const deadline = (signal: AbortSignal) => withDeadline(signal, deps.timeoutMs);
+  /** Runs `call` within the total deadline (src/providers/transport.ts), reading the body included. */
+  async function withinDeadline<T>(
+    signal: AbortSignal,
+    call: (bounded: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const deadline = withDeadline(signal, deps.timeoutMs);
+    try {
+      return await call(deadline.signal);
+    } finally {
+      deadline.clear();
+    }
+  }
 
   function logFailure(error: DeliveryError, fields: Record<string, unknown>, msg: string): void {
     const level = error.kind === 'permanent' || error.kind === 'account' ? 'error' : 'warn';
@@ -140,7 +151,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     };
   }
 
-  async function send(batch: Batch, { signal }: { signal: AbortSignal }): Promise<BatchReceipt> {
+  async function sendWithin(batch: Batch, signal: AbortSignal, bounded: AbortSignal): Promise<BatchReceipt> {
     assertWithinLimits(batch);
     if (signal.aborted) {
       // Cancelled before we wrote anything: nothing can have been sent, so a later retry is safe.
@@ -168,7 +179,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
         method: 'POST',
         headers: { ...authHeaders, 'Content-Type': 'application/json' },
         body: JSON.stringify(body),
-        signal: deadline(signal),
+        signal: bounded,
       });
     } catch (err) {
       const error = classifyDescomNetworkError(err);
@@ -197,7 +208,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
   }
 
   /** True when the balance covers `neededCredits` (≥ 1 when absent); any refusal or failure is false. */
-  async function probe({ signal, neededCredits }: ProbeOptions): Promise<boolean> {
+  async function probeWithin(bounded: AbortSignal, neededCredits: number | undefined): Promise<boolean> {
     // A positive balance below the waiting batch's cost is not enough: resuming would earn the same
     // 402 with one more POST each probe round.
     const needed = Math.max(neededCredits ?? 1, Number.MIN_VALUE);
@@ -206,7 +217,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
         dispatcher,
         method: 'GET',
         headers: authHeaders,
-        signal: deadline(signal),
+        signal: bounded,
       });
       if (res.statusCode < 200 || res.statusCode >= 300) {
         await discardBody(res);
@@ -228,9 +239,10 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
   return {
     id: 'descom',
     limits: DESCOM_LIMITS,
-    send,
+    send: (batch, { signal }) => withinDeadline(signal, (bounded) => sendWithin(batch, signal, bounded)),
     // No `lookup`: Descom has no search by tag, so an ambiguous send stays `unknown` (DESIGN.md).
-    probe,
+    probe: ({ signal, neededCredits }: ProbeOptions) =>
+      withinDeadline(signal, (bounded) => probeWithin(bounded, neededCredits)),
     async close() {
       if (closed || !ownsDispatcher) return;
       closed = true;

@@ -198,10 +198,12 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
       /** The request on the wire, when we could see it (see {@link startWatched}). */
       let watched: WatchedRequest | undefined;
       // The shared total deadline (src/providers/transport.ts): aborted by the caller or by time.
-      const bounded = withDeadline(signal, deps.timeoutMs);
+      const deadline = withDeadline(signal, deps.timeoutMs);
+      const bounded = deadline.signal;
       const settle = (outcome: () => void): void => {
         if (settled) return;
         settled = true;
+        deadline.clear();
         bounded.removeEventListener('abort', onAbort);
         outcome();
       };

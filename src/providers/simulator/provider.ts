@@ -83,33 +83,42 @@ export function createSimulatorProvider(
     };
   }
 
-  return {
+  async function sendWithin(batch: Batch, bounded: AbortSignal): Promise<BatchReceipt> {
+    try {
+      await sleep(cfg.latencyMs, bounded);
+    } catch {
+      reject('never-left');
+    }
+    if (cfg.failureRate > 0 && random() < cfg.failureRate) reject('failure rate');
+    const scripted = controls?.faults.shift();
+    if (scripted?.fault === 'rate-limited') reject('rate-limited', scripted.retryAfter);
+    if (scripted?.fault === 'no answer') {
+      await never(bounded);
+      reject('no answer');
+    }
+    if (scripted?.fault === 'answer lost') {
+      accept(batch);
+      reject('answer lost');
+    }
+    if (scripted) reject(scripted.fault);
+    if (controls?.credits !== undefined && controls.credits < batch.estimatedCredits) reject('no credit');
+    return accept(batch);
+  }
+
+  const provider: SmsProvider = {
     id: 'simulator',
     limits: { maxMessagesPerRequest: 50, maxRecipientsPerMessage: 100 },
     async send(batch: Batch, { signal }): Promise<BatchReceipt> {
-      const bounded = deps.timeoutMs === undefined ? signal : withDeadline(signal, deps.timeoutMs);
+      const deadline = deps.timeoutMs === undefined ? undefined : withDeadline(signal, deps.timeoutMs);
       try {
-        await sleep(cfg.latencyMs, bounded);
-      } catch {
-        reject('never-left');
+        return await sendWithin(batch, deadline?.signal ?? signal);
+      } finally {
+        deadline?.clear();
       }
-      if (cfg.failureRate > 0 && random() < cfg.failureRate) reject('failure rate');
-      const scripted = controls?.faults.shift();
-      if (scripted?.fault === 'rate-limited') reject('rate-limited', scripted.retryAfter);
-      if (scripted?.fault === 'no answer') {
-        await never(bounded);
-        reject('no answer');
-      }
-      if (scripted?.fault === 'answer lost') {
-        accept(batch);
-        reject('answer lost');
-      }
-      if (scripted) reject(scripted.fault);
-      if (controls?.credits !== undefined && controls.credits < batch.estimatedCredits) reject('no credit');
-      return accept(batch);
     },
     probe: ({ neededCredits }) =>
       Promise.resolve(controls?.credits === undefined || controls.credits >= (neededCredits ?? 1)),
     close: () => Promise.resolve(),
   };
+  return provider;
 }
