@@ -33,9 +33,10 @@ export function parseRetryAfterMs(header: string | undefined, now: number = Date
  * before the request left give a TransientError; everything else is an AmbiguousError.
  */
 export function classifyDescomNetworkError(err: unknown): DeliveryError {
-  const keys = failureKeys(err);
-  const decision = decide(DESCOM_DECISIONS, keys);
-  const seen = keys[0] === 'never-left' ? 'never left' : (keys.find((k) => k.startsWith('code ')) ?? keys[0]);
+  const decision = decide(DESCOM_DECISIONS, failureKeys(err));
+  // The error's own code or name, for the operator (an AggregateError names no code: its attempts do).
+  const code = typeof err === 'object' && err !== null && 'code' in err ? err.code : undefined;
+  const seen = typeof code === 'string' ? code : err instanceof Error ? err.name : 'unknown error';
   return errorFor(decision, `Descom request failed (${seen}): ${decision.why}`, { cause: err });
 }
 
