@@ -1,13 +1,18 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError } from './errors.js';
+import { emptyAsUndefined, int, optionalString } from './env-fields.js';
 import { parseRoutes, type RouteRule } from './message/routes.js';
+import type { ProviderId } from './message/types.js';
+import {
+  configuredProviderIds,
+  PROVIDER_IDS,
+  providerConfigsFromEnv,
+  providerEnvShape,
+  type ProviderConfigs,
+} from './providers/index.js';
 import { redisAddress } from './redis.js';
-import { PROVIDER_IDS, type ProviderId } from './message/types.js';
 
-const emptyAsUndefined = (v: unknown) => (typeof v === 'string' && v.trim() === '' ? undefined : v);
-const optionalString = z.preprocess(emptyAsUndefined, z.string().optional());
-const int = (min: number) => z.coerce.number().int().min(min);
 const bool = z.preprocess(
   emptyAsUndefined,
   z
@@ -126,43 +131,8 @@ export const envSchema = z.object({
    */
   SMSQ_FAILBACK_MS: z.preprocess(emptyAsUndefined, int(0).default(600_000)),
 
-  DESCOM_USER: optionalString,
-  DESCOM_PASS: optionalString,
-  DESCOM_URL: z.preprocess(emptyAsUndefined, z.url().default('https://api.descomsms.com/api')),
-  /** Descom requests per second (one queue limiter). */
-  DESCOM_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(10)),
-  DESCOM_SENDER: optionalString,
-
-  OVH_ENDPOINT: z.preprocess(emptyAsUndefined, z.string().default('ovh-eu')),
-  OVH_APP_KEY: optionalString,
-  OVH_APP_SECRET: optionalString,
-  OVH_CONSUMER_KEY: optionalString,
-  OVH_SERVICE_NAME: optionalString,
-  OVH_SENDER: optionalString,
-  /** Receivers per OVH job (OVH documents no cap and suggests 500). */
-  OVH_BATCH_SIZE: z.preprocess(emptyAsUndefined, int(1).max(500).default(500)),
-  /** OVH requests per second (OVH: about 60 per minute per consumer key is safe). */
-  OVH_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1)),
-  /**
-   * How long an ambiguous OVH batch is looked up (outgoing SMS by tag, pending jobs by receiver and
-   * text) before it may be sent again, in ms; the window starts once the provider deadline passed.
-   * @defaultValue 120000
-   */
-  OVH_SETTLE_MS: z.preprocess(emptyAsUndefined, int(0).default(120_000)),
-  /** `true`: transactional sends, no STOP mention appended (OVH `noStopClause`). */
-  OVH_NO_STOP_CLAUSE: z.preprocess(
-    emptyAsUndefined,
-    z
-      .enum(['true', 'false'])
-      .default('true')
-      .transform((v) => v === 'true'),
-  ),
-
-  /** Simulated latency per provider request, in ms. */
-  SIMULATOR_LATENCY_MS: z.preprocess(emptyAsUndefined, int(0).default(50)),
-  /** Fraction (0..1) of simulated requests that fail with a transient error. */
-  SIMULATOR_FAILURE_RATE: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(1).default(0)),
-  SIMULATOR_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1_000)),
+  /** Every provider's own keys (src/providers/<id>/env.ts): DESCOM_*, OVH_*, SIMULATOR_*. */
+  ...providerEnvShape,
 
   /**
    * Directory campaign and import CSV files must be in. Unset: any absolute path the workers can
@@ -229,34 +199,6 @@ export const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>;
 
-export interface DescomConfig {
-  user: string;
-  pass: string;
-  url: string;
-  sender?: string;
-  ratePerSecond: number;
-}
-
-export interface OvhConfig {
-  endpoint: string;
-  appKey: string;
-  appSecret: string;
-  consumerKey: string;
-  serviceName?: string;
-  sender?: string;
-  batchSize: number;
-  ratePerSecond: number;
-  noStopClause: boolean;
-  /** Settle window of an ambiguous batch's lookups, in ms (`OVH_SETTLE_MS`). */
-  settleMs: number;
-}
-
-export interface SimulatorConfig {
-  latencyMs: number;
-  failureRate: number;
-  ratePerSecond: number;
-}
-
 export interface Config {
   /** Where Redis is: REDIS_URL, or a `redis-cluster://` / `redis-sentinel://` address (src/redis.ts). */
   redisUrl: string;
@@ -288,7 +230,8 @@ export interface Config {
   routes: RouteRule[];
   /** Circuit breaker: consecutive failures that open it, and the quiet time before failback (ms). */
   circuit: { failures: number; failbackMs: number };
-  providers: { descom?: DescomConfig; ovh?: OvhConfig; simulator: SimulatorConfig };
+  /** Each configured provider's own config, by id (see src/providers/index.ts). */
+  providers: ProviderConfigs;
   http: {
     port: number;
     host: string;
@@ -353,51 +296,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const problems: string[] = [];
   const redis = redisTopology(e, problems);
 
-  let descom: DescomConfig | undefined;
-  if (e.DESCOM_USER || e.DESCOM_PASS) {
-    if (!e.DESCOM_USER || !e.DESCOM_PASS) problems.push('DESCOM_USER and DESCOM_PASS must be set together');
-    else
-      descom = {
-        user: e.DESCOM_USER,
-        pass: e.DESCOM_PASS,
-        url: e.DESCOM_URL.replace(/\/+$/, ''),
-        sender: e.DESCOM_SENDER,
-        ratePerSecond: e.DESCOM_RATE_PER_S,
-      };
-  }
-
-  let ovh: OvhConfig | undefined;
-  const ovhKeys = [e.OVH_APP_KEY, e.OVH_APP_SECRET, e.OVH_CONSUMER_KEY];
-  if (ovhKeys.some(Boolean)) {
-    if (!ovhKeys.every(Boolean))
-      problems.push('OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY must be set together');
-    else if (!/^(ovh-eu|ovh-ca|ovh-us|https:\/\/.+)$/.test(e.OVH_ENDPOINT))
-      problems.push('OVH_ENDPOINT: expected ovh-eu, ovh-ca, ovh-us or an https://host[:port]/basePath URL');
-    else
-      ovh = {
-        endpoint: e.OVH_ENDPOINT,
-        appKey: e.OVH_APP_KEY!,
-        appSecret: e.OVH_APP_SECRET!,
-        consumerKey: e.OVH_CONSUMER_KEY!,
-        serviceName: e.OVH_SERVICE_NAME,
-        sender: e.OVH_SENDER,
-        batchSize: e.OVH_BATCH_SIZE,
-        ratePerSecond: e.OVH_RATE_PER_S,
-        noStopClause: e.OVH_NO_STOP_CLAUSE,
-        settleMs: e.OVH_SETTLE_MS,
-      };
-  }
-
-  const defaultProvider: ProviderId = e.SMSQ_PROVIDER ?? (descom ? 'descom' : ovh ? 'ovh' : 'simulator');
-  if (defaultProvider === 'descom' && !descom)
-    problems.push('SMSQ_PROVIDER: descom needs DESCOM_USER and DESCOM_PASS');
-  if (defaultProvider === 'ovh' && !ovh)
-    problems.push('SMSQ_PROVIDER: ovh needs OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY');
+  const {
+    configs: providers,
+    defaultProvider,
+    problems: providerProblems,
+  } = providerConfigsFromEnv(e, e.SMSQ_PROVIDER);
+  problems.push(...providerProblems);
   if (Boolean(e.SMSQ_DASHBOARD_USER) !== Boolean(e.SMSQ_DASHBOARD_PASSWORD))
     problems.push('SMSQ_DASHBOARD_USER and SMSQ_DASHBOARD_PASSWORD must be set together');
   if (e.NODE_ENV === 'production' && e.SMSQ_WEBHOOK_URL && !e.SMSQ_WEBHOOK_SECRET)
     problems.push('SMSQ_WEBHOOK_SECRET: required in production when SMSQ_WEBHOOK_URL is set');
-  const routes = e.SMSQ_ROUTES ? readRoutes(e.SMSQ_ROUTES, { descom, ovh }, problems) : [];
+  const routes = e.SMSQ_ROUTES
+    ? readRoutes(e.SMSQ_ROUTES, configuredProviderIds({ providers }), problems)
+    : [];
   if (problems.length > 0) throw new ConfigError(`Invalid configuration:\n${problems.join('\n')}`);
 
   return {
@@ -425,15 +336,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     csvDir: e.SMSQ_CSV_DIR?.replace(/\/+$/, ''),
     routes,
     circuit: { failures: e.SMSQ_CIRCUIT_FAILURES, failbackMs: e.SMSQ_FAILBACK_MS },
-    providers: {
-      descom,
-      ovh,
-      simulator: {
-        latencyMs: e.SIMULATOR_LATENCY_MS,
-        failureRate: e.SIMULATOR_FAILURE_RATE,
-        ratePerSecond: e.SIMULATOR_RATE_PER_S,
-      },
-    },
+    providers,
     http: {
       port: e.PORT,
       host: e.HOST,
@@ -459,11 +362,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
 }
 
 /** `SMSQ_ROUTES`, inline JSON or `@file.json`, checked against the configured providers. */
-function readRoutes(
-  value: string,
-  configured: { descom?: DescomConfig; ovh?: OvhConfig },
-  problems: string[],
-): RouteRule[] {
+function readRoutes(value: string, configured: readonly ProviderId[], problems: string[]): RouteRule[] {
   let text = value;
   if (value.startsWith('@')) {
     try {
@@ -473,10 +372,7 @@ function readRoutes(
       return [];
     }
   }
-  const ids: ProviderId[] = ['simulator'];
-  if (configured.descom) ids.push('descom');
-  if (configured.ovh) ids.push('ovh');
-  const parsed = parseRoutes(text, ids);
+  const parsed = parseRoutes(text, configured);
   problems.push(...parsed.problems);
   return parsed.rules;
 }

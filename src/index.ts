@@ -3,7 +3,7 @@ export { SmsClient, type SmsClientOptions, type SendOptions } from './client.js'
 export type { AcceptedRequest } from './queue/enqueue.js';
 export type { RequestSummary, RequestCounts, BatchSummary } from './queue/summary.js';
 export type { SendRequestInput } from './message/request.js';
-export type { ProviderId } from './message/types.js';
+export type { KnownProviderId as ProviderId } from './providers/index.js';
 export {
   SmsqError,
   InputError,

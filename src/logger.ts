@@ -1,12 +1,14 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { PROVIDER_REDACT_PATHS } from './providers/index.js';
 
 export type { Logger } from 'pino';
 
 /**
  * Paths pino censors wherever they appear (one level of nesting under any key): phone numbers,
  * message texts and secrets never reach a log line. Log `hashNumber(n)` to correlate instead.
+ * Each provider adds its own secrets (its module's `redactPaths`, see src/providers/index.ts).
  */
 export const REDACT_PATHS = [
   'to',
@@ -36,8 +38,8 @@ export const REDACT_PATHS = [
   '*.apiKey',
   '*.authorization',
   'req.headers.authorization',
-  'req.headers["dsms-pass"]',
   'req.headers["idempotency-key"]',
+  ...PROVIDER_REDACT_PATHS,
 ];
 
 function loggerOptions(level: string): LoggerOptions {

@@ -3,7 +3,7 @@ import { defaultRepeatStrategy } from 'bullmq';
 import { z } from 'zod';
 import { InputError } from '../errors.js';
 import { sendRequestSchema, zodIssues } from '../message/request.js';
-import { PROVIDER_IDS } from '../message/types.js';
+import { PROVIDER_IDS } from '../providers/index.js';
 import { parseIsoDuration } from './duration.js';
 import { sendWindowSchema, timeZoneSchema } from '../message/send-window.js';
 

@@ -9,6 +9,7 @@ import { registerResumeCommand } from './commands/resume.js';
 import { registerSendCommands } from './commands/send.js';
 import { registerServiceCommands } from './commands/service.js';
 import { registerSuppressCommands } from './commands/suppress.js';
+import { describeProviders } from '../providers/index.js';
 import { failureMessage } from './shared.js';
 // ── Command groups of the campaigns work (src/campaigns): `smsq campaign …`, `smsq import …`. ──
 import { registerCampaignCommand } from './commands/campaign.js';
@@ -19,7 +20,7 @@ const { version } = createRequire(import.meta.url)('../../package.json') as { ve
 export function buildProgram(): Command {
   const program = new Command('smsq')
     .description(
-      'Bulk SMS from a Redis queue: Descom, OVHcloud or the simulator. Configuration: environment (see .env.example).',
+      `Bulk SMS from a Redis queue. Providers: ${describeProviders()}. Configuration: environment (see .env.example).`,
     )
     .version(version)
     .showHelpAfterError('(add --help for usage)')

@@ -3,7 +3,8 @@ import { InvalidArgumentError } from 'commander';
 import { ConfigError, InputError } from '../errors.js';
 import { loadConfig, type Config } from '../config.js';
 import { createLogger, type Logger } from '../logger.js';
-import { PROVIDER_IDS, type ProviderId } from '../message/types.js';
+import type { ProviderId } from '../message/types.js';
+import { PROVIDER_IDS } from '../providers/index.js';
 import { createQueueContext, type QueueContext } from '../queue/context.js';
 import { RedisUnavailableError } from '../redis.js';
 import { displayRedisUrl } from '../service/redis-discovery.js';
@@ -95,7 +96,7 @@ export function collectProvider(value: string, previous: ProviderId[] | undefine
   if (!(PROVIDER_IDS as readonly string[]).includes(value)) {
     throw new InvalidArgumentError(`expected one of ${PROVIDER_IDS.join(', ')}`);
   }
-  return [...(previous ?? []), value as ProviderId];
+  return [...(previous ?? []), value];
 }
 
 /** Parses a single provider argument or option. */

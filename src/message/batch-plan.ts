@@ -1,5 +1,4 @@
-import type { ProviderLimits } from '../providers/types.js';
-import type { OutboundMessage } from './types.js';
+import type { OutboundMessage, ProviderLimits } from './types.js';
 
 /** One planned provider request: message objects, each ≤ maxRecipientsPerMessage, ≤ maxMessagesPerRequest of them. */
 export interface PlannedBatch {

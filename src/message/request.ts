@@ -3,7 +3,7 @@ import { sendWindowSchema, timeZoneSchema } from './send-window.js';
 import { InputError, TooLargeError, type InputIssue } from '../errors.js';
 import { normalizeRecipients, type InvalidRecipient } from './recipients.js';
 import { analyzeText, type Encoding } from './segments.js';
-import { PROVIDER_IDS, type OutboundMessage } from './types.js';
+import type { OutboundMessage } from './types.js';
 
 /** Hard limits of one request; larger sends go through CSV import, which streams. */
 export const MAX_RECIPIENTS_PER_REQUEST = 10_000;
@@ -26,7 +26,8 @@ export const sendRequestSchema = z
       .string()
       .regex(/^(?:[A-Za-z0-9 ._-]{1,11}|\+?\d{3,15})$/, 'alphanumeric, at most 11 characters, or a number')
       .optional(),
-    provider: z.enum(PROVIDER_IDS).optional(),
+    /** A provider id; {@link sendRequestSchemaFor} narrows it to the registry's ids. */
+    provider: z.string().min(1).optional(),
     /** `false`: this request's batches wait for their provider instead of failing over (SMSQ_ROUTES). Default true. */
     failover: z.boolean().optional(),
     sendAt: isoDateTime.optional(),
@@ -65,6 +66,23 @@ export const sendRequestSchema = z
     }
   });
 
+/**
+ * {@link sendRequestSchema} with `provider` one of `providerIds` (the registry's: the message layer
+ * names no provider). Built once per list.
+ */
+export function sendRequestSchemaFor(providerIds: readonly [string, ...string[]]) {
+  const known = schemasByIds.get(providerIds);
+  if (known) return known;
+  const schema = withProviderIds(providerIds);
+  schemasByIds.set(providerIds, schema);
+  return schema;
+}
+
+const withProviderIds = (providerIds: readonly [string, ...string[]]) =>
+  sendRequestSchema.safeExtend({ provider: z.enum(providerIds).optional() });
+
+const schemasByIds = new WeakMap<readonly string[], ReturnType<typeof withProviderIds>>();
+
 export type SendRequestInput = z.input<typeof sendRequestSchema>;
 export type RequestPriority = NonNullable<z.output<typeof sendRequestSchema>['priority']>;
 export type SendRequest = z.output<typeof sendRequestSchema>;
@@ -93,8 +111,12 @@ function asList(to: string | string[]): string[] {
 }
 
 /** Validates and normalises a send request. Throws InputError (every bad field) or TooLargeError. */
-export function prepareRequest(input: unknown, opts: { defaultCountry: string }): PreparedRequest {
-  const parsed = sendRequestSchema.safeParse(input);
+export function prepareRequest(
+  input: unknown,
+  opts: { defaultCountry: string; providerIds?: readonly [string, ...string[]] },
+): PreparedRequest {
+  const schema = opts.providerIds ? sendRequestSchemaFor(opts.providerIds) : sendRequestSchema;
+  const parsed = schema.safeParse(input);
   if (!parsed.success) throw new InputError('Invalid send request', zodIssues(parsed.error));
   const request = parsed.data;
   const rawMessages = request.messages ?? [{ to: request.to!, text: request.text! }];

@@ -1,6 +1,6 @@
 import { isSupportedCountry, parsePhoneNumberWithError, type CountryCode } from 'libphonenumber-js/max';
 import { z } from 'zod';
-import { PROVIDER_IDS, type OutboundMessage, type ProviderId } from './types.js';
+import type { OutboundMessage, ProviderId } from './types.js';
 
 /**
  * One routing rule of `SMSQ_ROUTES`: numbers it matches go to `providers[0]`, and fail over to the
@@ -26,7 +26,7 @@ const ruleSchema = z
       z.object({}).strict(),
     ]),
     providers: z
-      .array(z.enum(PROVIDER_IDS))
+      .array(z.string().min(1))
       .min(1)
       .refine((list) => new Set(list).size === list.length, 'a provider is listed twice'),
   })
@@ -60,7 +60,9 @@ export function parseRoutes(
     }
     parsed.data.providers.forEach((provider, i) => {
       if (!configured.includes(provider))
-        problems.push(`SMSQ_ROUTES[${index}].providers.${i}: provider ${provider} is not configured`);
+        problems.push(
+          `SMSQ_ROUTES[${index}].providers.${i}: provider ${provider} is not configured (configured: ${configured.join(', ')})`,
+        );
     });
     rules.push(parsed.data);
   });

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import type { BatchRecord } from '../queue/records.js';
 import { isFrenchHoliday } from './french-holidays.js';
 
 /**
@@ -191,10 +190,7 @@ export interface WindowedRecord {
  * `clock` reads the wall clock the window is judged by (tests move it; default: the processor's now).
  */
 export function createWindowHold(opts: { clock?: () => number } = {}) {
-  return function holdUntil(
-    record: Pick<BatchRecord, 'expiresAt'> & WindowedRecord,
-    now: number,
-  ): number | undefined {
+  return function holdUntil(record: WindowedRecord, now: number): number | undefined {
     if (!record.window || !record.timezone) return undefined;
     const wall = opts.clock?.() ?? now;
     const opening = nextOpening(record.window, record.timezone, wall);

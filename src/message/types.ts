@@ -1,6 +1,19 @@
-/** Provider identifiers smsq knows. A new provider is one folder under src/providers plus one registry entry. */
-export const PROVIDER_IDS = ['descom', 'ovh', 'simulator'] as const;
-export type ProviderId = (typeof PROVIDER_IDS)[number];
+/**
+ * A provider's id, as the provider registry (src/providers/index.ts) names it. The message layer
+ * names no provider: the registry is the one list of them.
+ */
+export type ProviderId = string;
+
+/**
+ * What a provider can carry in one request, for the batch planner: message objects (distinct texts)
+ * per request, recipients per message object.
+ */
+export interface ProviderLimits {
+  /** Message objects (distinct texts) in one provider request. */
+  maxMessagesPerRequest: number;
+  /** Recipients of one message object. */
+  maxRecipientsPerMessage: number;
+}
 
 /** One text to a list of recipients, numbers in E.164 (`+34600000000`). */
 export interface OutboundMessage {

@@ -65,3 +65,36 @@ export function parseRetryAfterMs(
   if (ms === undefined) return defaultMs;
   return Math.min(MAX_RETRY_AFTER_MS, Math.max(MIN_RETRY_AFTER_MS, ms));
 }
+
+/** One call's deadline: `signal` aborts at the deadline or with the caller; `clear()` once the call is over. */
+export interface Deadline {
+  readonly signal: AbortSignal;
+  clear(): void;
+}
+
+/**
+ * The total deadline of one provider call: a signal that aborts when `signal` does (the caller:
+ * cancel, shutdown) or once `timeoutMs` has passed (its reason then a `TimeoutError` DOMException).
+ * Every provider bounds its calls with this, so "the call is over" means the same for all.
+ * A timer, not `AbortSignal.any` + `AbortSignal.timeout`: Node holds those composite signals
+ * weakly, so one nothing else references can be collected and never fire (a call that hangs
+ * forever, seen under GC pressure). Call `clear()` when the call ends, so no timer outlives it.
+ */
+export function withDeadline(signal: AbortSignal, timeoutMs: number): Deadline {
+  const controller = new AbortController();
+  const onAbort = (): void => {
+    clear();
+    controller.abort(signal.reason);
+  };
+  const timer = setTimeout(() => {
+    signal.removeEventListener('abort', onAbort);
+    controller.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError'));
+  }, timeoutMs);
+  function clear(): void {
+    clearTimeout(timer);
+    signal.removeEventListener('abort', onAbort);
+  }
+  if (signal.aborted) onAbort();
+  else signal.addEventListener('abort', onAbort, { once: true });
+  return { signal: controller.signal, clear };
+}

@@ -1,11 +1,6 @@
-import type { Batch, BatchReceipt, ProviderId } from '../message/types.js';
+import type { Batch, BatchReceipt, ProviderId, ProviderLimits } from '../message/types.js';
 
-export interface ProviderLimits {
-  /** Message objects (distinct texts) in one provider request. */
-  maxMessagesPerRequest: number;
-  /** Recipients of one message object. */
-  maxRecipientsPerMessage: number;
-}
+export type { ProviderLimits } from '../message/types.js';
 
 /**
  * Which calls go first when the allowance is short: `urgent` (sends of high-priority requests,

@@ -165,7 +165,7 @@ export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
 
 /**
  * One meter per provider account, each at its configured `ratePerSecond` (for `createProviders`'
- * `meterFor`). Every OVH/Descom call of every process on this Redis and prefix shares it.
+ * `meterFor`). Every metered call of every process on this Redis and prefix shares it.
  */
 export function providerAllowanceMeters(deps: {
   redis: Redis;

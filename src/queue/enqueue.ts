@@ -5,6 +5,7 @@ import type { InvalidRecipient } from '../message/recipients.js';
 import { prepareRequest, type PreparedRequest, type RequestPriority } from '../message/request.js';
 import type { Encoding } from '../message/segments.js';
 import type { ProviderId } from '../message/types.js';
+import { PROVIDER_IDS } from '../providers/index.js';
 import { enqueuingMember, markEnqueuing, unmarkEnqueuing } from './enqueue-repair.js';
 import { jobPriority, type SendJobData } from './jobs.js';
 import { SEND_JOB } from './names.js';
@@ -122,7 +123,7 @@ async function enqueueOnce(
   opts: EnqueueOptions,
   mayRetry: boolean,
 ): Promise<{ accepted: AcceptedRequest; replayed: boolean }> {
-  const prepared = prepareRequest(input, { defaultCountry: deps.defaultCountry });
+  const prepared = prepareRequest(input, { defaultCountry: deps.defaultCountry, providerIds: PROVIDER_IDS });
   const { request } = prepared;
   if (request.provider && deps.providers && !deps.providers.includes(request.provider)) {
     throw new InputError('Invalid send request', [

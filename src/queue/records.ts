@@ -436,7 +436,7 @@ export class RecordStore {
       createdAt: h.createdAt ?? '',
       state: (h.state as RequestRecord['state']) ?? 'queued',
       finishedAt: h.finishedAt,
-      provider: h.provider as ProviderId | undefined,
+      provider: h.provider,
       total: Number(h.total ?? 0),
       invalid: parseJson(h.invalid, []),
       duplicates: Number(h.duplicates ?? 0),

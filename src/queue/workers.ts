@@ -143,7 +143,9 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     logger,
   });
   const meterFor = providerAllowanceMeters({ redis: context.redis, keys: context.keys, config });
-  const created = opts.providers ?? (await createProviders(config, { logger, meterFor }));
+  const created =
+    opts.providers ??
+    (await createProviders(config.providers, { logger, timeoutMs: config.providerTimeoutMs, meterFor }));
   const providers = opts.observeProviderRequest
     ? timeProviders(created, opts.observeProviderRequest)
     : created;
@@ -219,10 +221,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
 
   for (const [id, provider] of providers) {
     if (opts.only && !opts.only.includes(id)) continue;
-    const ratePerSecond =
-      id === 'simulator'
-        ? config.providers.simulator.ratePerSecond
-        : (config.providers[id]?.ratePerSecond ?? 1);
+    const ratePerSecond = config.providers[id]?.ratePerSecond ?? 1;
     // The processor reaches its worker (a 429 rate-limits the whole queue) only once jobs run.
     const worker: Worker<BatchJobData, BatchJobResult> = new Worker<BatchJobData, BatchJobResult>(
       batchQueueName(id),

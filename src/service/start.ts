@@ -14,6 +14,7 @@ import { campaignRoutes } from '../http/routes/campaigns.js';
 import { createSmsqMetrics, type SmsqMetrics } from '../http/metrics.js';
 import { createStdoutLogger, type Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
+import { providerModule } from '../providers/index.js';
 import { createQueueContext, type QueueContext } from '../queue/context.js';
 import { startWorkers, type SmsqWorkers } from '../queue/workers.js';
 import { WEBHOOK_QUEUE } from '../webhooks/events.js';
@@ -149,8 +150,11 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
       },
       `smsq started: API ${url}/v1, docs ${url}/docs, dashboard ${url}/admin/queues, metrics ${url}/metrics`,
     );
-    if (config.defaultProvider === 'simulator') {
-      log.warn('No provider credentials: every request goes to the SIMULATOR; no SMS leaves this machine');
+    const fallback = providerModule(config.defaultProvider);
+    if (fallback.fallback) {
+      log.warn(
+        `No provider credentials: every request goes to the ${fallback.id.toUpperCase()} (${fallback.description}); no SMS leaves this machine`,
+      );
     }
     return { config, url, app, workers };
   });

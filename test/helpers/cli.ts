@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { PROVIDER_ENV_KEYS } from '../../src/providers/index.js';
 
 /** The installed entry point, as `npx smsq` runs it. */
 export const SMSQ_BIN = fileURLToPath(new URL('../../bin/smsq.js', import.meta.url));
@@ -9,7 +10,8 @@ function baseEnv(): Record<string, string> {
   const env: Record<string, string> = {};
   for (const [key, value] of Object.entries(process.env)) {
     if (value === undefined) continue;
-    if (/^(REDIS_URL|SMSQ_|DESCOM_|OVH_|SIMULATOR_|PORT$|HOST$|LOG_LEVEL$|NODE_ENV$)/.test(key)) continue;
+    if (/^(REDIS_URL|SMSQ_|PORT$|HOST$|LOG_LEVEL$|NODE_ENV$)/.test(key) || PROVIDER_ENV_KEYS.has(key))
+      continue;
     env[key] = value;
   }
   return env;

@@ -6,12 +6,13 @@ import {
   RateLimitedError,
   TransientError,
 } from '../../src/errors.js';
+import type { DecisionKind } from '../../src/providers/decisions.js';
 import {
-  classifyOvhReadError,
-  classifyOvhSendError,
+  decideOvhRead,
+  decideOvhSend,
   OVH_RATE_LIMIT_DEFAULT_MS,
-  toDeliveryError,
-  type OvhSendClass,
+  ovhDecision,
+  ovhError,
 } from '../../src/providers/ovh/classify.js';
 import { parseOvhEndpoint } from '../../src/providers/ovh/client.js';
 import { OvhRequestError, toOvhRequestError } from '../../src/providers/ovh/errors.js';
@@ -22,12 +23,15 @@ const errWithCode = (message: string, code: string, errno?: number) =>
 const ourError = (reason: 'deadline' | 'aborted', phase: 'before-send' | 'after-send') =>
   new OvhRequestError({ reason, phase, ovhError: reason, ...call });
 
-/** [what the `ovh` client rejected with, class for a send, class for a GET]. */
-const CASES: [name: string, rejection: unknown, send: OvhSendClass, read: string][] = [
+/**
+ * [what the `ovh` client rejected with, kind for a send, kind for a GET]. `credit check`: a send's
+ * 400 is decided by the account's credit (see the provider tests), not by the status alone.
+ */
+const CASES: [name: string, rejection: unknown, send: DecisionKind | 'credit check', read: DecisionKind][] = [
   [
     'HTTP 400 (business or signature)',
     { error: 400, message: 'Invalid signature' },
-    'check-credit',
+    'credit check',
     'account',
   ],
   ['HTTP 401', { error: 401, message: 'Unauthorized' }, 'account', 'account'],
@@ -51,7 +55,7 @@ const CASES: [name: string, rejection: unknown, send: OvhSendClass, read: string
   ['HTTP 500', { error: 500, message: 'Internal server error' }, 'ambiguous', 'transient'],
   ['HTTP 503', { error: 503, message: null }, 'ambiguous', 'transient'],
   // OVH answered success: the job exists, only the report is lost (a GET is read again).
-  ['HTTP 204 (ovh@2 rejects it, body lost)', { error: 204, message: null }, 'accepted', 'transient'],
+  ['HTTP 204 (ovh@2 rejects it, body lost)', { error: 204, message: null }, 'sent', 'transient'],
   // Without the wire's status, a body we cannot parse may be a proxy's page: OVH may have acted.
   [
     'non-JSON body, status unknown',
@@ -92,15 +96,15 @@ const CASES: [name: string, rejection: unknown, send: OvhSendClass, read: string
   ['caller abort after the request left', ourError('aborted', 'after-send'), 'ambiguous', 'transient'],
 ];
 
-describe('classifyOvhSendError', () => {
-  it.each(CASES)('%s → %s', (_name, rejection, send) => {
-    expect(classifyOvhSendError(toOvhRequestError(rejection, call))).toBe(send);
+describe('decideOvhSend', () => {
+  it.each(CASES.filter(([, , send]) => send !== 'credit check'))('%s → %s', (_name, rejection, send) => {
+    expect(decideOvhSend(toOvhRequestError(rejection, call)).kind).toBe(send);
   });
 });
 
-describe('classifyOvhReadError', () => {
+describe('decideOvhRead', () => {
   it.each(CASES)('%s → %s for a GET', (_name, rejection, _send, read) => {
-    expect(classifyOvhReadError(toOvhRequestError(rejection, { method: 'GET', path: '/sms' }))).toBe(read);
+    expect(decideOvhRead(toOvhRequestError(rejection, { method: 'GET', path: '/sms' })).kind).toBe(read);
   });
 });
 
@@ -129,9 +133,9 @@ describe('toOvhRequestError', () => {
     const parseFailed = { error: '[OVH] Unable to parse JSON reponse' };
     const ok = toOvhRequestError(parseFailed, call, { status: 200, headers: {}, body: '{"ids":[1' });
     expect(ok).toMatchObject({ status: 200, reason: 'non-json-body' });
-    expect(classifyOvhSendError(ok)).toBe('accepted');
+    expect(decideOvhSend(ok).kind).toBe('sent');
     const html = toOvhRequestError(parseFailed, call, { status: 502, headers: {}, body: '<html>' });
-    expect(classifyOvhSendError(html)).toBe('ambiguous');
+    expect(decideOvhSend(html).kind).toBe('ambiguous');
   });
 
   it('reads errorCode from the raw body and Retry-After from the headers', () => {
@@ -141,7 +145,7 @@ describe('toOvhRequestError', () => {
       body: '{"errorCode":"QUERY_LIMIT","message":"slow down"}',
     });
     expect(err).toMatchObject({ errorCode: 'QUERY_LIMIT', retryAfter: '7' });
-    expect(toDeliveryError('rate-limited', err)).toMatchObject({ retryAfterMs: 7_000 });
+    expect(ovhError(decideOvhSend(err), err)).toMatchObject({ retryAfterMs: 7_000 });
   });
 
   it('turns a 403 NOT_GRANTED_CALL into an account error that fails after repeats', () => {
@@ -150,7 +154,7 @@ describe('toOvhRequestError', () => {
       headers: {},
       body: '{"errorCode":"NOT_GRANTED_CALL","httpCode":"403 Forbidden","message":"This call has not been granted"}',
     });
-    const delivery = toDeliveryError(classifyOvhSendError(err) as 'account', err);
+    const delivery = ovhError(decideOvhSend(err), err);
     expect(delivery).toBeInstanceOf(AccountError);
     expect(delivery).toMatchObject({ code: 'SMSQ_OVH_NOT_GRANTED', failAfterRepeats: 3 });
   });
@@ -162,22 +166,23 @@ describe('toOvhRequestError', () => {
   });
 });
 
-describe('toDeliveryError', () => {
+describe('ovhError', () => {
   const source = toOvhRequestError({ error: 500, message: 'x' }, call);
   it.each([
-    ['transient', TransientError],
-    ['rate-limited', RateLimitedError],
-    ['permanent', PermanentError],
-    ['ambiguous', AmbiguousError],
-    ['account', AccountError],
-  ] as const)('%s → %s, keeping the OVH error as cause', (cls, Class) => {
-    const err = toDeliveryError(cls, source);
+    ['never-left', TransientError, 'SMSQ_OVH_UNREACHABLE'],
+    ['HTTP 429', RateLimitedError, 'SMSQ_PROVIDER_RATE_LIMITED'],
+    ['HTTP 404', PermanentError, 'SMSQ_OVH_NOT_FOUND'],
+    ['HTTP 5xx', AmbiguousError, 'SMSQ_OVH_SERVER_ERROR'],
+    ['HTTP 401', AccountError, 'SMSQ_OVH_UNAUTHORIZED'],
+  ] as const)('%s → %o with code %s, keeping the OVH error as cause', (when, Class, code) => {
+    const err = ovhError(ovhDecision(when), source);
     expect(err).toBeInstanceOf(Class);
+    expect(err.code).toBe(code);
     expect(err.cause).toBe(source);
   });
 
   it('waits the default delay on 429 (the client drops Retry-After)', () => {
-    const err = toDeliveryError('rate-limited', source) as RateLimitedError;
+    const err = ovhError(ovhDecision('HTTP 429'), source) as RateLimitedError;
     expect(err.retryAfterMs).toBe(OVH_RATE_LIMIT_DEFAULT_MS);
   });
 });

@@ -1,9 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { TransientError } from '../../src/errors.js';
 import { classifyDescomNetworkError } from '../../src/providers/descom/classify.js';
-import { classifyOvhSendError } from '../../src/providers/ovh/classify.js';
+import { decideOvhSend } from '../../src/providers/ovh/classify.js';
 import { toOvhRequestError } from '../../src/providers/ovh/errors.js';
-import { NEVER_LEFT_CODES, neverLeft, parseRetryAfterMs } from '../../src/providers/transport.js';
+import {
+  NEVER_LEFT_CODES,
+  neverLeft,
+  parseRetryAfterMs,
+  withDeadline,
+} from '../../src/providers/transport.js';
 
 const errorWithCode = (code: string) => Object.assign(new Error('boom'), { code });
 
@@ -22,7 +27,7 @@ describe('the never-left list', () => {
   it.each([...NEVER_LEFT_CODES])('makes both classifiers retry %s without ambiguity', (code) => {
     expect(classifyDescomNetworkError(errorWithCode(code))).toBeInstanceOf(TransientError);
     const ovhErr = toOvhRequestError({ error: errorWithCode(code) }, { method: 'POST', path: '/sms/x/jobs' });
-    expect(classifyOvhSendError(ovhErr)).toBe('transient');
+    expect(decideOvhSend(ovhErr).kind).toBe('transient');
   });
 });
 
@@ -38,5 +43,28 @@ describe('parseRetryAfterMs (shared)', () => {
     ['zero, clamped to 100 ms', '0', 100],
   ] as const)('reads %s', (_label, header, expected) => {
     expect(parseRetryAfterMs(header, 2_000, now)).toBe(expected);
+  });
+});
+
+describe('withDeadline (the shared total deadline)', () => {
+  it('aborts at the deadline with a TimeoutError', async () => {
+    const { signal } = withDeadline(new AbortController().signal, 20);
+    await new Promise((resolve) => signal.addEventListener('abort', resolve, { once: true }));
+    expect((signal.reason as DOMException).name).toBe('TimeoutError');
+  });
+
+  it('aborts with the caller, keeping its reason', () => {
+    const caller = new AbortController();
+    const { signal } = withDeadline(caller.signal, 60_000);
+    caller.abort(new Error('cancelled'));
+    expect(signal.aborted).toBe(true);
+    expect((signal.reason as Error).message).toBe('cancelled');
+  });
+
+  it('never fires once cleared', async () => {
+    const deadline = withDeadline(new AbortController().signal, 10);
+    deadline.clear();
+    await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(deadline.signal.aborted).toBe(false);
   });
 });

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
-import { PROVIDER_IDS, type ProviderId } from '../../message/types.js';
+import type { ProviderId } from '../../message/types.js';
+import { PROVIDER_IDS } from '../../providers/index.js';
 import { action, parseInteger, parseProvider, writeLine } from '../shared.js';
 import { withCampaigns } from './campaign.js';
 

@@ -1,5 +1,6 @@
 import { Argument, type Command } from 'commander';
-import { PROVIDER_IDS, type ProviderId } from '../../message/types.js';
+import type { ProviderId } from '../../message/types.js';
+import { PROVIDER_IDS } from '../../providers/index.js';
 import { ProviderControl } from '../../queue/provider-control.js';
 import { action, withQueueContext, writeLine } from '../shared.js';
 

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { PROVIDER_IDS, type ProviderId } from '../../message/types.js';
+import type { ProviderId } from '../../message/types.js';
+import { PROVIDER_IDS } from '../../providers/index.js';
 import { action, collectProvider, parseInteger } from '../shared.js';
 
 /**

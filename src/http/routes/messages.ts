@@ -1,7 +1,7 @@
 import type { FastifyPluginCallbackZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { sendRequestSchema } from '../../message/request.js';
-import { PROVIDER_IDS } from '../../message/types.js';
+import { sendRequestSchemaFor } from '../../message/request.js';
+import { PROVIDER_IDS } from '../../providers/index.js';
 import { configuredProviderIds } from '../../providers/index.js';
 import { BATCH_STATES } from '../../queue/batch-state.js';
 import { enqueueRequest } from '../../queue/enqueue.js';
@@ -52,7 +52,8 @@ export const summarySchema = z
     batches: z.array(
       z.object({
         id: z.string(),
-        provider: z.enum(PROVIDER_IDS),
+        // A stored batch's provider is read back as text; the document still lists the registry's ids.
+        provider: z.string().meta({ enum: [...PROVIDER_IDS] }),
         state: z.enum(BATCH_STATES),
         recipients: count,
         credits: z.object({
@@ -67,7 +68,7 @@ export const summarySchema = z
         history: z
           .array(
             z.object({
-              provider: z.enum(PROVIDER_IDS),
+              provider: z.string().meta({ enum: [...PROVIDER_IDS] }),
               reason: z.enum(['paused', 'circuit-open']),
               at: z.string(),
             }),
@@ -112,7 +113,7 @@ export const messagesRoutes: FastifyPluginCallbackZod<HttpDeps> = (app, deps, do
               'Same key + same body within 24 h → the original 202 (header Idempotent-Replayed: true)',
             ),
         }),
-        body: sendRequestSchema,
+        body: sendRequestSchemaFor(PROVIDER_IDS),
         response: {
           202: acceptedSchema,
           ...commonErrorResponses,

@@ -4,12 +4,13 @@
  */
 import { Pool, request, type Dispatcher } from 'undici';
 import { z } from 'zod';
-import type { DescomConfig } from '../../config.js';
-import { PermanentError, TransientError, type DeliveryError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import type { DescomConfig } from './env.js';
+import type { DeliveryError } from '../../errors.js';
+import type { Logger } from 'pino';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
 import type { ProbeOptions, ProviderLimits, SmsProvider } from '../types.js';
-import { classifyDescomNetworkError, classifyDescomStatus } from './classify.js';
+import { withDeadline } from '../transport.js';
+import { classifyDescomNetworkError, classifyDescomStatus, descomError } from './classify.js';
 
 /** Descom's documented caps: ≤ 50 message objects per request, ≤ 100 `to` per message object. */
 export const DESCOM_LIMITS: Readonly<ProviderLimits> = Object.freeze({
@@ -103,7 +104,18 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
   const authHeaders = { 'DSMS-User': cfg.user, 'DSMS-Pass': cfg.pass, 'DSMS-App': 'smsq' };
   let closed = false;
 
-  const deadline = (signal: AbortSignal) => AbortSignal.any([signal, AbortSignal.timeout(deps.timeoutMs)]);
+  /** Runs `call` within the total deadline (src/providers/transport.ts), reading the body included. */
+  async function withinDeadline<T>(
+    signal: AbortSignal,
+    call: (bounded: AbortSignal) => Promise<T>,
+  ): Promise<T> {
+    const deadline = withDeadline(signal, deps.timeoutMs);
+    try {
+      return await call(deadline.signal);
+    } finally {
+      deadline.clear();
+    }
+  }
 
   function logFailure(error: DeliveryError, fields: Record<string, unknown>, msg: string): void {
     const level = error.kind === 'permanent' || error.kind === 'account' ? 'error' : 'warn';
@@ -115,10 +127,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     const tooMany = batch.messages.length > DESCOM_LIMITS.maxMessagesPerRequest;
     const tooWide = batch.messages.some((m) => m.to.length > DESCOM_LIMITS.maxRecipientsPerMessage);
     // Descom would answer 422 anyway; refusing here spares a request and names the real cause (a planning bug).
-    if (tooMany || tooWide)
-      throw new PermanentError(`Batch ${batch.id} exceeds Descom's limits (50 messages × 100 recipients)`, {
-        code: 'SMSQ_DESCOM_BATCH_TOO_LARGE',
-      });
+    if (tooMany || tooWide) throw descomError('over the limits');
   }
 
   /** The 2xx answer: Descom sent the batch, whatever we manage to read from the body. */
@@ -142,14 +151,11 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     };
   }
 
-  async function send(batch: Batch, { signal }: { signal: AbortSignal }): Promise<BatchReceipt> {
+  async function sendWithin(batch: Batch, signal: AbortSignal, bounded: AbortSignal): Promise<BatchReceipt> {
     assertWithinLimits(batch);
     if (signal.aborted) {
       // Cancelled before we wrote anything: nothing can have been sent, so a later retry is safe.
-      throw new TransientError(`Batch ${batch.id} was cancelled before it was sent to Descom`, {
-        code: 'SMSQ_DESCOM_CANCELLED',
-        cause: signal.reason,
-      });
+      throw descomError('cancelled before the call', signal.reason);
     }
     const sender = batch.sender ?? cfg.sender;
     const body = {
@@ -173,7 +179,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
         method: 'POST',
         headers: { ...authHeaders, 'Content-Type': 'application/json' },
         body: JSON.stringify(body),
-        signal: deadline(signal),
+        signal: bounded,
       });
     } catch (err) {
       const error = classifyDescomNetworkError(err);
@@ -202,7 +208,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
   }
 
   /** True when the balance covers `neededCredits` (≥ 1 when absent); any refusal or failure is false. */
-  async function probe({ signal, neededCredits }: ProbeOptions): Promise<boolean> {
+  async function probeWithin(bounded: AbortSignal, neededCredits: number | undefined): Promise<boolean> {
     // A positive balance below the waiting batch's cost is not enough: resuming would earn the same
     // 402 with one more POST each probe round.
     const needed = Math.max(neededCredits ?? 1, Number.MIN_VALUE);
@@ -211,7 +217,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
         dispatcher,
         method: 'GET',
         headers: authHeaders,
-        signal: deadline(signal),
+        signal: bounded,
       });
       if (res.statusCode < 200 || res.statusCode >= 300) {
         await discardBody(res);
@@ -233,9 +239,10 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
   return {
     id: 'descom',
     limits: DESCOM_LIMITS,
-    send,
+    send: (batch, { signal }) => withinDeadline(signal, (bounded) => sendWithin(batch, signal, bounded)),
     // No `lookup`: Descom has no search by tag, so an ambiguous send stays `unknown` (DESIGN.md).
-    probe,
+    probe: ({ signal, neededCredits }: ProbeOptions) =>
+      withinDeadline(signal, (bounded) => probeWithin(bounded, neededCredits)),
     async close() {
       if (closed || !ownsDispatcher) return;
       closed = true;

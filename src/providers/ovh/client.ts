@@ -1,16 +1,16 @@
 import ovh from 'ovh';
 import type { OvhClient, OvhParams } from 'ovh';
-import type { OvhConfig } from '../../config.js';
-import type { Logger } from '../../logger.js';
+import type { Logger } from 'pino';
+import type { OvhConfig } from './env.js';
 import { SmsqError } from '../../errors.js';
+import { withDeadline } from '../transport.js';
 import { UNMETERED, type CallMeter } from '../types.js';
-import { OvhRequestError, toOvhRequestError, type OvhRequestPhase } from './errors.js';
+import { OvhRequestError, toOvhRequestError, type OvhMethod, type OvhRequestPhase } from './errors.js';
 import { startWatched, type WatchedRequest } from './wire.js';
 
 const NEVER_ABORTED = new AbortController().signal;
 
-/** HTTP methods smsq uses against the OVH API. */
-export type OvhMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
+export type { OvhMethod } from './errors.js';
 
 /** OVH's named APIs smsq accepts in `OVH_ENDPOINT`. */
 export const OVH_NAMED_ENDPOINTS = ['ovh-eu', 'ovh-ca', 'ovh-us'] as const;
@@ -117,7 +117,7 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
     const path = '/auth/time';
     // `/auth/time` is the one path the client sends without first syncing (and unsigned), so asking
     // this fresh client for it is one plain GET.
-    const serverTime = await withDeadline(client.requestPromised<unknown>('GET', path), deps.timeoutMs).catch(
+    const serverTime = await raceDeadline(client.requestPromised<unknown>('GET', path), deps.timeoutMs).catch(
       (err: unknown) => {
         throw new OvhRequestError({
           reason: 'time-sync',
@@ -197,11 +197,14 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
       let settled = false;
       /** The request on the wire, when we could see it (see {@link startWatched}). */
       let watched: WatchedRequest | undefined;
+      // The shared total deadline (src/providers/transport.ts): aborted by the caller or by time.
+      const deadline = withDeadline(signal, deps.timeoutMs);
+      const bounded = deadline.signal;
       const settle = (outcome: () => void): void => {
         if (settled) return;
         settled = true;
-        clearTimeout(timer);
-        signal.removeEventListener('abort', onAbort);
+        deadline.clear();
+        bounded.removeEventListener('abort', onAbort);
         outcome();
       };
       const giveUp = (fields: { reason: 'deadline' | 'aborted'; cause?: unknown }): void =>
@@ -211,13 +214,13 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
           watched?.request.destroy();
           reject(new OvhRequestError({ ...fields, phase, method, path, ovhError: fields.reason }));
         });
-      const timer = setTimeout(() => giveUp({ reason: 'deadline' }), deps.timeoutMs);
-      const onAbort = (): void => giveUp({ reason: 'aborted', cause: signal.reason });
-      if (signal.aborted) {
+      const onAbort = (): void =>
+        giveUp(signal.aborted ? { reason: 'aborted', cause: signal.reason } : { reason: 'deadline' });
+      if (bounded.aborted) {
         onAbort();
         return;
       }
-      signal.addEventListener('abort', onAbort, { once: true });
+      bounded.addEventListener('abort', onAbort, { once: true });
 
       syncedClient().then(
         (client) => {
@@ -284,7 +287,7 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
 class DeadlineReached extends Error {}
 
 /** Rejects with {@link DeadlineReached} after `ms`; the loser keeps running (nothing can cancel it). */
-function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+function raceDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const deadline = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new DeadlineReached(`no answer within ${ms} ms`)), ms);

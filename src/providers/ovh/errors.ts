@@ -1,7 +1,6 @@
 import { getSystemErrorName } from 'node:util';
 import { SmsqError } from '../../errors.js';
 import { neverLeft } from '../transport.js';
-import type { OvhMethod } from './client.js';
 import type { OvhExchange } from './wire.js';
 
 /**
@@ -15,6 +14,9 @@ import type { OvhExchange } from './wire.js';
  */
 export type OvhFailureReason =
   'http-status' | 'non-json-body' | 'time-sync' | 'network' | 'deadline' | 'aborted' | 'unexpected';
+
+/** HTTP methods smsq uses against the OVH API. */
+export type OvhMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 /** `before-send`: the request certainly did not leave. `after-send`: it may have reached OVH. */
 export type OvhRequestPhase = 'before-send' | 'after-send';

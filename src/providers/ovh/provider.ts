@@ -1,10 +1,10 @@
 import pLimit from 'p-limit';
-import type { OvhConfig } from '../../config.js';
-import { AccountError, PermanentError, TransientError, type DeliveryError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import type { OvhConfig } from './env.js';
+import type { DeliveryError } from '../../errors.js';
+import type { Logger } from 'pino';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
 import type { CallMeter, SmsProvider } from '../types.js';
-import { classifyOvhReadError, classifyOvhSendError, toDeliveryError } from './classify.js';
+import { decideOvhRead, decideOvhSend, ovhDecision, ovhError } from './classify.js';
 import { createOvhClient, type OvhMethod } from './client.js';
 import { OvhRequestError, toOvhRequestError } from './errors.js';
 
@@ -120,7 +120,7 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
     } catch (err) {
       const ovhErr = asOvhError(err, 'GET', path);
       if (missingOk && ovhErr.status === 404) return undefined;
-      throw toDeliveryError(classifyOvhReadError(ovhErr), ovhErr);
+      throw ovhError(decideOvhRead(ovhErr), ovhErr);
     }
   }
 
@@ -128,11 +128,8 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
     const names = await read<unknown>('/sms', undefined, signal);
     const list = Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
     if (list.length !== 1 || list[0] === undefined) {
-      // A configuration problem, not the batch's: pause the provider and keep the jobs.
-      throw new AccountError(
-        `OVH account has ${list.length} SMS services${list.length > 1 ? ` (${list.join(', ')})` : ''}; set OVH_SERVICE_NAME`,
-        { code: 'SMSQ_OVH_SERVICE_NAME' },
-      );
+      const services = `${list.length} SMS services${list.length > 1 ? `: ${list.join(', ')}` : ''}`;
+      throw ovhError(ovhDecision('service name unknown'), undefined, services);
     }
     log.info({ serviceName: list[0] }, 'discovered the OVH SMS service with GET /sms');
     return list[0];
@@ -150,15 +147,10 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
   function jobParams(batch: Batch): Record<string, unknown> {
     const [message, ...others] = batch.messages;
     if (!message || others.length > 0 || message.to.length === 0) {
-      throw new PermanentError(`OVH batch ${batch.id} must hold exactly one message with recipients`, {
-        code: 'SMSQ_OVH_BATCH_SHAPE',
-      });
+      throw ovhError(ovhDecision('batch shape'), undefined, `batch ${batch.id}`);
     }
     if (batch.tag.length === 0 || batch.tag.length > OVH_TAG_MAX_LENGTH) {
-      // OVH would cut or refuse it, and a batch we cannot find by tag could be sent twice.
-      throw new PermanentError(`OVH batch ${batch.id} needs a tag of 1 to 20 characters`, {
-        code: 'SMSQ_OVH_BAD_TAG',
-      });
+      throw ovhError(ovhDecision('batch tag'), undefined, `batch ${batch.id}`);
     }
     const sender = batch.sender ?? cfg.sender;
     return {
@@ -184,20 +176,12 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
       account = await client.request<SmsAccount | null>('GET', service, undefined, { signal });
     } catch (err) {
       const checkErr = asOvhError(err, 'GET', service);
-      if (classifyOvhReadError(checkErr) === 'account') {
-        // The credit check is refused too (400/401/403): signature or credentials, for every call.
-        return new AccountError(
-          'OVH refused the send (400) and the credit check too: check the OVH keys and clock',
-          {
-            code: 'SMSQ_OVH_CREDENTIALS',
-            cause: checkErr,
-          },
-        );
-      }
-      // A 400 means OVH did not create the job: retrying is safe and re-checks the credit.
-      return new TransientError('OVH refused the send (400) and the credit check failed; will check again', {
-        cause: checkErr,
-      });
+      // Refused too (400/401/403): signature or credentials, for every call. Else it only failed.
+      const refused = decideOvhRead(checkErr).kind === 'account';
+      return ovhError(
+        ovhDecision(refused ? 'HTTP 400, credit check refused' : 'HTTP 400, credit check failed'),
+        checkErr,
+      );
     }
     const creditsLeft = account?.creditsLeft;
     if (typeof creditsLeft === 'number' && creditsLeft < batch.estimatedCredits) {
@@ -206,12 +190,13 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
         { creditsLeft, needed: batch.estimatedCredits },
         'OVH refused a batch and the account has too little credit for it',
       );
-      return new AccountError(
-        `OVH account has too little credit (creditsLeft ${creditsLeft}, batch needs ${batch.estimatedCredits})`,
-        { code: 'SMSQ_OVH_NO_CREDIT', cause: sendErr },
+      return ovhError(
+        ovhDecision('HTTP 400, credit below the estimate'),
+        sendErr,
+        `creditsLeft ${creditsLeft}, batch needs ${batch.estimatedCredits}`,
       );
     }
-    return new PermanentError('OVH refused the batch (400) with enough credit left', { cause: sendErr });
+    return ovhError(ovhDecision('HTTP 400, credit enough'), sendErr);
   }
 
   function receiptOf(report: SmsSendingReport): BatchReceipt {
@@ -291,7 +276,7 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
       const record = await readUnlessMissing<SmsOutgoing>(`${service}/outgoing/${id}`, undefined, signal);
       // A record listed a moment ago cannot be gone for good: look again rather than guess
       // (counting its receiver invalid would record a sent SMS as refused).
-      if (!record) throw new TransientError(`OVH listed SMS ${id} but could not show it; will look again`);
+      if (!record) throw ovhError(ovhDecision('GET listed SMS missing'), undefined, `SMS ${id}`);
       return record;
     });
     return records.map((r, i) => ({
@@ -323,8 +308,10 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
         });
       } catch (err) {
         const ovhErr = asOvhError(err, 'POST', path);
-        const cls = classifyOvhSendError(ovhErr);
-        if (cls === 'accepted') {
+        // OVH documents no "out of credit" error: its credit decides what a 400 means.
+        if (ovhErr.status === 400) throw await decideBadRequest(service, batch, ovhErr, signal);
+        const decision = decideOvhSend(ovhErr);
+        if (decision.kind === 'sent') {
           // A 2xx the client could not hand us (204, or a 200 it could not parse): OVH acted.
           log.warn(
             { tag: batch.tag, status: ovhErr.status },
@@ -332,9 +319,7 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
           );
           return estimatedReceipt(batch);
         }
-        throw cls === 'check-credit'
-          ? await decideBadRequest(service, batch, ovhErr, signal)
-          : toDeliveryError(cls, ovhErr);
+        throw ovhError(decision, ovhErr);
       }
       return receiptOfAnswer(batch, answer);
     },

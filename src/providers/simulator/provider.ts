@@ -1,9 +1,38 @@
 import { randomUUID } from 'node:crypto';
-import type { SimulatorConfig } from '../../config.js';
-import { TransientError } from '../../errors.js';
-import type { Logger } from '../../logger.js';
+import type { Logger } from 'pino';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
+import { decide, errorFor } from '../decisions.js';
+import { withDeadline } from '../transport.js';
 import type { SmsProvider } from '../types.js';
+import { SIMULATOR_DECISIONS } from './decisions.js';
+import type { SimulatorConfig } from './env.js';
+
+/** A fault the next simulated send plays (a row of the simulator's decision table). */
+export type SimulatedFault =
+  | { fault: 'unavailable' | 'no credit' | 'rejected' | 'answer lost' | 'no answer' }
+  | { fault: 'rate-limited'; retryAfter?: string };
+
+/**
+ * Scripting of a simulator, for tests and demos: faults for the next sends, an account credit,
+ * and the batches it accepted. Without it the simulator has unlimited credit and only the random
+ * failures of SIMULATOR_FAILURE_RATE.
+ */
+export interface SimulatorControls {
+  /** Faults for the next sends, consumed in order. */
+  faults: SimulatedFault[];
+  /**
+   * The account's credit, when limited: a send needing more fails (`no credit`) and a probe is
+   * true only with at least the waiting batch's estimate. Accepted sends consume it.
+   */
+  credits?: number;
+  /** Every batch the simulator treated as sent (accepted, or sent and its answer lost). */
+  sent: Batch[];
+}
+
+function reject(when: string, retryAfter?: string): never {
+  const decision = decide(SIMULATOR_DECISIONS, [when]);
+  throw errorFor(decision, `Simulator: ${decision.why}`, { ...(retryAfter ? { retryAfter } : {}) });
+}
 
 function sleep(ms: number, signal: AbortSignal): Promise<void> {
   if (ms <= 0) return Promise.resolve();
@@ -14,9 +43,17 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, ms);
     const onAbort = () => {
       clearTimeout(timer);
-      reject(new TransientError('Simulated send aborted before it went out', { cause: signal.reason }));
+      reject(new Error('aborted'));
     };
     signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/** Resolves when `signal` aborts: a provider that never answers. */
+function never(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve();
+    else signal.addEventListener('abort', () => resolve(), { once: true });
   });
 }
 
@@ -26,31 +63,62 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  */
 export function createSimulatorProvider(
   cfg: SimulatorConfig,
-  deps: { logger: Logger; random?: () => number },
+  deps: { logger: Logger; random?: () => number; timeoutMs?: number; controls?: SimulatorControls },
 ): SmsProvider {
   const random = deps.random ?? Math.random;
+  const controls = deps.controls;
   deps.logger
     .child({ module: 'simulator' })
     .warn('SIMULATOR provider active: no SMS is sent to any phone; results and credits are simulated');
-  return {
+
+  function accept(batch: Batch): BatchReceipt {
+    controls?.sent.push(batch);
+    if (controls?.credits !== undefined) controls.credits -= batch.estimatedCredits;
+    // One ID per provider request, as Descom gives one shipment ID.
+    return {
+      providerIds: [`sim-${randomUUID()}`],
+      accepted: batchRecipients(batch),
+      invalid: [],
+      creditsCharged: batch.estimatedCredits,
+    };
+  }
+
+  async function sendWithin(batch: Batch, bounded: AbortSignal): Promise<BatchReceipt> {
+    try {
+      await sleep(cfg.latencyMs, bounded);
+    } catch {
+      reject('never-left');
+    }
+    if (cfg.failureRate > 0 && random() < cfg.failureRate) reject('failure rate');
+    const scripted = controls?.faults.shift();
+    if (scripted?.fault === 'rate-limited') reject('rate-limited', scripted.retryAfter);
+    if (scripted?.fault === 'no answer') {
+      await never(bounded);
+      reject('no answer');
+    }
+    if (scripted?.fault === 'answer lost') {
+      accept(batch);
+      reject('answer lost');
+    }
+    if (scripted) reject(scripted.fault);
+    if (controls?.credits !== undefined && controls.credits < batch.estimatedCredits) reject('no credit');
+    return accept(batch);
+  }
+
+  const provider: SmsProvider = {
     id: 'simulator',
     limits: { maxMessagesPerRequest: 50, maxRecipientsPerMessage: 100 },
     async send(batch: Batch, { signal }): Promise<BatchReceipt> {
-      await sleep(cfg.latencyMs, signal);
-      if (cfg.failureRate > 0 && random() < cfg.failureRate) {
-        throw new TransientError('Simulated provider failure (SIMULATOR_FAILURE_RATE)', {
-          code: 'SMSQ_SIMULATED_FAILURE',
-        });
+      const deadline = deps.timeoutMs === undefined ? undefined : withDeadline(signal, deps.timeoutMs);
+      try {
+        return await sendWithin(batch, deadline?.signal ?? signal);
+      } finally {
+        deadline?.clear();
       }
-      // One ID per provider request, as Descom gives one shipment ID.
-      return {
-        providerIds: [`sim-${randomUUID()}`],
-        accepted: batchRecipients(batch),
-        invalid: [],
-        creditsCharged: batch.estimatedCredits,
-      };
     },
-    probe: () => Promise.resolve(true),
+    probe: ({ neededCredits }) =>
+      Promise.resolve(controls?.credits === undefined || controls.credits >= (neededCredits ?? 1)),
     close: () => Promise.resolve(),
   };
+  return provider;
 }

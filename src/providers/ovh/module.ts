@@ -1,0 +1,20 @@
+import { defineProviderModule } from '../module.js';
+import { OVH_DECISIONS } from './decisions.js';
+import { ovhConfigFromEnv, ovhEnvShape } from './env.js';
+
+/** OVHcloud SMS, as the registry lists it. */
+export const ovhModule = defineProviderModule({
+  id: 'ovh',
+  description: 'OVHcloud SMS, through the official ovh client',
+  envShape: ovhEnvShape,
+  needs: 'OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY',
+  // Lookups, credit checks and probes count against OVH's allowance as much as sends do.
+  decisions: OVH_DECISIONS,
+  metered: true,
+  redactPaths: ['appSecret', 'consumerKey', '*.appSecret', '*.consumerKey'],
+  fromEnv: ovhConfigFromEnv,
+  async create(config, { logger, timeoutMs, meter }) {
+    const { createOvhProvider } = await import('./provider.js');
+    return createOvhProvider(config, { timeoutMs, logger, meter });
+  },
+});
