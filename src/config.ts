@@ -126,12 +126,34 @@ export const envSchema = z.object({
       .default('true')
       .transform((v) => v === 'true'),
   ),
+  /**
+   * Minutes OVH keeps trying to deliver an SMS (`validityPeriod`, sent with every job). Delivery
+   * reports are polled until this plus an hour; recipients still pending then end `expired`.
+   * @defaultValue 2880
+   */
+  OVH_VALIDITY_MINUTES: z.preprocess(emptyAsUndefined, int(1).default(2_880)),
+  /**
+   * Secret path segment of the OVH delivery-report push (`/v1/providers/ovh/dlr/<token>`); unset:
+   * that route answers 404 and reports are only polled. At least 16 characters.
+   */
+  OVH_DLR_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16).regex(/^[\w-]+$/).optional()),
 
   /** Simulated latency per provider request, in ms. */
   SIMULATOR_LATENCY_MS: z.preprocess(emptyAsUndefined, int(0).default(50)),
   /** Fraction (0..1) of simulated requests that fail with a transient error. */
   SIMULATOR_FAILURE_RATE: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(1).default(0)),
   SIMULATOR_RATE_PER_S: z.preprocess(emptyAsUndefined, int(1).default(1_000)),
+  /** Fraction (0..1) of simulated recipients reported delivered; the others are reported undelivered. */
+  SIMULATOR_DELIVERED_RATE: z.preprocess(emptyAsUndefined, z.coerce.number().min(0).max(1).default(0.97)),
+  /** Time from a simulated send to its delivery reports, in ms. */
+  SIMULATOR_DLR_DELAY_MS: z.preprocess(emptyAsUndefined, int(0).default(2_000)),
+  /**
+   * The delivery-report schedule's unit, in ms: polls at 1, 2, 4, 10, 20 and 60 units after a batch
+   * is sent, then every 120 units, and the horizon too are scaled by this / 30000 (the default is
+   * the real schedule: 30 s, 1, 2, 5, 10, 30 min, then hourly). Lower it only for tests and demos.
+   * @defaultValue 30000
+   */
+  SMSQ_DLR_POLL_MS: z.preprocess(emptyAsUndefined, int(1).default(30_000)),
 
   /**
    * Directory campaign and import CSV files must be in. Unset: any absolute path the workers can
@@ -179,12 +201,20 @@ export interface OvhConfig {
   noStopClause: boolean;
   /** Settle window of an ambiguous batch's lookups, in ms (`OVH_SETTLE_MS`). */
   settleMs: number;
+  /** `validityPeriod` of every job, in minutes (`OVH_VALIDITY_MINUTES`). */
+  validityMinutes: number;
+  /** Path token of the delivery-report push (`OVH_DLR_TOKEN`); unset: no push route. */
+  dlrToken?: string;
 }
 
 export interface SimulatorConfig {
   latencyMs: number;
   failureRate: number;
   ratePerSecond: number;
+  /** Fraction of recipients reported delivered (`SIMULATOR_DELIVERED_RATE`). */
+  deliveredRate: number;
+  /** Send → report delay, in ms (`SIMULATOR_DLR_DELAY_MS`). */
+  dlrDelayMs: number;
 }
 
 export interface Config {
@@ -213,6 +243,8 @@ export interface Config {
   requireDurableRedis: boolean;
   /** CSV files of campaigns and imports must be below this directory, when set. */
   csvDir?: string;
+  /** Unit of the delivery-report schedule, in ms (`SMSQ_DLR_POLL_MS`; 30000 is the real schedule). */
+  dlrPollMs: number;
   providers: { descom?: DescomConfig; ovh?: OvhConfig; simulator: SimulatorConfig };
   http: {
     port: number;
@@ -269,6 +301,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ratePerSecond: e.OVH_RATE_PER_S,
         noStopClause: e.OVH_NO_STOP_CLAUSE,
         settleMs: e.OVH_SETTLE_MS,
+        validityMinutes: e.OVH_VALIDITY_MINUTES,
+        dlrToken: e.OVH_DLR_TOKEN,
       };
   }
 
@@ -304,6 +338,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         ? e.NODE_ENV === 'production'
         : e.SMSQ_REQUIRE_DURABLE_REDIS === 'true' || e.SMSQ_REQUIRE_DURABLE_REDIS === '1',
     csvDir: e.SMSQ_CSV_DIR?.replace(/\/+$/, ''),
+    dlrPollMs: e.SMSQ_DLR_POLL_MS,
     providers: {
       descom,
       ovh,
@@ -311,6 +346,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         latencyMs: e.SIMULATOR_LATENCY_MS,
         failureRate: e.SIMULATOR_FAILURE_RATE,
         ratePerSecond: e.SIMULATOR_RATE_PER_S,
+        deliveredRate: e.SIMULATOR_DELIVERED_RATE,
+        dlrDelayMs: e.SIMULATOR_DLR_DELAY_MS,
       },
     },
     http: {
