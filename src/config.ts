@@ -201,8 +201,8 @@ export interface OvhConfig {
   noStopClause: boolean;
   /** Settle window of an ambiguous batch's lookups, in ms (`OVH_SETTLE_MS`). */
   settleMs: number;
-  /** `validityPeriod` of every job, in minutes (`OVH_VALIDITY_MINUTES`). */
-  validityMinutes: number;
+  /** `validityPeriod` of every job, in minutes (`OVH_VALIDITY_MINUTES`; default 2880). */
+  validityMinutes?: number;
   /** Path token of the delivery-report push (`OVH_DLR_TOKEN`); unset: no push route. */
   dlrToken?: string;
 }
