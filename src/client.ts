@@ -5,6 +5,8 @@ import { createQueueContext, type QueueContext } from './queue/context.js';
 import { enqueueRequest, type AcceptedRequest } from './queue/enqueue.js';
 import { cancelRequest, getRequestSummary } from './queue/status.js';
 import type { RequestSummary } from './queue/summary.js';
+import { listRecipients, RECIPIENT_STATUSES, type RecipientPage } from './queue/recipients-list.js';
+import { InputError, NotFoundError } from './errors.js';
 
 export interface SmsClientOptions {
   /** Redis URL (default `redis://127.0.0.1:6379`). */
@@ -74,6 +76,26 @@ export class SmsClient {
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(options.pollMs ?? 1_000, delay * 2);
     }
+  }
+
+  /**
+   * A page of the request's recipients with their outcome and delivery status (the shape of
+   * `GET /v1/messages/:id/recipients`): `status` filters by outcome or delivery status, `limit`
+   * 1–1000 (default 100), `cursor` is the previous page's `nextCursor`.
+   */
+  async recipients(
+    id: string,
+    options: { status?: string; limit?: number; cursor?: string } = {},
+  ): Promise<RecipientPage> {
+    await this.context.ready();
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000)
+      throw new InputError('Invalid limit', [{ path: 'limit', message: 'an integer from 1 to 1000' }]);
+    if (options.status !== undefined && !RECIPIENT_STATUSES.includes(options.status))
+      throw new InputError('Invalid status', [{ path: 'status', message: `one of ${RECIPIENT_STATUSES.join(', ')}` }]);
+    const page = await listRecipients(this.context.store, id, { ...options, limit });
+    if (!page) throw new NotFoundError(`No request with id ${id}`);
+    return page;
   }
 
   /** Cancels batches not yet sent; those already in flight finish. */

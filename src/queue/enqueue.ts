@@ -142,6 +142,7 @@ async function enqueueOnce(
       accepted: JSON.stringify(accepted),
       sendAt: request.sendAt,
       expiresAt: request.expiresAt,
+      tag: request.tag,
     },
     idempotency,
   );

@@ -4,6 +4,8 @@ import type { ProviderId } from '../message/types.js';
 export const SEND_QUEUE = 'send';
 export const SEND_JOB = 'send';
 export const BATCH_JOB = 'batch';
+/** Delivery reports: polls per sent batch and pushed reports, apart from sending (src/queue/delivery-worker.ts). */
+export const DLR_QUEUE = 'dlr';
 
 /** One queue per provider account, so a limiter or a pause applies to that provider only. */
 export function batchQueueName(provider: ProviderId): string {
@@ -27,6 +29,20 @@ export function smsqKeys(prefix: string) {
      * A member left behind is an enqueue that died between the two; see enqueue-repair.ts.
      */
     enqueuing: `${prefix}:enqueuing`,
+    /** Final delivery updates waiting to be sent as webhooks, per request (a LIST of JSON). */
+    webhookUpdates: (requestId: string) => `${prefix}:whq:${requestId}`,
+    /** ZSET of requests with webhook updates waiting (score: earliest time to drain, ms). */
+    webhookDue: `${prefix}:whq-due`,
+    /** A batch's delivery status, one fixed-size record per recipient (src/queue/delivery-store.ts). */
+    delivery: (batchId: string) => `${prefix}:dlr:${batchId}`,
+    /** A batch's delivery bookkeeping (request, provider, send time, the report source's notes). */
+    deliveryBatch: (batchId: string) => `${prefix}:dlrb:${batchId}`,
+    /** A request's delivery counts (final statuses; pending is what `accepted` leaves). */
+    deliveryRequest: (requestId: string) => `${prefix}:dlrq:${requestId}`,
+    /** Delivery counters and latency histogram of every provider, for /metrics. */
+    deliveryStats: `${prefix}:dlr-stats`,
+    /** ZSET of batches still awaiting reports, scored by their lowest provider id (push lookups). */
+    deliveryIds: (provider: ProviderId) => `${prefix}:dlr-ids:${provider}`,
   };
 }
 

@@ -30,6 +30,8 @@ export interface RequestRecord {
   expiresAt?: string;
   /** Recipients a provider accepted a second time for this request (duplicate receipts; see `recordReceipt`). */
   duplicatesSent: number;
+  /** The producer's label for the request (`tag` of POST /v1/messages), echoed in its results. */
+  tag?: string;
 }
 
 /** A batch as stored (`<prefix>:batch:<id>`). */
@@ -428,6 +430,7 @@ export class RecordStore {
       sendAt: h.sendAt,
       expiresAt: h.expiresAt,
       duplicatesSent: Number(h.duplicatesSent ?? 0),
+      ...(h.tag !== undefined ? { tag: h.tag } : {}),
     };
   }
 

@@ -22,9 +22,14 @@ import { startLedgerTrim } from './ledger.js';
 import { batchQueueName, SEND_QUEUE } from './names.js';
 import { ProviderControl } from './provider-control.js';
 import { createSplitter, type SendJobResult } from './splitter.js';
+import { createDeliveryReportSources } from '../providers/delivery-reports.js';
+import { behindSends } from './delivery-meter.js';
+import { DeliveryReports, sendsWaiting } from './delivery-worker.js';
 
 export interface SmsqWorkers {
   context: QueueContext;
+  /** Delivery reports of sent batches (the `dlr` queue and its worker). */
+  deliveryReports: DeliveryReports;
   control: ProviderControl;
   providers: ReadonlyMap<ProviderId, SmsProvider>;
   workers: Worker[];
@@ -158,6 +163,21 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     return connection;
   };
 
+  const deliveryReports = new DeliveryReports({
+    redis: context.redis,
+    keys: context.keys,
+    prefix: config.prefix,
+    store: context.store,
+    // Report calls share each provider's allowance, behind its sends.
+    sources: await createDeliveryReportSources(config, {
+      logger,
+      meterFor: (id) => behindSends(meterFor(id), () => sendsWaiting(batchQueues.get(id))),
+    }),
+    unitMs: config.dlrPollMs,
+    keepMs: config.recordTtlS * 1_000,
+    logger,
+  });
+
   const splitter = createSplitter({
     store: context.store,
     providers,
@@ -176,6 +196,13 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       concurrency: 4,
     }),
   ];
+  // Best effort: a request whose recipients were all final before it completed gets its
+  // `delivered` webhook entry here (the report that finishes a completed request pushes it itself).
+  workers[0]!.on('completed', (job: { data: SendJobData }) => {
+    deliveryReports
+      .requestCompleted(job.data.requestId)
+      .catch((err: unknown) => log.warn({ err }, 'Delivery state of a completed request not checked'));
+  });
 
   for (const [id, provider] of providers) {
     if (opts.only && !opts.only.includes(id)) continue;
@@ -184,9 +211,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         ? config.providers.simulator.ratePerSecond
         : (config.providers[id]?.ratePerSecond ?? 1);
     // The processor reaches its worker (a 429 rate-limits the whole queue) only once jobs run.
-    const worker: Worker<BatchJobData, BatchJobResult> = new Worker<BatchJobData, BatchJobResult>(
-      batchQueueName(id),
-      createBatchProcessor({
+    const processBatch = createBatchProcessor({
         store: context.store,
         provider,
         control,
@@ -198,7 +223,16 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         logger,
         worker: () => worker,
         holdUntil: opts.holdUntil ?? holdUntilWindow,
-      }),
+      });
+    const worker: Worker<BatchJobData, BatchJobResult> = new Worker<BatchJobData, BatchJobResult>(
+      batchQueueName(id),
+      // A sent batch gets its delivery state and polls before its job completes (a re-run of a
+      // sent batch returns `sent` again, so a crash in between is completed by the re-run).
+      async (job, token, signal) => {
+        const result = await processBatch(job, token, signal);
+        if (result.state === 'sent') await deliveryReports.batchSent(result.batchId);
+        return result;
+      },
       {
         ...workerOpts,
         connection: workerConnection(),
@@ -209,6 +243,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     workers.push(worker);
   }
 
+  workers.push(deliveryReports.startWorker(workerConnection()));
   for (const worker of workers) worker.on('error', reportWorkerError(log, worker.name));
   control.startProbing();
   const repair = startEnqueueRepair({
@@ -239,6 +274,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     awaitDurable,
     context,
     control,
+    deliveryReports,
     providers,
     workers,
     running: () => workers.every((w) => w.isRunning()),
@@ -256,6 +292,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
           workers.map((w) => w.close().catch((err: unknown) => log.error({ err }, 'Worker close failed'))),
         );
         clearTimeout(timer);
+        await deliveryReports.close();
         for (const connection of connections) connection.disconnect();
         for (const provider of providers.values()) await provider.close().catch(() => undefined);
         await context.close();
