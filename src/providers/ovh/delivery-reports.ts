@@ -120,9 +120,21 @@ export function createOvhDeliveryReports(cfg: OvhConfig, deps: OvhDeliveryReport
   const client = deps.client ?? createOvhClient(cfg, { timeoutMs: deps.timeoutMs, logger: deps.logger, meter: deps.meter });
   let service: Promise<string> | undefined = cfg.serviceName ? Promise.resolve(cfg.serviceName) : undefined;
 
+  // The client syncs its clock (an unmetered call) before its first call: calls that took their
+  // allowance meanwhile would all reach OVH at once after it, a burst past the allowance. So the
+  // first call goes alone; the others start once it has answered.
+  let firstCall: Promise<void> | undefined;
   async function call<T>(method: 'GET' | 'PUT', path: string, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<T> {
+    if (firstCall) await firstCall;
+    const pending = client.request<T>(method, path, params, { signal });
+    firstCall ??= pending.then(
+      () => undefined,
+      () => {
+        firstCall = undefined;
+      },
+    );
     try {
-      return await client.request<T>(method, path, params, { signal });
+      return await pending;
     } catch (err) {
       throw err instanceof OvhRequestError ? err : toOvhRequestError(err, { method, path });
     }
