@@ -257,13 +257,22 @@ export class DeliveryReports {
     };
   }
 
-  /** Starts the `dlr` worker on its own connection (it never shares the send workers' concurrency). */
-  startWorker(connection: Redis, concurrency = 8): Worker<DeliveryJobData> {
+  /**
+   * Starts the `dlr` worker on its own connection (it never shares the send workers' concurrency),
+   * with the send workers' lock options: a dead worker's report jobs are taken over as quickly.
+   */
+  startWorker(
+    connection: Redis,
+    opts: { lockDuration: number; stalledInterval: number; maxStalledCount: number; concurrency?: number },
+  ): Worker<DeliveryJobData> {
     const processor = this.processor();
     return new Worker<DeliveryJobData>(DLR_QUEUE, (job, token, signal) => processor(job, token, signal), {
       connection,
       prefix: this.opts.prefix,
-      concurrency,
+      lockDuration: opts.lockDuration,
+      stalledInterval: opts.stalledInterval,
+      maxStalledCount: opts.maxStalledCount,
+      concurrency: opts.concurrency ?? 8,
     });
   }
 

@@ -243,7 +243,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     workers.push(worker);
   }
 
-  workers.push(deliveryReports.startWorker(workerConnection()));
+  workers.push(deliveryReports.startWorker(workerConnection(), workerOpts));
   for (const worker of workers) worker.on('error', reportWorkerError(log, worker.name));
   control.startProbing();
   const repair = startEnqueueRepair({
