@@ -38,7 +38,7 @@ export function listedDescomReports(payload: unknown, ctx: Pick<DeliveryPollCont
       const status = DELIVERED.test(String(state)) ? 'delivered' : UNDELIVERED.test(String(state)) ? 'undelivered' : undefined;
       if (!status) continue;
       // Descom may write national numbers: a recipient matches when its digits end with the listed ones (8+).
-      const listed = digits(String(number));
+      const listed = digits(String(number)).replace(/^00/, '');
       if (listed.length < 8) continue;
       const index = ctx.recipients.findIndex((to) => digits(to).endsWith(listed));
       if (index < 0 || !ctx.pending.has(index)) continue;
