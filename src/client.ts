@@ -92,7 +92,9 @@ export class SmsClient {
     if (!Number.isInteger(limit) || limit < 1 || limit > 1_000)
       throw new InputError('Invalid limit', [{ path: 'limit', message: 'an integer from 1 to 1000' }]);
     if (options.status !== undefined && !RECIPIENT_STATUSES.includes(options.status))
-      throw new InputError('Invalid status', [{ path: 'status', message: `one of ${RECIPIENT_STATUSES.join(', ')}` }]);
+      throw new InputError('Invalid status', [
+        { path: 'status', message: `one of ${RECIPIENT_STATUSES.join(', ')}` },
+      ]);
     const page = await listRecipients(this.context.store, id, { ...options, limit });
     if (!page) throw new NotFoundError(`No request with id ${id}`);
     return page;

@@ -136,7 +136,14 @@ export const envSchema = z.object({
    * Secret path segment of the OVH delivery-report push (`/v1/providers/ovh/dlr/<token>`); unset:
    * that route answers 404 and reports are only polled. At least 16 characters.
    */
-  OVH_DLR_TOKEN: z.preprocess(emptyAsUndefined, z.string().min(16).regex(/^[\w-]+$/).optional()),
+  OVH_DLR_TOKEN: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .min(16)
+      .regex(/^[\w-]+$/)
+      .optional(),
+  ),
 
   /** Simulated latency per provider request, in ms. */
   SIMULATOR_LATENCY_MS: z.preprocess(emptyAsUndefined, int(0).default(50)),

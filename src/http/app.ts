@@ -119,7 +119,10 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   const extraQueues = (deps.queues ?? []).map(
     (name) => new Queue(name, { connection: context.redis, prefix: context.prefix }),
   );
-  const dlrQueue = new Queue<DeliveryJobData>(DLR_QUEUE, { connection: context.redis, prefix: context.prefix });
+  const dlrQueue = new Queue<DeliveryJobData>(DLR_QUEUE, {
+    connection: context.redis,
+    prefix: context.prefix,
+  });
   const queues = [
     context.sendQueue,
     ...providers.map((p) => context.batchQueue(p)),
@@ -136,7 +139,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     config,
     pushReport: (provider, report) => withRedis(context, () => queuePushedReport(dlrQueue, provider, report)),
     countIgnored: async (provider) => {
-      await withRedis(context, () => context.redis.hincrby(context.keys.deliveryStats, `${provider}|push-ignored`, 1));
+      await withRedis(context, () =>
+        context.redis.hincrby(context.keys.deliveryStats, `${provider}|push-ignored`, 1),
+      );
     },
   });
 

@@ -14,7 +14,10 @@ export interface DeliveryReportDeps {
 }
 
 /** The registry of report sources: one per provider, in its own folder, loaded on first use. */
-const factories: Record<ProviderId, (config: Config, deps: DeliveryReportDeps) => Promise<DeliveryReportSource | undefined>> = {
+const factories: Record<
+  ProviderId,
+  (config: Config, deps: DeliveryReportDeps) => Promise<DeliveryReportSource | undefined>
+> = {
   async descom(config, deps) {
     if (!config.providers.descom) return undefined;
     const { createDescomDeliveryReports } = await import('./descom/delivery-reports.js');

@@ -31,8 +31,12 @@ export function deliveryMetricsText(stats: Record<string, string>): string {
   ];
   for (const [provider, h] of histograms) {
     for (const le of LATENCY_BUCKETS_S)
-      lines.push(`smsq_delivery_latency_seconds_bucket{provider="${provider}",le="${le}"} ${h.get(`le:${le}`) ?? 0}`);
-    lines.push(`smsq_delivery_latency_seconds_bucket{provider="${provider}",le="+Inf"} ${h.get('count') ?? 0}`);
+      lines.push(
+        `smsq_delivery_latency_seconds_bucket{provider="${provider}",le="${le}"} ${h.get(`le:${le}`) ?? 0}`,
+      );
+    lines.push(
+      `smsq_delivery_latency_seconds_bucket{provider="${provider}",le="+Inf"} ${h.get('count') ?? 0}`,
+    );
     lines.push(`smsq_delivery_latency_seconds_sum{provider="${provider}"} ${h.get('sum') ?? 0}`);
     lines.push(`smsq_delivery_latency_seconds_count{provider="${provider}"} ${h.get('count') ?? 0}`);
   }

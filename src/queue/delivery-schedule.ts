@@ -13,7 +13,8 @@ export const REAL_POLL_UNIT_MS = 30_000;
 export function pollOffsetMs(step: number, unitMs: number): number {
   const steps: readonly number[] = POLL_STEPS_UNITS;
   const last = steps[steps.length - 1] ?? 0;
-  const units = step < steps.length ? (steps[step] ?? last) : last + (step - steps.length + 1) * LATER_EVERY_UNITS;
+  const units =
+    step < steps.length ? (steps[step] ?? last) : last + (step - steps.length + 1) * LATER_EVERY_UNITS;
   return units * unitMs;
 }
 

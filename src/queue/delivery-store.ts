@@ -186,7 +186,8 @@ return applied
 const COMPLETED_SCRIPT = `
 ${DELIVERED_LUA}
 local r = pushDelivered(KEYS[1], KEYS[2], KEYS[3], KEYS[4], tonumber(ARGV[2]))
-redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3]))
+-- Created here (nothing accepted): give it a lifetime; one made by a sent batch keeps its own.
+if redis.call('PTTL', KEYS[1]) == -1 then redis.call('PEXPIRE', KEYS[1], tonumber(ARGV[3])) end
 return r
 `;
 
@@ -300,7 +301,11 @@ export class DeliveryStore {
   }
 
   /** Records final statuses (first final status wins, see APPLY_SCRIPT); returns how many were new. */
-  async apply(batchId: string, state: Pick<BatchDelivery, 'requestId' | 'provider' | 'sentAt'>, updates: readonly DeliveryUpdate[]): Promise<number> {
+  async apply(
+    batchId: string,
+    state: Pick<BatchDelivery, 'requestId' | 'provider' | 'sentAt'>,
+    updates: readonly DeliveryUpdate[],
+  ): Promise<number> {
     if (updates.length === 0) return 0;
     const payload = updates.map((u) => ({
       i: u.index,
@@ -367,7 +372,8 @@ export class DeliveryStore {
       recipients.push({ status, at, ...(code ? { code } : {}) });
     }
     const notes: Record<string, string> = {};
-    for (const [field, value] of Object.entries(meta)) if (field.startsWith('s:')) notes[field.slice(2)] = value;
+    for (const [field, value] of Object.entries(meta))
+      if (field.startsWith('s:')) notes[field.slice(2)] = value;
     return {
       requestId: meta.requestId,
       provider: meta.provider as ProviderId,
@@ -403,9 +409,18 @@ export class DeliveryStore {
 
   /** Batches awaiting reports whose provider ids may include `id` (lowest id ≤ `id` ≤ highest). */
   async batchesForId(provider: ProviderId, id: number, max = 50): Promise<string[]> {
-    const candidates = await this.redis.zrevrangebyscore(this.keys.deliveryIds(provider), id, '-inf', 'LIMIT', 0, max);
+    const candidates = await this.redis.zrevrangebyscore(
+      this.keys.deliveryIds(provider),
+      id,
+      '-inf',
+      'LIMIT',
+      0,
+      max,
+    );
     if (candidates.length === 0) return [];
-    const highs = await Promise.all(candidates.map((b) => this.redis.hget(this.keys.deliveryBatch(b), 'maxId')));
+    const highs = await Promise.all(
+      candidates.map((b) => this.redis.hget(this.keys.deliveryBatch(b), 'maxId')),
+    );
     return candidates.filter((_, i) => Number(highs[i] ?? -1) >= id);
   }
 

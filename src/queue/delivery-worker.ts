@@ -53,7 +53,6 @@ export function pollJobId(batchId: string): string {
   return `poll-${batchId}`;
 }
 
-
 export interface DeliveryReportsOptions {
   redis: Redis;
   keys: SmsqKeys;
@@ -136,11 +135,7 @@ export class DeliveryReports {
     return queuePushedReport(this.queue, provider, report);
   }
 
-  private context(
-    record: BatchRecord,
-    delivery: BatchDelivery,
-    signal: AbortSignal,
-  ): DeliveryPollContext {
+  private context(record: BatchRecord, delivery: BatchDelivery, signal: AbortSignal): DeliveryPollContext {
     const pending = new Set<number>();
     delivery.recipients.forEach((r, i) => {
       if (r?.status === 'pending') pending.add(i);

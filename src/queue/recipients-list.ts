@@ -48,7 +48,11 @@ function decodeCursor(text: string): Cursor {
 }
 
 /** Provider ids by recipient index, where known: one id for the whole batch, or OVH's verified order. */
-function providerIdsOf(record: BatchRecord, notes: Record<string, string>, accepted: number[]): Map<number, string> {
+function providerIdsOf(
+  record: BatchRecord,
+  notes: Record<string, string>,
+  accepted: number[],
+): Map<number, string> {
   const ids = record.receipt?.providerIds ?? [];
   const out = new Map<number, string>();
   if (ids.length === 1 && accepted.length !== 1) {
@@ -62,7 +66,11 @@ function providerIdsOf(record: BatchRecord, notes: Record<string, string>, accep
   return out;
 }
 
-function batchItems(record: BatchRecord, delivery: (RecipientDelivery | null)[] | undefined, notes: Record<string, string>): RecipientItem[] {
+function batchItems(
+  record: BatchRecord,
+  delivery: (RecipientDelivery | null)[] | undefined,
+  notes: Record<string, string>,
+): RecipientItem[] {
   const { batch, state } = record;
   const invalid = new Set(record.receipt?.invalid ?? []);
   const recipients = batchRecipients(batch);
@@ -71,7 +79,8 @@ function batchItems(record: BatchRecord, delivery: (RecipientDelivery | null)[] 
   return recipients.map((to, i) => {
     let outcome: Outcome | null = null;
     if (state === 'sent') outcome = invalid.has(to) ? 'invalid' : 'accepted';
-    else if (isFinalBatchState(state)) outcome = OUTCOME_OF_STATE[state as Exclude<BatchState, 'planned' | 'sending'>];
+    else if (isFinalBatchState(state))
+      outcome = OUTCOME_OF_STATE[state as Exclude<BatchState, 'planned' | 'sending'>];
     const providerId = ids.get(i);
     return {
       to,
@@ -103,7 +112,10 @@ export async function listRecipients(
   const items: RecipientItem[] = [];
   let start = 'b' in cursor ? request.batchIds.indexOf(cursor.b) : request.batchIds.length;
   if ('b' in cursor && start < 0) {
-    if (request.batchIds.length > 0) throw new InputError('Invalid cursor', [{ path: 'cursor', message: 'its batch is no longer part of this request' }]);
+    if (request.batchIds.length > 0)
+      throw new InputError('Invalid cursor', [
+        { path: 'cursor', message: 'its batch is no longer part of this request' },
+      ]);
     start = 0;
   }
   for (let b = start; b < request.batchIds.length; b++) {
@@ -122,7 +134,13 @@ export async function listRecipients(
   }
   const fromInvalid = 'v' in cursor ? cursor.v : 0;
   for (let v = fromInvalid; v < request.invalid.length; v++) {
-    const item: RecipientItem = { to: request.invalid[v]!.to, outcome: 'invalid', delivery: null, provider: null, batchId: null };
+    const item: RecipientItem = {
+      to: request.invalid[v]!.to,
+      outcome: 'invalid',
+      delivery: null,
+      provider: null,
+      batchId: null,
+    };
     if (!matches(item, opts.status)) continue;
     if (items.length === opts.limit) return { items, nextCursor: encodeCursor({ v }) };
     items.push(item);

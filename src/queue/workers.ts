@@ -212,18 +212,18 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         : (config.providers[id]?.ratePerSecond ?? 1);
     // The processor reaches its worker (a 429 rate-limits the whole queue) only once jobs run.
     const processBatch = createBatchProcessor({
-        store: context.store,
-        provider,
-        control,
-        ambiguous: config.ambiguous,
-        attempts: config.attempts,
-        providerTimeoutMs: config.providerTimeoutMs,
-        // Right after the claim, on the connection that wrote it (WAIT/WAITAOF cover that connection).
-        durable: awaitDurable,
-        logger,
-        worker: () => worker,
-        holdUntil: opts.holdUntil ?? holdUntilWindow,
-      });
+      store: context.store,
+      provider,
+      control,
+      ambiguous: config.ambiguous,
+      attempts: config.attempts,
+      providerTimeoutMs: config.providerTimeoutMs,
+      // Right after the claim, on the connection that wrote it (WAIT/WAITAOF cover that connection).
+      durable: awaitDurable,
+      logger,
+      worker: () => worker,
+      holdUntil: opts.holdUntil ?? holdUntilWindow,
+    });
     const worker: Worker<BatchJobData, BatchJobResult> = new Worker<BatchJobData, BatchJobResult>(
       batchQueueName(id),
       // A sent batch gets its delivery state and polls before its job completes (a re-run of a

@@ -271,25 +271,31 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
   const scheduleCallback = (record: FakeOutgoingRecord) => {
     const plan = record.report;
     if (plan === undefined || plan === 'never') return;
-    const timer = setTimeout(() => {
-      timers.delete(timer);
-      if (!callBack) return;
-      const url = new URL(callBack);
-      url.searchParams.set('id', String(record.id));
-      url.searchParams.set(opts.callbackSpelling === 'description' ? 'description' : 'dlr', String(plan.dlr));
-      url.searchParams.set('ptt', String(plan.ptt));
-      url.searchParams.set('descriptionDlr', plan.dlr === 1 ? 'Delivered' : 'Failed');
-      url.searchParams.set('date', new Date().toISOString().slice(0, 19).replace('T', ' '));
-      const entry = { url: url.toString(), status: 0 };
-      callbacks.push(entry);
-      fetch(url).then(
-        async (res) => {
-          entry.status = res.status;
-          await res.arrayBuffer();
-        },
-        () => undefined,
-      );
-    }, Math.max(0, record.pendingUntil + plan.afterMs - Date.now()));
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        if (!callBack) return;
+        const url = new URL(callBack);
+        url.searchParams.set('id', String(record.id));
+        url.searchParams.set(
+          opts.callbackSpelling === 'description' ? 'description' : 'dlr',
+          String(plan.dlr),
+        );
+        url.searchParams.set('ptt', String(plan.ptt));
+        url.searchParams.set('descriptionDlr', plan.dlr === 1 ? 'Delivered' : 'Failed');
+        url.searchParams.set('date', new Date().toISOString().slice(0, 19).replace('T', ' '));
+        const entry = { url: url.toString(), status: 0 };
+        callbacks.push(entry);
+        fetch(url).then(
+          async (res) => {
+            entry.status = res.status;
+            await res.arrayBuffer();
+          },
+          () => undefined,
+        );
+      },
+      Math.max(0, record.pendingUntil + plan.afterMs - Date.now()),
+    );
     timers.add(timer);
   };
   const recordBody = (record: FakeOutgoingRecord, pending: boolean) => {
@@ -310,7 +316,8 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
         .toISOString()
         .replace('.000Z', '+00:00'),
       sentAt: null,
-      deliveredAt: report.finalAt !== undefined && report.dlr === 1 ? new Date(report.finalAt).toISOString() : null,
+      deliveredAt:
+        report.finalAt !== undefined && report.dlr === 1 ? new Date(report.finalAt).toISOString() : null,
     };
     // An sms.Job has no tag; an sms.Outgoing has one.
     return pending ? common : { ...common, tag: record.tag };

@@ -46,7 +46,8 @@ export async function startOvhDeliveryApi(
         headers: API_HEADERS,
         body: JSON.stringify(body),
       });
-      if (res.status !== 202) throw new Error(`POST /v1/messages answered ${res.status}: ${await res.text()}`);
+      if (res.status !== 202)
+        throw new Error(`POST /v1/messages answered ${res.status}: ${await res.text()}`);
       const { id } = (await res.json()) as { id: string };
       await waitCompleted(api, id, API_HEADERS, 30_000);
       return id;
@@ -62,7 +63,9 @@ export async function startOvhDeliveryApi(
         const q = new URLSearchParams(query);
         q.set('limit', String(limit));
         if (cursor) q.set('cursor', cursor);
-        const res = await fetch(`${api.url}/v1/messages/${id}/recipients?${q}`, { headers: API_HEADERS });
+        const res = await fetch(`${api.url}/v1/messages/${id}/recipients?${q.toString()}`, {
+          headers: API_HEADERS,
+        });
         if (res.status !== 200) throw new Error(`recipients answered ${res.status}: ${await res.text()}`);
         const page = (await res.json()) as { items: Record<string, unknown>[]; nextCursor: string | null };
         items.push(...page.items);
@@ -71,7 +74,9 @@ export async function startOvhDeliveryApi(
       return items;
     },
     reportCalls() {
-      const gets = fake.requests.filter((r) => r.route === 'GET /sms/{sn}/outgoing' && r.query.has('deliveryReceipt'));
+      const gets = fake.requests.filter(
+        (r) => r.route === 'GET /sms/{sn}/outgoing' && r.query.has('deliveryReceipt'),
+      );
       const details = fake.requests.filter((r) => r.route === 'GET /sms/{sn}/outgoing/{id}');
       return { lists: gets.length, details: details.length };
     },

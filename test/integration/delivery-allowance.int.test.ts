@@ -49,7 +49,7 @@ describe('delivery-report polls within the provider allowance', () => {
     const config = testConfig(env);
     cleanups.push(() => removePrefix(config.redisUrl, config.prefix));
     const redis = new Redis(redisUrl());
-    cleanups.push(async () => redis.disconnect());
+    cleanups.push(() => Promise.resolve(redis.disconnect()));
     const keys = smsqKeys(config.prefix);
     const store = new RecordStore(redis, keys);
     const reports = new DeliveryReports({
@@ -58,7 +58,15 @@ describe('delivery-report polls within the provider allowance', () => {
       prefix: config.prefix,
       store,
       sources: new Map([
-        ['ovh', createOvhDeliveryReports(config.providers.ovh!, { timeoutMs: 3_000, logger: createLogger('silent'), meter: UNMETERED, unitMs: 3_000 })],
+        [
+          'ovh',
+          createOvhDeliveryReports(config.providers.ovh!, {
+            timeoutMs: 3_000,
+            logger: createLogger('silent'),
+            meter: UNMETERED,
+            unitMs: 3_000,
+          }),
+        ],
       ]),
       unitMs: 3_000,
       keepMs: 60_000,
@@ -76,11 +84,30 @@ describe('delivery-report polls within the provider allowance', () => {
       messages: [{ text: 'Hola', to: [n] }],
       estimatedCredits: 1,
     }));
-    await store.createRequest({ id: requestId, createdAt: new Date().toISOString(), total: 2_000, invalid: [], estimatedCredits: 2_000, accepted: '{}' });
-    await store.savePlan(requestId, { provider: 'ovh', suppressed: 0, batches: batches.map((batch) => ({ batch, state: 'planned', attempts: 0 })) });
+    await store.createRequest({
+      id: requestId,
+      createdAt: new Date().toISOString(),
+      total: 2_000,
+      invalid: [],
+      estimatedCredits: 2_000,
+      accepted: '{}',
+    });
+    await store.savePlan(requestId, {
+      provider: 'ovh',
+      suppressed: 0,
+      batches: batches.map((batch) => ({ batch, state: 'planned', attempts: 0 })),
+    });
     for (const [i, batch] of batches.entries()) {
-      const receipt: BatchReceipt = { providerIds: [String(9_000_000 + i)], accepted: batch.messages[0]!.to, invalid: [], creditsCharged: 1 };
-      await store.recordReceipt(batch, receipt, 'test', { sent: ledgerFields(batch, 'sent', receipt), duplicate: duplicateLedgerFields(batch, receipt) });
+      const receipt: BatchReceipt = {
+        providerIds: [String(9_000_000 + i)],
+        accepted: batch.messages[0]!.to,
+        invalid: [],
+        creditsCharged: 1,
+      };
+      await store.recordReceipt(batch, receipt, 'test', {
+        sent: ledgerFields(batch, 'sent', receipt),
+        duplicate: duplicateLedgerFields(batch, receipt),
+      });
       await reports.batchSent(batch.id);
     }
 
@@ -100,9 +127,15 @@ describe('delivery-report polls within the provider allowance', () => {
     // The meter counts a call when it starts; it reaches OVH after signing and sending, up to
     // ~0.1 s later for the last of a group released together (seen: 28 in a 1-s window at the fake
     // while the meter's own windows held 20). So the window counted here is 0.9 s.
-    const max = busiest(calls.map((r) => r.at), 900);
+    const max = busiest(
+      calls.map((r) => r.at),
+      900,
+    );
     console.log(
-      `report calls: ${calls.length} in ${window} ms; most in any 0.9-s window at the fake: ${max}, in any 1-s window: ${busiest(calls.map((r) => r.at), 1_000)} (allowance ${rate}/s)`,
+      `report calls: ${calls.length} in ${window} ms; most in any 0.9-s window at the fake: ${max}, in any 1-s window: ${busiest(
+        calls.map((r) => r.at),
+        1_000,
+      )} (allowance ${rate}/s)`,
     );
     expect(max).toBeLessThanOrEqual(rate);
     // And the allowance is used, not left idle: about `rate` calls a second.

@@ -34,7 +34,7 @@ describe('a worker SIGKILLed while delivery reports are being applied', () => {
     const client = new SmsClient({ redis: redisUrl(), prefix });
     cleanups.push(() => client.close());
     const redis = new Redis(redisUrl());
-    cleanups.push(async () => redis.disconnect());
+    cleanups.push(() => Promise.resolve(redis.disconnect()));
     const keys = smsqKeys(prefix);
 
     const first = await start();
@@ -69,7 +69,9 @@ describe('a worker SIGKILLed while delivery reports are being applied', () => {
       expect(result.counts.accepted).toBe(10_000);
       expect(result.delivery!.pending).toBe(0);
       expect(result.delivery!.delivered + result.delivery!.undelivered).toBe(10_000);
-      const list = (await redis.lrange(keys.webhookUpdates(id), 0, -1)).map((u) => JSON.parse(u) as { to?: string; type?: string });
+      const list = (await redis.lrange(keys.webhookUpdates(id), 0, -1)).map(
+        (u) => JSON.parse(u) as { to?: string; type?: string },
+      );
       const perRecipient = list.filter((u) => u.to !== undefined);
       expect(perRecipient).toHaveLength(10_000);
       expect(new Set(perRecipient.map((u) => u.to)).size).toBe(10_000);

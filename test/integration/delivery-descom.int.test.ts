@@ -33,8 +33,16 @@ describe('Descom delivery reports (shipment polling)', () => {
     const { id } = await client.send({ to, text: 'Hola' });
     await client.wait(id, { timeoutMs: 10_000 });
     await eventually(async () => (await client.get(id)).delivery!.pending === 0, 15_000);
-    expect((await client.get(id)).delivery).toEqual({ pending: 0, delivered: 0, undelivered: 0, expired: 0, unreported: 30 });
-    const shipmentCalls = fake.requests.filter((r) => r.method === 'GET' && r.path.startsWith('/api/shipment/'));
+    expect((await client.get(id)).delivery).toEqual({
+      pending: 0,
+      delivered: 0,
+      undelivered: 0,
+      expired: 0,
+      unreported: 30,
+    });
+    const shipmentCalls = fake.requests.filter(
+      (r) => r.method === 'GET' && r.path.startsWith('/api/shipment/'),
+    );
     expect(shipmentCalls.length).toBeGreaterThan(1);
     expect(shipmentCalls.every((r) => r.headers['dsms-user'] === fake.user)).toBe(true);
     const [batch] = (await client.get(id)).batches;
@@ -59,7 +67,13 @@ describe('Descom delivery reports (shipment polling)', () => {
     const { id } = await client.send({ to, text: 'Hola' });
     await client.wait(id, { timeoutMs: 10_000 });
     await eventually(async () => (await client.get(id)).delivery!.pending === 0, 15_000);
-    expect((await client.get(id)).delivery).toEqual({ pending: 0, delivered: 1, undelivered: 1, expired: 0, unreported: 8 });
+    expect((await client.get(id)).delivery).toEqual({
+      pending: 0,
+      delivered: 1,
+      undelivered: 1,
+      expired: 0,
+      unreported: 8,
+    });
     const { items } = await client.recipients(id, { status: 'undelivered' });
     expect(items).toHaveLength(1);
     expect(items[0]!.delivery).toMatchObject({ status: 'undelivered', code: 'FAILED' });

@@ -50,16 +50,30 @@ describe('OVH delivery reports', () => {
     await eventually(async () => (await run!.get(id)).delivery.pending === 0, 10_000);
     const result = await run.get(id);
     expect(result.tag).toBe('promo-7');
-    expect(result.delivery).toEqual({ pending: 0, delivered: 36, undelivered: 24, expired: 0, unreported: 0 });
+    expect(result.delivery).toEqual({
+      pending: 0,
+      delivered: 36,
+      undelivered: 24,
+      expired: 0,
+      unreported: 0,
+    });
     const items = await run.allRecipients(id);
     const byNumber = new Map(items.map((item) => [item.to as string, item]));
-    expect(byNumber.get(to[2]!)).toMatchObject({ outcome: 'accepted', delivery: { status: 'undelivered', code: '2' } });
+    expect(byNumber.get(to[2]!)).toMatchObject({
+      outcome: 'accepted',
+      delivery: { status: 'undelivered', code: '2' },
+    });
     expect(byNumber.get(to[0]!)).toMatchObject({ delivery: { status: 'delivered', code: '1' } });
     // Each SMS's provider id, by the order OVH kept (checked on two SMS per batch).
     const sms = run.fake.outgoing.find((o) => o.receiver === to[4]);
-    expect(byNumber.get(to[4]!)).toMatchObject({ providerId: String(sms!.id), delivery: { status: 'undelivered' } });
+    expect(byNumber.get(to[4]!)).toMatchObject({
+      providerId: String(sms!.id),
+      delivery: { status: 'undelivered' },
+    });
     // Filtered lists by tag and code; one GET per SMS only to check the order (2 per batch).
-    const lists = run.fake.requests.filter((r) => r.route === 'GET /sms/{sn}/outgoing' && r.query.has('deliveryReceipt'));
+    const lists = run.fake.requests.filter(
+      (r) => r.route === 'GET /sms/{sn}/outgoing' && r.query.has('deliveryReceipt'),
+    );
     expect(new Set(lists.map((r) => r.query.get('deliveryReceipt')))).toEqual(new Set(['1', '2', '16']));
     expect(lists.every((r) => r.query.get('tag')?.startsWith('sq'))).toBe(true);
     expect(run.reportCalls().details).toBe(4);
@@ -69,13 +83,17 @@ describe('OVH delivery reports', () => {
 
   it('falls back to one GET per SMS when the ids are not in receiver order', async () => {
     const to = spanishMobiles(10);
-    run = await startOvhDeliveryApi({ reportPlan: planFor(to, ['ok', 'failed']) }, { SMSQ_DLR_POLL_MS: '30' });
+    run = await startOvhDeliveryApi(
+      { reportPlan: planFor(to, ['ok', 'failed']) },
+      { SMSQ_DLR_POLL_MS: '30' },
+    );
     // Reversing the receivers OVH gets (not our batch order) breaks the positional mapping.
     run.fake.script('POST /sms/{sn}/jobs', {
-      acceptThen: async () => {
+      acceptThen: () => {
         const mine = run!.fake.outgoing.slice(-10);
         const receivers = mine.map((o) => o.receiver).reverse();
         mine.forEach((o, i) => (o.receiver = receivers[i]!));
+        return Promise.resolve();
       },
     });
     const id = await run.sendAndComplete({ to, text: 'Bonjour' });
@@ -85,7 +103,9 @@ describe('OVH delivery reports', () => {
       const sms = run.fake.outgoing.find((o) => o.receiver === item.to)!;
       // The SMS OVH holds for this receiver says what happened to it.
       const plan = sms.report!;
-      expect(item.delivery).toMatchObject({ status: plan !== 'never' && plan.dlr === 1 ? 'delivered' : 'undelivered' });
+      expect(item.delivery).toMatchObject({
+        status: plan !== 'never' && plan.dlr === 1 ? 'delivered' : 'undelivered',
+      });
       expect(item.providerId).toBe(String(sms.id));
     }
     // The order check failed, so each SMS was fetched once (2 for the check, then the other 8).
@@ -95,11 +115,20 @@ describe('OVH delivery reports', () => {
   it('callback only: pushed reports settle every recipient before any poll', async () => {
     const to = spanishMobiles(20);
     // The first poll would come after 10 minutes: only the callback can report in time.
-    run = await startOvhDeliveryApi({ reportPlan: planFor(to, ['ok', 'ok', 'ok', 'failed'], 300) }, { SMSQ_DLR_POLL_MS: '600000' });
+    run = await startOvhDeliveryApi(
+      { reportPlan: planFor(to, ['ok', 'ok', 'ok', 'failed'], 300) },
+      { SMSQ_DLR_POLL_MS: '600000' },
+    );
     await pointCallback(run);
     const id = await run.sendAndComplete({ to, text: 'Bonjour' });
     await eventually(async () => (await run!.get(id)).delivery.pending === 0, 10_000);
-    expect((await run.get(id)).delivery).toEqual({ pending: 0, delivered: 15, undelivered: 5, expired: 0, unreported: 0 });
+    expect((await run.get(id)).delivery).toEqual({
+      pending: 0,
+      delivered: 15,
+      undelivered: 5,
+      expired: 0,
+      unreported: 0,
+    });
     expect(run.fake.callbacks.filter((c) => c.status === 200)).toHaveLength(20);
     expect(run.reportCalls().lists).toBe(0);
     const items = await run.allRecipients(id, 'status=undelivered');
@@ -126,22 +155,43 @@ describe('OVH delivery reports', () => {
       const { id } = (await res.json()) as { id: string };
       const keys = run.api.context.keys;
       await redis.hset(keys.request(id), 'webhookUrl', 'https://example.com/hook');
-      await eventually(async () => (await run!.get(id)).delivery?.pending === 0 && (await run!.get(id)).state === 'completed', 15_000);
+      await eventually(
+        async () =>
+          (await run!.get(id)).delivery?.pending === 0 && (await run!.get(id)).state === 'completed',
+        15_000,
+      );
       // Both paths reported (pushes and polls); give stragglers a moment to land on final states.
-      await eventually(async () => run!.fake.callbacks.filter((c) => c.status === 200).length === 40, 5_000);
+      await eventually(
+        () => Promise.resolve(run!.fake.callbacks.filter((c) => c.status === 200).length === 40),
+        5_000,
+      );
       await new Promise((r) => setTimeout(r, 300));
-      expect((await run.get(id)).delivery).toEqual({ pending: 0, delivered: 20, undelivered: 20, expired: 0, unreported: 0 });
+      expect((await run.get(id)).delivery).toEqual({
+        pending: 0,
+        delivered: 20,
+        undelivered: 20,
+        expired: 0,
+        unreported: 0,
+      });
       expect(run.reportCalls().lists).toBeGreaterThan(0);
       const stats = await new DeliveryStore(redis, keys).getStats();
       expect(Number(stats['ovh|delivered'])).toBe(20);
       expect(Number(stats['ovh|undelivered'])).toBe(20);
-      const updates = (await redis.lrange(keys.webhookUpdates(id), 0, -1)).map((u) => JSON.parse(u) as Record<string, unknown>);
+      const updates = (await redis.lrange(keys.webhookUpdates(id), 0, -1)).map(
+        (u) => JSON.parse(u) as Record<string, unknown>,
+      );
       const perRecipient = updates.filter((u) => u.to !== undefined);
       expect(perRecipient).toHaveLength(40);
       expect(new Set(perRecipient.map((u) => u.to)).size).toBe(40);
-      expect(perRecipient[0]).toMatchObject({ provider: 'ovh', status: expect.stringMatching(/delivered|undelivered/) });
+      expect(perRecipient[0]).toMatchObject({
+        provider: 'ovh',
+        status: expect.stringMatching(/delivered|undelivered/),
+      });
       expect(updates.filter((u) => u.type === 'delivered')).toEqual([
-        { type: 'delivered', delivery: { pending: 0, delivered: 20, undelivered: 20, expired: 0, unreported: 0 } },
+        {
+          type: 'delivered',
+          delivery: { pending: 0, delivered: 20, undelivered: 20, expired: 0, unreported: 0 },
+        },
       ]);
       expect(updates[updates.length - 1]!.type).toBe('delivered');
       expect(await redis.zscore(keys.webhookDue, id)).not.toBeNull();
@@ -152,13 +202,22 @@ describe('OVH delivery reports', () => {
 
   it('ends recipients with no final report expired at the horizon (validity plus an hour, scaled)', async () => {
     const to = spanishMobiles(12);
-    run = await startOvhDeliveryApi({ reportPlan: planFor(to, ['ok', 'never', 'never']) }, { SMSQ_DLR_POLL_MS: '30' });
+    run = await startOvhDeliveryApi(
+      { reportPlan: planFor(to, ['ok', 'never', 'never']) },
+      { SMSQ_DLR_POLL_MS: '30' },
+    );
     const id = await run.sendAndComplete({ to, text: 'Bonjour' });
     // Horizon: (1 min + 1 h) × 30 / 30000 = 3.66 s after the send.
     await eventually(async () => (await run!.get(id)).delivery.delivered === 4, 5_000);
     expect((await run.get(id)).delivery.pending).toBe(8);
     await eventually(async () => (await run!.get(id)).delivery.pending === 0, 10_000);
-    expect((await run.get(id)).delivery).toEqual({ pending: 0, delivered: 4, undelivered: 0, expired: 8, unreported: 0 });
+    expect((await run.get(id)).delivery).toEqual({
+      pending: 0,
+      delivered: 4,
+      undelivered: 0,
+      expired: 8,
+      unreported: 0,
+    });
     expect(await run.allRecipients(id, 'status=expired')).toHaveLength(8);
   });
 

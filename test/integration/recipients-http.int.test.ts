@@ -18,7 +18,9 @@ describe('GET /v1/messages/:id/recipients', () => {
   };
 
   it('pages every recipient once in a stable order, filters by outcome or delivery status, refuses bad parameters', async () => {
-    api = await startTestApi({ env: { SIMULATOR_DLR_DELAY_MS: '100', SIMULATOR_DELIVERED_RATE: '0.8', SMSQ_DLR_POLL_MS: '50' } });
+    api = await startTestApi({
+      env: { SIMULATOR_DLR_DELAY_MS: '100', SIMULATOR_DELIVERED_RATE: '0.8', SMSQ_DLR_POLL_MS: '50' },
+    });
     const to = spanishMobiles(230);
     const res = await fetch(`${api.url}/v1/messages`, {
       method: 'POST',
@@ -27,12 +29,20 @@ describe('GET /v1/messages/:id/recipients', () => {
     });
     const { id } = (await res.json()) as { id: string };
     await waitCompleted(api, id, headers);
-    await eventually(async () => ((await get(`/v1/messages/${id}`)).body.delivery as { pending: number }).pending === 0);
-    const summary = (await get(`/v1/messages/${id}`)).body as { tag: string; delivery: Record<string, number> };
+    await eventually(
+      async () => ((await get(`/v1/messages/${id}`)).body.delivery as { pending: number }).pending === 0,
+    );
+    const summary = (await get(`/v1/messages/${id}`)).body as {
+      tag: string;
+      delivery: Record<string, number>;
+    };
     expect(summary.tag).toBe('t-1');
 
     // Default page: 100; then by cursor to the end; nothing twice, nothing missing, same order twice.
-    const pages: { items: { to: string; outcome: string; delivery: { status: string } | null; batchId: string | null }[]; nextCursor: string | null }[] = [];
+    const pages: {
+      items: { to: string; outcome: string; delivery: { status: string } | null; batchId: string | null }[];
+      nextCursor: string | null;
+    }[] = [];
     let cursor: string | null = null;
     do {
       const page = await get(`/v1/messages/${id}/recipients${cursor ? `?cursor=${cursor}` : ''}`);
@@ -43,7 +53,13 @@ describe('GET /v1/messages/:id/recipients', () => {
     expect(pages.map((p) => p.items.length)).toEqual([100, 100, 31]);
     const all = pages.flatMap((p) => p.items);
     expect(all.map((i) => i.to).slice(0, 230)).toEqual(to);
-    expect(all[230]).toEqual({ to: 'not-a-number', outcome: 'invalid', delivery: null, provider: null, batchId: null });
+    expect(all[230]).toEqual({
+      to: 'not-a-number',
+      outcome: 'invalid',
+      delivery: null,
+      provider: null,
+      batchId: null,
+    });
     const again = await get(`/v1/messages/${id}/recipients?limit=1000`);
     expect((again.body.items as { to: string }[]).map((i) => i.to)).toEqual(all.map((i) => i.to));
 
@@ -52,8 +68,12 @@ describe('GET /v1/messages/:id/recipients', () => {
     expect(allUndelivered).toHaveLength(summary.delivery.undelivered!);
     expect((undelivered.body.items as unknown[]).length).toBe(Math.min(7, allUndelivered.length));
     expect((await get(`/v1/messages/${id}/recipients?status=invalid`)).body.items).toHaveLength(1);
-    expect((await get(`/v1/messages/${id}/recipients?status=accepted&limit=1000`)).body.items).toHaveLength(230);
-    expect((await get(`/v1/messages/${id}/recipients?status=delivered&limit=1000`)).body.items).toHaveLength(summary.delivery.delivered!);
+    expect((await get(`/v1/messages/${id}/recipients?status=accepted&limit=1000`)).body.items).toHaveLength(
+      230,
+    );
+    expect((await get(`/v1/messages/${id}/recipients?status=delivered&limit=1000`)).body.items).toHaveLength(
+      summary.delivery.delivered!,
+    );
 
     const tooMany = await get(`/v1/messages/${id}/recipients?limit=1001`);
     expect(tooMany.status).toBe(400);
@@ -73,7 +93,9 @@ describe('GET /v1/messages/:id/recipients', () => {
     expect(doc).toContain('DeliveryCounts');
     // And /metrics counts the reports, the report queue included.
     const metrics = await (await fetch(`${api.url}/metrics`)).text();
-    expect(metrics).toContain(`smsq_delivery_total{provider="simulator",status="delivered"} ${summary.delivery.delivered}`);
+    expect(metrics).toContain(
+      `smsq_delivery_total{provider="simulator",status="delivered"} ${summary.delivery.delivered}`,
+    );
     expect(metrics).toContain('smsq_delivery_latency_seconds_count{provider="simulator"} 230');
     expect(metrics).toMatch(/queue="dlr"/);
   });

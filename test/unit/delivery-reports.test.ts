@@ -5,24 +5,45 @@ import { nextPollAt, pollOffsetMs, validityHorizonMs } from '../../src/queue/del
 
 describe('OVH pushed reports, in every spelling', () => {
   it.each([
-    [{ id: '27000427', dlr: '1', ptt: '4' }, { providerId: '27000427', status: 'delivered', code: '4' }],
-    [{ id: '5', description: '2', ptt: '5' }, { providerId: '5', status: 'undelivered', code: '5' }],
-    [{ id: 5, dlr: 16 }, { providerId: '5', status: 'undelivered', code: '16' }],
-    [{ id: '5', ptt: '4' }, { providerId: '5', status: 'delivered', code: '4' }],
-    [{ id: '5', ptt: '23' }, { providerId: '5', status: 'undelivered', code: '23' }],
+    [
+      { id: '27000427', dlr: '1', ptt: '4' },
+      { providerId: '27000427', status: 'delivered', code: '4' },
+    ],
+    [
+      { id: '5', description: '2', ptt: '5' },
+      { providerId: '5', status: 'undelivered', code: '5' },
+    ],
+    [
+      { id: 5, dlr: 16 },
+      { providerId: '5', status: 'undelivered', code: '16' },
+    ],
+    [
+      { id: '5', ptt: '4' },
+      { providerId: '5', status: 'delivered', code: '4' },
+    ],
+    [
+      { id: '5', ptt: '23' },
+      { providerId: '5', status: 'undelivered', code: '23' },
+    ],
   ])('%j → %j', (params, expected) => {
     expect(parseOvhPushedReport(params)).toMatchObject(expected);
   });
 
-  it.each([[{ id: '5', dlr: '4' }], [{ id: '5', ptt: '3' }], [{ id: '5', ptt: '24' }], [{ dlr: '1' }], [{ id: 'abc', dlr: '1' }], [{}]])(
-    'no final status or no id: %j → undefined',
-    (params) => {
-      expect(parseOvhPushedReport(params)).toBeUndefined();
-    },
-  );
+  it.each([
+    [{ id: '5', dlr: '4' }],
+    [{ id: '5', ptt: '3' }],
+    [{ id: '5', ptt: '24' }],
+    [{ dlr: '1' }],
+    [{ id: 'abc', dlr: '1' }],
+    [{}],
+  ])('no final status or no id: %j → undefined', (params) => {
+    expect(parseOvhPushedReport(params)).toBeUndefined();
+  });
 
   it('reads the date in OVH’s forms, else takes now', () => {
-    expect(parseOvhPushedReport({ id: '1', dlr: '1', date: '2025-03-01 10:00:04' })?.at).toBe(Date.parse('2025-03-01T10:00:04'));
+    expect(parseOvhPushedReport({ id: '1', dlr: '1', date: '2025-03-01 10:00:04' })?.at).toBe(
+      Date.parse('2025-03-01T10:00:04'),
+    );
     expect(parseOvhPushedReport({ id: '1', dlr: '1', date: '1740823204' })?.at).toBe(1_740_823_204_000);
     const before = Date.now();
     expect(parseOvhPushedReport({ id: '1', dlr: '1', date: 'yesterday' })!.at).toBeGreaterThanOrEqual(before);
@@ -47,7 +68,14 @@ describe('Descom shipments', () => {
   const ctx = { recipients: ['+34600000001', '+34600000002', '+34600000003'], pending: new Set([0, 1, 2]) };
   it('reports only recipients listed with a final state', () => {
     const reports = listedDescomReports(
-      { id: 1, messages: [{ to: '600000001', status: 'DELIVERED' }, { phone: '0034600000002', state: 'rejected' }, { to: '600000003', status: 'queued' }] },
+      {
+        id: 1,
+        messages: [
+          { to: '600000001', status: 'DELIVERED' },
+          { phone: '0034600000002', state: 'rejected' },
+          { to: '600000003', status: 'queued' },
+        ],
+      },
       ctx,
       123,
     );

@@ -26,7 +26,11 @@ export function registerRecipientsCommand(program: Command): void {
     .command('recipients')
     .description('List the recipients of a request: outcome, delivery status, provider id (stable order)')
     .argument('<id>', 'request id')
-    .addOption(new Option('--status <status>', 'only recipients with this outcome or delivery status').choices(RECIPIENT_STATUSES))
+    .addOption(
+      new Option('--status <status>', 'only recipients with this outcome or delivery status').choices(
+        RECIPIENT_STATUSES,
+      ),
+    )
     .addOption(new Option('--format <format>', 'output format').choices(['jsonl', 'csv']).default('jsonl'))
     .action(
       action(async (id: string, opts: { status?: string; format: 'jsonl' | 'csv' }) => {
@@ -40,7 +44,8 @@ export function registerRecipientsCommand(program: Command): void {
               ...(cursor ? { cursor } : {}),
             });
             if (!page) throw new NotFoundError(`No request with id ${id}`);
-            for (const item of page.items) await writeLine(opts.format === 'csv' ? csvLine(item) : JSON.stringify(item));
+            for (const item of page.items)
+              await writeLine(opts.format === 'csv' ? csvLine(item) : JSON.stringify(item));
             cursor = page.nextCursor ?? undefined;
           } while (cursor);
         });

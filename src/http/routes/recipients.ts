@@ -16,8 +16,14 @@ export const recipientSchema = z
     delivery: z
       .object({
         status: z.enum(DELIVERY_STATUSES),
-        at: z.string().optional().describe('When the final status happened (the provider’s time when it gives one)'),
-        code: z.string().optional().describe('The provider’s most specific code (OVH: ptt, else deliveryReceipt)'),
+        at: z
+          .string()
+          .optional()
+          .describe('When the final status happened (the provider’s time when it gives one)'),
+        code: z
+          .string()
+          .optional()
+          .describe('The provider’s most specific code (OVH: ptt, else deliveryReceipt)'),
       })
       .nullable()
       .describe('Null unless the provider accepted the recipient'),

@@ -23,7 +23,11 @@ const digits = (n: string) => n.replace(/\D/g, '');
  * number and a recognisable final state. Descom does not document such a list; without one,
  * nothing is reported per recipient and the horizon settles them `unreported`.
  */
-export function listedDescomReports(payload: unknown, ctx: Pick<DeliveryPollContext, 'recipients' | 'pending'>, now: number): ProviderDeliveryReport[] {
+export function listedDescomReports(
+  payload: unknown,
+  ctx: Pick<DeliveryPollContext, 'recipients' | 'pending'>,
+  now: number,
+): ProviderDeliveryReport[] {
   if (typeof payload !== 'object' || payload === null) return [];
   const reports: ProviderDeliveryReport[] = [];
   for (const field of LIST_FIELDS) {
@@ -32,10 +36,18 @@ export function listedDescomReports(payload: unknown, ctx: Pick<DeliveryPollCont
     for (const item of list as unknown[]) {
       if (typeof item !== 'object' || item === null) continue;
       const entry = item as Record<string, unknown>;
-      const number = NUMBER_FIELDS.map((f) => entry[f]).find((v) => typeof v === 'string' || typeof v === 'number');
-      const state = STATE_FIELDS.map((f) => entry[f]).find((v) => typeof v === 'string' || typeof v === 'number');
+      const number = NUMBER_FIELDS.map((f) => entry[f]).find(
+        (v) => typeof v === 'string' || typeof v === 'number',
+      );
+      const state = STATE_FIELDS.map((f) => entry[f]).find(
+        (v) => typeof v === 'string' || typeof v === 'number',
+      );
       if (number === undefined || state === undefined) continue;
-      const status = DELIVERED.test(String(state)) ? 'delivered' : UNDELIVERED.test(String(state)) ? 'undelivered' : undefined;
+      const status = DELIVERED.test(String(state))
+        ? 'delivered'
+        : UNDELIVERED.test(String(state))
+          ? 'undelivered'
+          : undefined;
       if (!status) continue;
       // Descom may write national numbers: a recipient matches when its digits end with the listed ones (8+).
       const listed = digits(String(number)).replace(/^00/, '');
@@ -77,7 +89,8 @@ export function createDescomDeliveryReports(
         signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(deps.timeoutMs)]),
       });
       const text = await res.body.text();
-      if (res.statusCode !== 200) throw new TransientError(`Descom answered ${res.statusCode} to GET /shipment/${id}`);
+      if (res.statusCode !== 200)
+        throw new TransientError(`Descom answered ${res.statusCode} to GET /shipment/${id}`);
       let payload: unknown;
       try {
         payload = JSON.parse(text);

@@ -17,7 +17,8 @@ export function registerOvhCommands(program: Command): void {
     .action(
       action(async (baseUrl: string) => {
         const config = loadConfig();
-        if (!config.providers.ovh) throw new ConfigError('OVH is not configured (OVH_APP_KEY, OVH_APP_SECRET, OVH_CONSUMER_KEY)');
+        if (!config.providers.ovh)
+          throw new ConfigError('OVH is not configured (OVH_APP_KEY, OVH_APP_SECRET, OVH_CONSUMER_KEY)');
         const url = await setOvhCallback(config.providers.ovh, {
           timeoutMs: config.providerTimeoutMs,
           logger: commandLogger(config),

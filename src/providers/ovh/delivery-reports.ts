@@ -117,14 +117,21 @@ export interface OvhDeliveryReportsDeps {
  */
 export function createOvhDeliveryReports(cfg: OvhConfig, deps: OvhDeliveryReportsDeps): DeliveryReportSource {
   const log = deps.logger.child({ module: 'ovh-delivery-reports', provider: 'ovh' });
-  const client = deps.client ?? createOvhClient(cfg, { timeoutMs: deps.timeoutMs, logger: deps.logger, meter: deps.meter });
+  const client =
+    deps.client ??
+    createOvhClient(cfg, { timeoutMs: deps.timeoutMs, logger: deps.logger, meter: deps.meter });
   let service: Promise<string> | undefined = cfg.serviceName ? Promise.resolve(cfg.serviceName) : undefined;
 
   // The client syncs its clock (an unmetered call) before its first call: calls that took their
   // allowance meanwhile would all reach OVH at once after it, a burst past the allowance. So the
   // first call goes alone; the others start once it has answered.
   let firstCall: Promise<void> | undefined;
-  async function call<T>(method: 'GET' | 'PUT', path: string, params: Record<string, unknown> | undefined, signal: AbortSignal): Promise<T> {
+  async function call<T>(
+    method: 'GET' | 'PUT',
+    path: string,
+    params: Record<string, unknown> | undefined,
+    signal: AbortSignal,
+  ): Promise<T> {
     if (firstCall) await firstCall;
     const pending = client.request<T>(method, path, params, { signal });
     firstCall ??= pending.then(
@@ -204,7 +211,8 @@ export function createOvhDeliveryReports(cfg: OvhConfig, deps: OvhDeliveryReport
       if (index === undefined || index !== positional(ctx, id)) kept = false;
     }
     await ctx.setNotes({ ...notes, [ORDER_NOTE]: kept ? 'kept' : 'lost' });
-    if (!kept) log.warn({ tag: ctx.batch.tag }, 'OVH ids are not in receiver order for this batch; fetching each id');
+    if (!kept)
+      log.warn({ tag: ctx.batch.tag }, 'OVH ids are not in receiver order for this batch; fetching each id');
     return kept;
   }
 
@@ -246,7 +254,12 @@ export function createOvhDeliveryReports(cfg: OvhConfig, deps: OvhDeliveryReport
       const unknown = new Map<string, number>();
       const now = Date.now();
       for (const [code, status] of Object.entries(OVH_FINAL_RECEIPTS)) {
-        const answer = await call<unknown>('GET', `${path}/outgoing`, { tag: ctx.batch.tag, deliveryReceipt: Number(code) }, ctx.signal);
+        const answer = await call<unknown>(
+          'GET',
+          `${path}/outgoing`,
+          { tag: ctx.batch.tag, deliveryReceipt: Number(code) },
+          ctx.signal,
+        );
         const ids = (Array.isArray(answer) ? answer : []).map(String);
         if (ids.length > 0 && ctx.notes[ORDER_NOTE] === undefined) await checkOrder(ctx, path, ids);
         for (const id of ids) {
@@ -296,15 +309,21 @@ export async function setOvhCallback(
 ): Promise<string> {
   if (!cfg.dlrToken) throw new ConfigError('OVH_DLR_TOKEN is not set: the push route would answer 404');
   const base = new URL(deps.baseUrl);
-  if (base.protocol !== 'https:' && base.protocol !== 'http:') throw new ConfigError(`Not an http(s) base URL: ${deps.baseUrl}`);
+  if (base.protocol !== 'https:' && base.protocol !== 'http:')
+    throw new ConfigError(`Not an http(s) base URL: ${deps.baseUrl}`);
   const url = `${deps.baseUrl.replace(/\/+$/, '')}/v1/providers/ovh/dlr/${cfg.dlrToken}`;
-  const client = createOvhClient(cfg, { timeoutMs: deps.timeoutMs, logger: deps.logger, ...(deps.meter ? { meter: deps.meter } : {}) });
+  const client = createOvhClient(cfg, {
+    timeoutMs: deps.timeoutMs,
+    logger: deps.logger,
+    ...(deps.meter ? { meter: deps.meter } : {}),
+  });
   const signal = AbortSignal.timeout(deps.timeoutMs * 2);
   let name = cfg.serviceName;
   if (!name) {
     const names = await client.request<unknown>('GET', '/sms', undefined, { signal });
     const list = Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
-    if (list.length !== 1 || !list[0]) throw new ConfigError(`OVH account has ${list.length} SMS services; set OVH_SERVICE_NAME`);
+    if (list.length !== 1 || !list[0])
+      throw new ConfigError(`OVH account has ${list.length} SMS services; set OVH_SERVICE_NAME`);
     name = list[0];
   }
   await client.request('PUT', `/sms/${encodeURIComponent(name)}`, { callBack: url }, { signal });

@@ -29,7 +29,10 @@ export async function ovhDeliveryRoutes(app: FastifyInstance, deps: ProviderRout
       const given = (request.params as { token?: string }).token ?? '';
       if (!token || !sameToken(given, token)) throw new NotFoundError('Not found');
       const query = (request.query ?? {}) as Record<string, unknown>;
-      const body = typeof request.body === 'object' && request.body !== null ? (request.body as Record<string, unknown>) : {};
+      const body =
+        typeof request.body === 'object' && request.body !== null
+          ? (request.body as Record<string, unknown>)
+          : {};
       const report = parseOvhPushedReport({ ...query, ...body });
       if (report) await deps.pushReport('ovh', report);
       else await deps.countIgnored('ovh');
