@@ -158,6 +158,8 @@ export class DeliveryReports {
   }
 
   private updatesOf(ctx: DeliveryPollContext, reports: readonly ProviderDeliveryReport[]): DeliveryUpdate[] {
+    // One provider id for the whole batch (a Descom shipment, the simulator): it is each recipient's.
+    const shared = ctx.providerIds.length === 1 ? ctx.providerIds[0] : undefined;
     return reports
       .filter((r) => ctx.pending.has(r.index))
       .map((r) => ({
@@ -166,7 +168,7 @@ export class DeliveryReports {
         at: r.at,
         to: ctx.recipients[r.index] ?? '',
         ...(r.code !== undefined ? { code: r.code } : {}),
-        ...(r.providerId !== undefined ? { providerId: r.providerId } : {}),
+        ...((r.providerId ?? shared) !== undefined ? { providerId: r.providerId ?? shared } : {}),
       }));
   }
 
