@@ -7,6 +7,7 @@ import { cancelRequest, getRequestSummary } from './queue/status.js';
 import type { RequestSummary } from './queue/summary.js';
 import { listRecipients, RECIPIENT_STATUSES, type RecipientPage } from './queue/recipients-list.js';
 import { InputError, NotFoundError } from './errors.js';
+import type { DeliveryCounts } from './queue/delivery-store.js';
 
 export interface SmsClientOptions {
   /** Redis URL (default `redis://127.0.0.1:6379`). */
@@ -59,7 +60,8 @@ export class SmsClient {
     return accepted;
   }
 
-  async get(id: string): Promise<RequestSummary> {
+  /** The request's result (the shape of `GET /v1/messages/:id`), its delivery counts included. */
+  async get(id: string): Promise<RequestSummary & { delivery: DeliveryCounts }> {
     await this.context.ready();
     return getRequestSummary(this.context.store, id);
   }

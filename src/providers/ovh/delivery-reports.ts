@@ -94,6 +94,18 @@ export function parseOvhPushedReport(params: Record<string, unknown>): PushedDel
   };
 }
 
+/** `OVH_SERVICE_NAME`, else the account's only SMS service (`GET /sms`). */
+async function resolveServiceName(cfg: OvhConfig, get: (path: string) => Promise<unknown>): Promise<string> {
+  if (cfg.serviceName) return cfg.serviceName;
+  const names = await get('/sms');
+  const list = Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
+  if (list.length !== 1 || !list[0])
+    throw new AccountError(`OVH account has ${list.length} SMS services; set OVH_SERVICE_NAME`, {
+      code: 'SMSQ_OVH_SERVICE_NAME',
+    });
+  return list[0];
+}
+
 /** Dependencies of {@link createOvhDeliveryReports}. */
 export interface OvhDeliveryReportsDeps {
   timeoutMs: number;
@@ -120,7 +132,7 @@ export function createOvhDeliveryReports(cfg: OvhConfig, deps: OvhDeliveryReport
   const client =
     deps.client ??
     createOvhClient(cfg, { timeoutMs: deps.timeoutMs, logger: deps.logger, meter: deps.meter });
-  let service: Promise<string> | undefined = cfg.serviceName ? Promise.resolve(cfg.serviceName) : undefined;
+  let service: Promise<string> | undefined;
 
   // The client syncs its clock (an unmetered call) before its first call: calls that took their
   // allowance meanwhile would all reach OVH at once after it, a burst past the allowance. So the
@@ -148,15 +160,7 @@ export function createOvhDeliveryReports(cfg: OvhConfig, deps: OvhDeliveryReport
   }
 
   async function servicePath(signal: AbortSignal): Promise<string> {
-    service ??= call<unknown>('GET', '/sms', undefined, signal).then(
-      (names) => {
-        const list = Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
-        if (list.length !== 1 || !list[0])
-          throw new AccountError(`OVH account has ${list.length} SMS services; set OVH_SERVICE_NAME`, {
-            code: 'SMSQ_OVH_SERVICE_NAME',
-          });
-        return list[0];
-      },
+    service ??= resolveServiceName(cfg, (path) => call<unknown>('GET', path, undefined, signal)).catch(
       (err: unknown) => {
         service = undefined;
         throw err;
@@ -308,8 +312,8 @@ export async function setOvhCallback(
   deps: { timeoutMs: number; logger: Logger; meter?: CallMeter; baseUrl: string },
 ): Promise<string> {
   if (!cfg.dlrToken) throw new ConfigError('OVH_DLR_TOKEN is not set: the push route would answer 404');
-  const base = new URL(deps.baseUrl);
-  if (base.protocol !== 'https:' && base.protocol !== 'http:')
+  const protocol = URL.canParse(deps.baseUrl) ? new URL(deps.baseUrl).protocol : '';
+  if (protocol !== 'https:' && protocol !== 'http:')
     throw new ConfigError(`Not an http(s) base URL: ${deps.baseUrl}`);
   const url = `${deps.baseUrl.replace(/\/+$/, '')}/v1/providers/ovh/dlr/${cfg.dlrToken}`;
   const client = createOvhClient(cfg, {
@@ -318,14 +322,9 @@ export async function setOvhCallback(
     ...(deps.meter ? { meter: deps.meter } : {}),
   });
   const signal = AbortSignal.timeout(deps.timeoutMs * 2);
-  let name = cfg.serviceName;
-  if (!name) {
-    const names = await client.request<unknown>('GET', '/sms', undefined, { signal });
-    const list = Array.isArray(names) ? names.filter((n): n is string => typeof n === 'string') : [];
-    if (list.length !== 1 || !list[0])
-      throw new ConfigError(`OVH account has ${list.length} SMS services; set OVH_SERVICE_NAME`);
-    name = list[0];
-  }
+  const name = await resolveServiceName(cfg, (path) =>
+    client.request<unknown>('GET', path, undefined, { signal }),
+  );
   await client.request('PUT', `/sms/${encodeURIComponent(name)}`, { callBack: url }, { signal });
   return url;
 }
