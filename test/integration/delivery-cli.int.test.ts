@@ -24,7 +24,7 @@ describe('smsq recipients and smsq ovh callback set', () => {
     const to = spanishMobiles(40);
     const { id } = await pipeline.client.send({ to, text: 'Hola' });
     await pipeline.client.wait(id, { timeoutMs: 10_000 });
-    await eventually(async () => (await pipeline!.client.get(id)).delivery!.pending === 0);
+    await eventually(async () => (await pipeline!.client.get(id)).delivery.pending === 0);
     const env = { REDIS_URL: pipeline.config.redisUrl, SMSQ_PREFIX: pipeline.config.prefix };
 
     const jsonl = await runSmsq(['recipients', id], env);

@@ -67,8 +67,8 @@ describe('a worker SIGKILLed while delivery reports are being applied', () => {
     for (const id of ids) {
       const result = await client.get(id);
       expect(result.counts.accepted).toBe(10_000);
-      expect(result.delivery!.pending).toBe(0);
-      expect(result.delivery!.delivered + result.delivery!.undelivered).toBe(10_000);
+      expect(result.delivery.pending).toBe(0);
+      expect(result.delivery.delivered + result.delivery.undelivered).toBe(10_000);
       const list = (await redis.lrange(keys.webhookUpdates(id), 0, -1)).map(
         (u) => JSON.parse(u) as { to?: string; type?: string },
       );

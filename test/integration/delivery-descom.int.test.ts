@@ -32,7 +32,7 @@ describe('Descom delivery reports (shipment polling)', () => {
     const to = spanishMobiles(30);
     const { id } = await client.send({ to, text: 'Hola' });
     await client.wait(id, { timeoutMs: 10_000 });
-    await eventually(async () => (await client.get(id)).delivery!.pending === 0, 15_000);
+    await eventually(async () => (await client.get(id)).delivery.pending === 0, 15_000);
     expect((await client.get(id)).delivery).toEqual({
       pending: 0,
       delivered: 0,
@@ -66,7 +66,7 @@ describe('Descom delivery reports (shipment polling)', () => {
     const to = spanishMobiles(10);
     const { id } = await client.send({ to, text: 'Hola' });
     await client.wait(id, { timeoutMs: 10_000 });
-    await eventually(async () => (await client.get(id)).delivery!.pending === 0, 15_000);
+    await eventually(async () => (await client.get(id)).delivery.pending === 0, 15_000);
     expect((await client.get(id)).delivery).toEqual({
       pending: 0,
       delivered: 1,

@@ -25,7 +25,7 @@ describe('delivery reports of the simulator (pipeline end to end)', () => {
     expect(done.tag).toBe('order-42');
     await eventually(async () => (await client.get(id)).delivery?.pending === 0, 15_000);
     const result = await client.get(id);
-    const d = result.delivery!;
+    const d = result.delivery;
     expect(d.delivered + d.undelivered).toBe(250);
     expect(d.expired + d.unreported).toBe(0);
     // About 90 % delivered (a fixed draw per recipient; 250 recipients leave room either side).
