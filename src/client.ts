@@ -6,6 +6,9 @@ import { enqueueRequest, type AcceptedRequest, type EnqueueDeps } from './queue/
 import { cancelRequest, getRequestSummary } from './queue/status.js';
 import type { RequestSummary } from './queue/summary.js';
 import { createWebhookTargetResolver } from './webhooks/target.js';
+import { listRecipients, RECIPIENT_STATUSES, type RecipientPage } from './queue/recipients-list.js';
+import { InputError, NotFoundError } from './errors.js';
+import type { DeliveryCounts } from './queue/delivery-store.js';
 
 export interface SmsClientOptions {
   /** Redis URL (default `redis://127.0.0.1:6379`). */
@@ -78,7 +81,8 @@ export class SmsClient {
     return accepted;
   }
 
-  async get(id: string): Promise<RequestSummary> {
+  /** The request's result (the shape of `GET /v1/messages/:id`), its delivery counts included. */
+  async get(id: string): Promise<RequestSummary & { delivery: DeliveryCounts }> {
     await this.context.ready();
     return getRequestSummary(this.context.store, id);
   }
@@ -95,6 +99,28 @@ export class SmsClient {
       await new Promise((r) => setTimeout(r, delay));
       delay = Math.min(options.pollMs ?? 1_000, delay * 2);
     }
+  }
+
+  /**
+   * A page of the request's recipients with their outcome and delivery status (the shape of
+   * `GET /v1/messages/:id/recipients`): `status` filters by outcome or delivery status, `limit`
+   * 1–1000 (default 100), `cursor` is the previous page's `nextCursor`.
+   */
+  async recipients(
+    id: string,
+    options: { status?: string; limit?: number; cursor?: string } = {},
+  ): Promise<RecipientPage> {
+    await this.context.ready();
+    const limit = options.limit ?? 100;
+    if (!Number.isInteger(limit) || limit < 1 || limit > 1_000)
+      throw new InputError('Invalid limit', [{ path: 'limit', message: 'an integer from 1 to 1000' }]);
+    if (options.status !== undefined && !RECIPIENT_STATUSES.includes(options.status))
+      throw new InputError('Invalid status', [
+        { path: 'status', message: `one of ${RECIPIENT_STATUSES.join(', ')}` },
+      ]);
+    const page = await listRecipients(this.context.store, id, { ...options, limit });
+    if (!page) throw new NotFoundError(`No request with id ${id}`);
+    return page;
   }
 
   /** Cancels batches not yet sent; those already in flight finish. */

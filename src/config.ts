@@ -131,6 +131,14 @@ export const envSchema = z.object({
    */
   SMSQ_FAILBACK_MS: z.preprocess(emptyAsUndefined, int(0).default(600_000)),
 
+  /**
+   * The delivery-report schedule's unit, in ms: polls at 1, 2, 4, 10, 20 and 60 units after a batch
+   * is sent, then every 120 units, and the horizon too are scaled by this / 30000 (the default is
+   * the real schedule: 30 s, 1, 2, 5, 10, 30 min, then hourly). Lower it only for tests and demos.
+   * @defaultValue 30000
+   */
+  SMSQ_DLR_POLL_MS: z.preprocess(emptyAsUndefined, int(1).default(30_000)),
+
   /** Every provider's own keys (src/providers/<id>/env.ts): DESCOM_*, OVH_*, SIMULATOR_*. */
   ...providerEnvShape,
 
@@ -230,6 +238,8 @@ export interface Config {
   routes: RouteRule[];
   /** Circuit breaker: consecutive failures that open it, and the quiet time before failback (ms). */
   circuit: { failures: number; failbackMs: number };
+  /** Unit of the delivery-report schedule, in ms (`SMSQ_DLR_POLL_MS`; 30000 is the real schedule). */
+  dlrPollMs: number;
   /** Each configured provider's own config, by id (see src/providers/index.ts). */
   providers: ProviderConfigs;
   http: {
@@ -336,6 +346,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     csvDir: e.SMSQ_CSV_DIR?.replace(/\/+$/, ''),
     routes,
     circuit: { failures: e.SMSQ_CIRCUIT_FAILURES, failbackMs: e.SMSQ_FAILBACK_MS },
+    dlrPollMs: e.SMSQ_DLR_POLL_MS,
     providers,
     http: {
       port: e.PORT,

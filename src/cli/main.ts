@@ -11,6 +11,8 @@ import { registerServiceCommands } from './commands/service.js';
 import { registerSuppressCommands } from './commands/suppress.js';
 import { describeProviders } from '../providers/index.js';
 import { failureMessage } from './shared.js';
+import { registerRecipientsCommand } from './commands/recipients.js';
+import { registerProviderCommands } from './commands/provider.js';
 // ── Command groups of the campaigns work (src/campaigns): `smsq campaign …`, `smsq import …`. ──
 import { registerCampaignCommand } from './commands/campaign.js';
 import { registerImportCommand } from './commands/import.js';
@@ -31,6 +33,8 @@ export function buildProgram(): Command {
   registerResumeCommand(program);
   registerLedgerCommand(program);
   registerSuppressCommands(program);
+  registerRecipientsCommand(program);
+  registerProviderCommands(program);
   // ── Campaigns (owned by the campaigns work) ──
   registerCampaignCommand(program);
   registerImportCommand(program);

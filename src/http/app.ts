@@ -28,6 +28,11 @@ import { createSmsqMetrics, metricsRoutes } from './metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { messagesRoutes } from './routes/messages.js';
 import { suppressionsRoutes } from './routes/suppressions.js';
+import { queuePushedReport, type DeliveryJobData } from '../queue/delivery-worker.js';
+import { DLR_QUEUE } from '../queue/names.js';
+import { registerProviderRoutes } from './routes/provider-routes.js';
+import { recipientsRoutes } from './routes/recipients.js';
+import { withRedis } from './redis-guard.js';
 
 export type { HttpDeps, SmsqRoutePlugin } from './deps.js';
 
@@ -114,18 +119,38 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
   const extraQueues = (deps.queues ?? []).map(
     (name) => new Queue(name, { connection: context.redis, prefix: context.prefix }),
   );
-  const queues = [context.sendQueue, ...providers.map((p) => context.batchQueue(p)), ...extraQueues];
+  const dlrQueue = new Queue<DeliveryJobData>(DLR_QUEUE, {
+    connection: context.redis,
+    prefix: context.prefix,
+  });
+  const queues = [
+    context.sendQueue,
+    ...providers.map((p) => context.batchQueue(p)),
+    dlrQueue as Queue,
+    ...extraQueues,
+  ];
   app.addHook('onClose', async () => {
-    await Promise.all(extraQueues.map(closeSharedQueue));
+    await Promise.all([...extraQueues, dlrQueue].map((q) => closeSharedQueue(q as Queue)));
   });
 
   await registerOpsRoutes(app, deps, { providers, queues: () => queues, followLedger: true });
+  // Provider callbacks (OVH delivery reports) authenticate themselves, outside the API-key check.
+  await registerProviderRoutes(app, {
+    providers: config.providers,
+    pushReport: (provider, report) => withRedis(context, () => queuePushedReport(dlrQueue, provider, report)),
+    countIgnored: async (provider) => {
+      await withRedis(context, () =>
+        context.redis.hincrby(context.keys.deliveryStats, `${provider}|push-ignored`, 1),
+      );
+    },
+  });
 
   const checkApiKey = createApiKeyCheck(config, logger.child({ module: 'http' }));
   await app.register(async (api) => {
     api.addHook('onRequest', checkApiKey);
     await api.register(messagesRoutes, deps);
     await api.register(suppressionsRoutes, deps);
+    await api.register(recipientsRoutes, deps);
     // Extra routes (campaigns) live behind the same key check and error handler.
     for (const plugin of deps.plugins ?? []) await api.register(plugin, deps);
   });
@@ -170,5 +195,6 @@ async function registerOpsRoutes(
     queues: opts.queues,
     followLedger: opts.followLedger,
     queuePrefix: context.prefix,
+    deliveryStatsKey: context.keys.deliveryStats,
   });
 }

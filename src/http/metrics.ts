@@ -1,6 +1,7 @@
 import type { Queue } from 'bullmq';
 import type { FastifyPluginCallback } from 'fastify';
 import type { Redis } from 'ioredis';
+import { deliveryMetricsText } from '../queue/delivery-metrics.js';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { ProviderId } from '../message/types.js';
 import { readLedger, type LedgerEntry } from '../queue/ledger.js';
@@ -238,6 +239,8 @@ export interface MetricsRouteOptions {
   followLedger?: boolean;
   /** The BullMQ prefix, as a label (not `prefix`: Fastify reads that option as a route prefix). */
   queuePrefix: string;
+  /** The delivery counters' hash (src/queue/delivery-store.ts); served where the ledger is followed. */
+  deliveryStatsKey?: string;
 }
 
 /**
@@ -299,6 +302,8 @@ export const metricsRoutes: FastifyPluginCallback<MetricsRouteOptions> = (app, o
     const texts = await Promise.all(
       queues.map((q) => q.exportPrometheusMetrics({ prefix: opts.queuePrefix })),
     );
+    if (opts.followLedger !== false && opts.deliveryStatsKey)
+      texts.push(deliveryMetricsText(await opts.redis.hgetall(opts.deliveryStatsKey)));
     return mergePrometheusTexts(texts);
   }
 

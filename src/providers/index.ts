@@ -5,12 +5,14 @@
  */
 import type { Logger } from 'pino';
 import type { ProviderId } from '../message/types.js';
-import type { ProviderConfig, ProviderModule } from './module.js';
+import type { DeliveryReportDeps, DeliveryReportSource } from './delivery-types.js';
+import type { ProviderCliCommand, ProviderConfig, ProviderHttpRoute, ProviderModule } from './module.js';
 import * as registry from './modules.js';
 import { UNMETERED, type CallMeter, type SmsProvider } from './types.js';
 
 export type { SmsProvider, ProviderLimits } from './types.js';
-export type { ProviderModule, ProviderConfig, ProviderDeps } from './module.js';
+export type { ProviderModule, ProviderConfig, ProviderDeps, ProviderHttpRoute } from './module.js';
+export type { DeliveryReportSource, PushedDeliveryReport } from './delivery-types.js';
 
 type RegisteredModule = (typeof registry)[keyof typeof registry];
 
@@ -111,6 +113,43 @@ export async function createProvider(
   if (!config) throw new Error(`Provider ${id} is not configured`);
   const meter = module.metered && deps.meterFor ? deps.meterFor(id) : UNMETERED;
   return module.create(config, { logger: deps.logger, timeoutMs: deps.timeoutMs, meter });
+}
+
+/** Every configured provider's delivery-report source, by id (providers without reports have none). */
+export async function createDeliveryReportSources(
+  configs: ProviderConfigs,
+  deps: Omit<DeliveryReportDeps, 'meter'> & { meterFor: (id: ProviderId) => CallMeter },
+): Promise<Map<ProviderId, DeliveryReportSource>> {
+  const sources = new Map<ProviderId, DeliveryReportSource>();
+  for (const module of PROVIDER_MODULES) {
+    const config = configs[module.id];
+    if (!config || !module.deliveryReports) continue;
+    const { meterFor, ...rest } = deps;
+    sources.set(module.id, await module.deliveryReports(config, { ...rest, meter: meterFor(module.id) }));
+  }
+  return sources;
+}
+
+/** Every configured provider's own HTTP routes, with the full path (`/v1/providers/<id>/…`). */
+export function providerHttpRoutes(
+  configs: ProviderConfigs,
+): { provider: ProviderId; path: string; route: ProviderHttpRoute }[] {
+  return PROVIDER_MODULES.flatMap((module) => {
+    const config = configs[module.id];
+    if (!config || !module.httpRoutes) return [];
+    return module.httpRoutes(config).map((route) => ({
+      provider: module.id,
+      path: `/v1/providers/${module.id}${route.url}`,
+      route,
+    }));
+  });
+}
+
+/** Every provider's own CLI commands (`smsq <id> …`), configured or not. */
+export function providerCliCommands(): { provider: ProviderId; command: ProviderCliCommand }[] {
+  return PROVIDER_MODULES.flatMap((module) =>
+    (module.cliCommands ?? []).map((command) => ({ provider: module.id, command })),
+  );
 }
 
 /** Every configured provider, by id. */

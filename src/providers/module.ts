@@ -6,6 +6,7 @@
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { DecisionTable } from './decisions.js';
+import type { DeliveryReportDeps, DeliveryReportSource, PushedDeliveryReport } from './delivery-types.js';
 import type { CallMeter, SmsProvider } from './types.js';
 
 /** What every provider's config has, whatever else it holds. */
@@ -40,22 +41,35 @@ export interface ProviderEnvResult<Cfg> {
  * Framework-free, so the provider folder does not depend on the HTTP layer.
  */
 export interface ProviderHttpRoute {
-  method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  /** Below `/v1/providers/<id>`, Fastify syntax (`/dlr/:token`). */
+  methods: readonly ('GET' | 'POST' | 'PUT' | 'DELETE')[];
+  /** Below `/v1/providers/<id>`, Fastify syntax (`/dlr/:token`). Query, JSON and form bodies are parsed. */
   url: string;
-  handle(req: { params: Record<string, string>; query: unknown; body: unknown }): Promise<{
-    status: number;
-    body?: unknown;
-  }>;
+  handle(
+    req: { params: Record<string, string>; query: Record<string, unknown>; body: Record<string, unknown> },
+    ctx: ProviderRouteContext,
+  ): Promise<{ status: number; text?: string }>;
+}
+
+/** What the HTTP app gives a provider's routes. */
+export interface ProviderRouteContext {
+  /** Queues a pushed delivery report durably (resolves once Redis holds it). */
+  pushReport(report: PushedDeliveryReport): Promise<void>;
+  /** Counts a pushed report that was not queued (no final status). */
+  countIgnored(): Promise<void>;
 }
 
 /** A CLI command a provider adds as `smsq <id> <name…>` (e.g. `smsq ovh callback set <url>`). */
-export interface ProviderCliCommand {
+export interface ProviderCliCommand<Cfg extends ProviderConfig = ProviderConfig> {
   /** Words after `smsq <id>`, e.g. `['callback', 'set']`. */
   name: readonly string[];
   description: string;
-  args: readonly string[];
-  run(args: readonly string[], ctx: { logger: Logger; timeoutMs: number }): Promise<void>;
+  /** Commander argument syntax, e.g. `['<baseUrl>']`, each with its description. */
+  args: readonly { name: string; description: string }[];
+  /** `config` is undefined when the provider is not configured; what it prints goes to `print`. */
+  run(
+    args: readonly string[],
+    ctx: { config: Cfg | undefined; logger: Logger; timeoutMs: number; print(line: string): void },
+  ): Promise<void>;
 }
 
 /**
@@ -85,10 +99,12 @@ export interface ProviderModule<
   /** Its config from the parsed environment; no config and no problem when it is not configured. */
   fromEnv(env: z.output<z.ZodObject<Shape>>): ProviderEnvResult<Cfg>;
   create(config: Cfg, deps: ProviderDeps): Promise<SmsProvider>;
-  /** Routes it adds to the HTTP API, if any. */
-  httpRoutes?(config: Cfg, deps: ProviderDeps): readonly ProviderHttpRoute[];
-  /** Commands it adds to the CLI, if any. */
-  cliCommands?(config: Cfg): readonly ProviderCliCommand[];
+  /** Where its delivery reports come from (polled, and pushed where `httpRoutes` take them), if anywhere. */
+  deliveryReports?(config: Cfg, deps: DeliveryReportDeps): Promise<DeliveryReportSource>;
+  /** Routes it adds to the HTTP API under `/v1/providers/<id>`, if any (they authenticate their caller themselves). */
+  httpRoutes?(config: Cfg): readonly ProviderHttpRoute[];
+  /** Commands it adds to the CLI as `smsq <id> …`, if any. */
+  readonly cliCommands?: readonly ProviderCliCommand<Cfg>[];
 }
 
 /** Types a module literally (its id stays a literal type, its env and config stay its own). */

@@ -4,6 +4,8 @@ import type { ProviderId } from '../message/types.js';
 export const SEND_QUEUE = 'send';
 export const SEND_JOB = 'send';
 export const BATCH_JOB = 'batch';
+/** Delivery reports: polls per sent batch and pushed reports, apart from sending (src/queue/delivery-worker.ts). */
+export const DLR_QUEUE = 'dlr';
 
 /** One queue per provider account, so a limiter or a pause applies to that provider only. */
 export function batchQueueName(provider: ProviderId): string {
@@ -40,6 +42,16 @@ export function smsqKeys(prefix: string) {
      * event JSON): written in the same script as the cut, removed once the job is added (src/webhooks/).
      */
     webhookOutbox: `${prefix}:wh-outbox`,
+    /** A batch's delivery status, one fixed-size record per recipient (src/queue/delivery-store.ts). */
+    delivery: (batchId: string) => `${prefix}:dlr:${batchId}`,
+    /** A batch's delivery bookkeeping (request, provider, send time, the report source's notes). */
+    deliveryBatch: (batchId: string) => `${prefix}:dlrb:${batchId}`,
+    /** A request's delivery counts (final statuses; pending is what `accepted` leaves). */
+    deliveryRequest: (requestId: string) => `${prefix}:dlrq:${requestId}`,
+    /** Delivery counters and latency histogram of every provider, for /metrics. */
+    deliveryStats: `${prefix}:dlr-stats`,
+    /** ZSET of batches still awaiting reports, scored by their lowest provider id (push lookups). */
+    deliveryIds: (provider: ProviderId) => `${prefix}:dlr-ids:${provider}`,
   };
 }
 

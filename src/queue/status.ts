@@ -1,13 +1,21 @@
 import { NotFoundError } from '../errors.js';
+import { DeliveryStore, type DeliveryCounts } from './delivery-store.js';
 import type { RecordStore } from './records.js';
 import { summarizeRequest, type RequestSummary } from './summary.js';
 
 /** The current result of a request (the shape of GET /v1/messages/:id). */
-export async function getRequestSummary(store: RecordStore, id: string): Promise<RequestSummary> {
+export async function getRequestSummary(
+  store: RecordStore,
+  id: string,
+): Promise<RequestSummary & { delivery: DeliveryCounts }> {
   const request = await store.getRequest(id);
   if (!request) throw new NotFoundError(`No request with id ${id}`);
   const batches = await store.getBatches(request.batchIds);
-  return summarizeRequest(request, batches);
+  const summary = summarizeRequest(request, batches);
+  const finals = await new DeliveryStore(store.redis, store.keys).getRequestFinals(id);
+  const final = finals.delivered + finals.undelivered + finals.expired + finals.unreported;
+  // Pending is what the accepted count leaves: a batch just recorded sent counts before its state exists.
+  return { ...summary, delivery: { pending: Math.max(0, summary.counts.accepted - final), ...finals } };
 }
 
 /**

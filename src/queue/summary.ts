@@ -1,5 +1,6 @@
 import { batchRecipients, type ProviderId } from '../message/types.js';
 import { isFinalBatchState, OUTCOME_OF_STATE, type BatchState } from './batch-state.js';
+import type { DeliveryCounts } from './delivery-store.js';
 import { countInvalid } from './ledger.js';
 import type { BatchMove, BatchRecord, RequestRecord } from './records.js';
 
@@ -39,6 +40,10 @@ export interface RequestSummary {
   credits: { estimated: number; charged: number };
   /** Recipients a provider accepted a second time (duplicate sends); each is also a ledger line. */
   duplicatesSent: number;
+  /** The request's `tag`, as given. */
+  tag?: string;
+  /** Delivery status of the accepted recipients (adds up to `counts.accepted`); set by `getRequestSummary`. */
+  delivery?: DeliveryCounts;
   batches: BatchSummary[];
 }
 
@@ -98,6 +103,7 @@ export function summarizeRequest(request: RequestRecord, batches: readonly Batch
     counts,
     credits: { estimated, charged },
     duplicatesSent: request.duplicatesSent,
+    ...(request.tag !== undefined ? { tag: request.tag } : {}),
     batches: summaries,
   };
 }

@@ -3,7 +3,7 @@ import { holdUntilWindow } from '../message/send-window.js';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
-import { createProviders } from '../providers/index.js';
+import { createDeliveryReportSources, createProviders } from '../providers/index.js';
 import { providerAllowanceMeters } from './allowance.js';
 import { timeProviders, type ProviderRequestObserver } from '../providers/timed-provider.js';
 import type { SmsProvider } from '../providers/types.js';
@@ -26,9 +26,13 @@ import { ProviderControl } from './provider-control.js';
 import { createSplitter, type SendJobResult } from './splitter.js';
 import type { WebhookDeliveryResult } from '../webhooks/delivery.js';
 import { startWebhookWorkers } from '../webhooks/worker.js';
+import { behindSends } from './delivery-meter.js';
+import { DeliveryReports, sendsWaiting } from './delivery-worker.js';
 
 export interface SmsqWorkers {
   context: QueueContext;
+  /** Delivery reports of sent batches (the `dlr` queue and its worker). */
+  deliveryReports: DeliveryReports;
   control: ProviderControl;
   /** Per-provider circuits (counted only with SMSQ_ROUTES). */
   circuit: CircuitBreaker;
@@ -199,6 +203,23 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     return connection;
   };
 
+  const deliveryReports = new DeliveryReports({
+    redis: context.redis,
+    keys: context.keys,
+    prefix: config.prefix,
+    store: context.store,
+    // Report calls share each provider's allowance, behind its sends.
+    sources: await createDeliveryReportSources(config.providers, {
+      logger,
+      timeoutMs: config.providerTimeoutMs,
+      unitMs: config.dlrPollMs,
+      meterFor: (id) => behindSends(meterFor(id), () => sendsWaiting(batchQueues.get(id))),
+    }),
+    unitMs: config.dlrPollMs,
+    keepMs: config.recordTtlS * 1_000,
+    logger,
+  });
+
   const splitter = createSplitter({
     store: context.store,
     providers,
@@ -218,27 +239,41 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       concurrency: 4,
     }),
   ];
+  // Best effort: a request whose recipients were all final before it completed gets its
+  // `delivered` webhook entry here (the report that finishes a completed request pushes it itself).
+  workers[0]!.on('completed', (job: { data: SendJobData }) => {
+    deliveryReports
+      .requestCompleted(job.data.requestId)
+      .catch((err: unknown) => log.warn({ err }, 'Delivery state of a completed request not checked'));
+  });
 
   for (const [id, provider] of providers) {
     if (opts.only && !opts.only.includes(id)) continue;
     const ratePerSecond = config.providers[id]?.ratePerSecond ?? 1;
     // The processor reaches its worker (a 429 rate-limits the whole queue) only once jobs run.
+    const processBatch = createBatchProcessor({
+      store: context.store,
+      provider,
+      control,
+      ambiguous: config.ambiguous,
+      attempts: config.attempts,
+      providerTimeoutMs: config.providerTimeoutMs,
+      // Right after the claim, on the connection that wrote it (WAIT/WAITAOF cover that connection).
+      durable: awaitDurable,
+      logger,
+      worker: () => worker,
+      holdUntil: opts.holdUntil ?? holdUntilWindow,
+      ...(failover ? { circuit, failover } : {}),
+    });
     const worker: Worker<BatchJobData, BatchJobResult> = new Worker<BatchJobData, BatchJobResult>(
       batchQueueName(id),
-      createBatchProcessor({
-        store: context.store,
-        provider,
-        control,
-        ambiguous: config.ambiguous,
-        attempts: config.attempts,
-        providerTimeoutMs: config.providerTimeoutMs,
-        // Right after the claim, on the connection that wrote it (WAIT/WAITAOF cover that connection).
-        durable: awaitDurable,
-        logger,
-        worker: () => worker,
-        holdUntil: opts.holdUntil ?? holdUntilWindow,
-        ...(failover ? { circuit, failover } : {}),
-      }),
+      // A sent batch gets its delivery state and polls before its job completes (a re-run of a
+      // sent batch returns `sent` again, so a crash in between is completed by the re-run).
+      async (job, token, signal) => {
+        const result = await processBatch(job, token, signal);
+        if (result.state === 'sent') await deliveryReports.batchSent(result.batchId);
+        return result;
+      },
       {
         ...workerOpts,
         connection: workerConnection(),
@@ -258,6 +293,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   });
   workers.push(webhooks.worker);
 
+  workers.push(deliveryReports.startWorker(workerConnection(), workerOpts));
   for (const worker of workers) worker.on('error', reportWorkerError(log, worker.name));
   control.startProbing();
   failover?.start();
@@ -291,6 +327,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     control,
     circuit,
     ...(failover ? { failover } : {}),
+    deliveryReports,
     providers,
     workers,
     running: () => workers.every((w) => w.isRunning()),
@@ -310,6 +347,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         );
         clearTimeout(timer);
         await webhooks.stop().catch((err: unknown) => log.error({ err }, 'Webhook drain stop failed'));
+        await deliveryReports.close();
         for (const connection of connections) connection.disconnect();
         for (const provider of providers.values()) await provider.close().catch(() => undefined);
         await context.close();

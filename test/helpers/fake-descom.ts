@@ -86,6 +86,12 @@ export interface FakeDescomOptions {
    * False is a server (or a load balancer in front of it) that closes idle sockets without saying.
    */
   keepAliveHint?: boolean;
+  /**
+   * Extra fields of `GET /api/shipment/{id}` (whose body is otherwise the send's 200 body, as
+   * Descom documents it), from the shipment's recipients: e.g. a per-recipient list, to test what
+   * smsq does when Descom lists one. Default: none.
+   */
+  shipmentDetails?: (recipients: string[]) => Record<string, unknown>;
 }
 
 export interface FakeDescom {
@@ -117,6 +123,7 @@ export interface FakeDescom {
 
 const SEND_PATH = '/api/sms/send';
 const BALANCE_PATH = '/api/balance';
+const SHIPMENT_PATH = /^\/api\/shipment\/(\d+)$/;
 const MAX_MESSAGES = 50;
 const MAX_TO = 100;
 
@@ -213,10 +220,24 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
     const before = balance;
     balance -= numSms;
     const now = new Date().toISOString().replace('T', ' ').slice(0, 19);
+    const id = nextId++;
+    const body = {
+      id,
+      dryrun: false,
+      num_messages: recipients,
+      num_sms: numSms,
+      cost_credits: numSms,
+      credits_before: before,
+      credits_after: balance,
+      ip: '127.0.0.1',
+      created_at: now,
+      updated_at: now,
+    };
+    shipments.set(id, { body, recipients: messages.flatMap((m) => m.to) });
     return {
       status: 200,
       body: {
-        id: nextId++,
+        id,
         dryrun: false,
         num_messages: recipients,
         num_sms: numSms,
@@ -291,6 +312,8 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
     answer(res, reply.status, reply.body, { ...keepAliveHeader, ...reply.headers });
   }
 
+  const shipments = new Map<number, { body: Record<string, unknown>; recipients: string[] }>();
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const path = (req.url ?? '/').split('?')[0] ?? '/';
     const authorized = req.headers['dsms-user'] === user && req.headers['dsms-pass'] === pass;
@@ -314,6 +337,16 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
         authorized ? { balance } : { error: 'Autentificación requerida o denegada' },
         keepAliveHeader,
       );
+    } else if (req.method === 'GET' && SHIPMENT_PATH.test(path)) {
+      const shipment = shipments.get(Number(SHIPMENT_PATH.exec(path)?.[1]));
+      // Descom: 403 "not allowed to access this element" for a shipment that is not the account's.
+      entry.status = !authorized ? 401 : shipment ? 200 : 403;
+      const reply = !authorized
+        ? { error: 'Autentificación requerida o denegada' }
+        : shipment
+          ? { ...shipment.body, ...opts.shipmentDetails?.(shipment.recipients) }
+          : { error: 'No tiene permiso para acceder a este elemento' };
+      answer(res, entry.status, reply, keepAliveHeader);
     } else {
       entry.status = 404;
       answer(res, 404, { error: 'Not found' }, keepAliveHeader);

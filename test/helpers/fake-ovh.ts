@@ -13,6 +13,7 @@ export type FakeOvhRoute =
   | 'GET /auth/time'
   | 'GET /sms'
   | 'GET /sms/{sn}'
+  | 'PUT /sms/{sn}'
   | 'POST /sms/{sn}/jobs'
   | 'GET /sms/{sn}/jobs'
   | 'GET /sms/{sn}/jobs/{id}'
@@ -67,7 +68,23 @@ export interface FakeOvhOptions {
    * ms. Default 0: sent at once.
    */
   pendingMs?: number;
+  /**
+   * Delivery reports, per SMS at its creation: after `afterMs` (once sent) its final
+   * `deliveryReceipt` (`dlr`: 1 delivered, 2 failed, 16 error) and `ptt`; `'never'`: it stays at
+   * `deliveryReceipt` 4 (pending) with ptt 3 (accepted by the operator) for good. Before its final
+   * state a sent SMS shows 4 / 3 as well. When a `callBack` is set (`PUT /sms/{sn}`), the fake calls
+   * it with OVH's parameters at the final state. Default (no plan): delivered (1 / 4) as soon as sent.
+   */
+  reportPlan?: (receiver: string, id: number) => FakeOvhReportPlan;
+  /**
+   * How the callback spells the receipt: `dlr` (as RaspiSMS reads it) or `description` (OVH's guide);
+   * both send `id`, `ptt`, `date` and `descriptionDlr`. Default `dlr`.
+   */
+  callbackSpelling?: 'dlr' | 'description';
 }
+
+/** The delivery report an SMS of the fake ends with (see `FakeOvhOptions.reportPlan`). */
+export type FakeOvhReportPlan = { afterMs: number; dlr: 1 | 2 | 16; ptt: number } | 'never';
 
 /** One request as the fake received it. */
 export interface FakeOvhRequest {
@@ -101,6 +118,8 @@ export interface FakeOutgoingRecord {
   createdAt: number;
   /** Local time (ms) until which it is pending. */
   pendingUntil: number;
+  /** Its delivery report (see `FakeOvhOptions.reportPlan`); undefined: delivered once sent. */
+  report?: FakeOvhReportPlan;
 }
 
 export interface FakeOvh {
@@ -122,6 +141,10 @@ export interface FakeOvh {
   setCreditsLeft(credits: number): void;
   /** Changes how long SMS accepted from now on stay pending, in ms (see `FakeOvhOptions.pendingMs`). */
   setPendingMs(ms: number): void;
+  /** The account's `callBack`, as last set with `PUT /sms/{sn}` (undefined before). */
+  callBack(): string | undefined;
+  /** Callback calls made (URL with its query) and their HTTP status (0 when the call failed). */
+  callbacks: { url: string; status: number }[];
   close(): Promise<void>;
 }
 
@@ -130,6 +153,7 @@ const ROUTES: { route: FakeOvhRoute; method: string; pattern: RegExp }[] = [
   { route: 'GET /auth/time', method: 'GET', pattern: /^\/auth\/time$/ },
   { route: 'GET /sms', method: 'GET', pattern: /^\/sms$/ },
   { route: 'GET /sms/{sn}', method: 'GET', pattern: /^\/sms\/(?<sn>[^/]+)$/ },
+  { route: 'PUT /sms/{sn}', method: 'PUT', pattern: /^\/sms\/(?<sn>[^/]+)$/ },
   { route: 'POST /sms/{sn}/jobs', method: 'POST', pattern: /^\/sms\/(?<sn>[^/]+)\/jobs$/ },
   { route: 'GET /sms/{sn}/jobs', method: 'GET', pattern: /^\/sms\/(?<sn>[^/]+)\/jobs$/ },
   { route: 'GET /sms/{sn}/jobs/{id}', method: 'GET', pattern: /^\/sms\/(?<sn>[^/]+)\/jobs\/(?<id>\d+)$/ },
@@ -232,24 +256,68 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
   const sockets = new Set<Socket>();
   const serverTime = (): number => Math.round(Date.now() / 1000) + (opts.timeOffsetS ?? 0);
   const serverNowMs = (): number => Date.now() + (opts.timeOffsetS ?? 0) * 1_000;
+  let callBack: string | undefined;
+  const callbacks: { url: string; status: number }[] = [];
+  const timers = new Set<NodeJS.Timeout>();
+  /** The SMS's delivery state now: `deliveryReceipt`, `ptt`, and when it became final. */
+  const reportOf = (record: FakeOutgoingRecord, pending: boolean) => {
+    if (pending) return { dlr: 0, ptt: 0 };
+    const plan = record.report;
+    if (plan === undefined) return { dlr: 1, ptt: 4, finalAt: record.pendingUntil };
+    if (plan === 'never' || Date.now() < record.pendingUntil + plan.afterMs) return { dlr: 4, ptt: 3 };
+    return { dlr: plan.dlr, ptt: plan.ptt, finalAt: record.pendingUntil + plan.afterMs };
+  };
+  /** OVH calls the account's callBack when an SMS reaches its final state. */
+  const scheduleCallback = (record: FakeOutgoingRecord) => {
+    const plan = record.report;
+    if (plan === undefined || plan === 'never') return;
+    const timer = setTimeout(
+      () => {
+        timers.delete(timer);
+        if (!callBack) return;
+        const url = new URL(callBack);
+        url.searchParams.set('id', String(record.id));
+        url.searchParams.set(
+          opts.callbackSpelling === 'description' ? 'description' : 'dlr',
+          String(plan.dlr),
+        );
+        url.searchParams.set('ptt', String(plan.ptt));
+        url.searchParams.set('descriptionDlr', plan.dlr === 1 ? 'Delivered' : 'Failed');
+        url.searchParams.set('date', new Date().toISOString().slice(0, 19).replace('T', ' '));
+        const entry = { url: url.toString(), status: 0 };
+        callbacks.push(entry);
+        fetch(url).then(
+          async (res) => {
+            entry.status = res.status;
+            await res.arrayBuffer();
+          },
+          () => undefined,
+        );
+      },
+      Math.max(0, record.pendingUntil + plan.afterMs - Date.now()),
+    );
+    timers.add(timer);
+  };
   const recordBody = (record: FakeOutgoingRecord, pending: boolean) => {
+    const report = reportOf(record, pending);
     const common = {
       id: record.id,
       receiver: record.receiver,
       message: record.message,
       credits: record.credits,
       sender: record.sender ?? '',
-      ptt: pending ? 0 : 4,
+      ptt: report.ptt,
       messageLength: record.message.length,
       numberOfSms: 1,
-      deliveryReceipt: pending ? 0 : 1,
+      deliveryReceipt: report.dlr,
       differedDelivery: 0,
       // OVH writes local time with an offset and whole seconds.
       creationDatetime: new Date(Math.floor(record.createdAt / 1000) * 1000)
         .toISOString()
         .replace('.000Z', '+00:00'),
       sentAt: null,
-      deliveredAt: null,
+      deliveredAt:
+        report.finalAt !== undefined && report.dlr === 1 ? new Date(report.finalAt).toISOString() : null,
     };
     // An sms.Job has no tag; an sms.Outgoing has one.
     return pending ? common : { ...common, tag: record.tag };
@@ -316,7 +384,7 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
     const ids = valid.map((receiver) => {
       const id = nextId++;
       const sender = typeof job.sender === 'string' ? job.sender : undefined;
-      outgoing.push({
+      const record: FakeOutgoingRecord = {
         id,
         tag,
         receiver,
@@ -325,7 +393,10 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
         sender,
         createdAt: serverNowMs(),
         pendingUntil: Date.now() + pendingMs,
-      });
+        ...(opts.reportPlan ? { report: opts.reportPlan(receiver, id) } : {}),
+      };
+      outgoing.push(record);
+      scheduleCallback(record);
       return id;
     });
     received.push(...receivers);
@@ -353,12 +424,26 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
             creditsHoldByQuota: 0,
           },
         };
+      case 'PUT /sms/{sn}': {
+        const body = request.body as { callBack?: unknown } | undefined;
+        if (typeof body?.callBack === 'string') callBack = body.callBack;
+        return { status: 200, body: null };
+      }
       case 'POST /sms/{sn}/jobs':
         return createJob(request.body);
       case 'GET /sms/{sn}/outgoing': {
         const tag = request.query.get('tag');
+        const receipt = request.query.get('deliveryReceipt');
+        const ptt = request.query.get('ptt');
         const sent = outgoing.filter((o) => !isPending(o));
-        return { status: 200, body: sent.filter((o) => tag === null || o.tag === tag).map((o) => o.id) };
+        return {
+          status: 200,
+          body: sent
+            .filter((o) => tag === null || o.tag === tag)
+            .filter((o) => receipt === null || String(reportOf(o, false).dlr) === receipt)
+            .filter((o) => ptt === null || String(reportOf(o, false).ptt) === ptt)
+            .map((o) => o.id),
+        };
       }
       case 'GET /sms/{sn}/jobs':
         return { status: 200, body: outgoing.filter(isPending).map((o) => o.id) };
@@ -507,7 +592,10 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
     setPendingMs(ms) {
       pendingMs = ms;
     },
+    callBack: () => callBack,
+    callbacks,
     async close() {
+      for (const timer of timers) clearTimeout(timer);
       for (const socket of sockets) socket.destroy();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));

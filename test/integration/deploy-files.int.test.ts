@@ -206,6 +206,7 @@ describe('deploy/: the Grafana dashboard and the Prometheus alerts name only wha
         PORT: '0',
         SMSQ_API_KEYS: 'deploy-key',
         SIMULATOR_LATENCY_MS: '0',
+        SIMULATOR_DLR_DELAY_MS: '0',
         LOG_LEVEL: 'fatal',
       },
     });
@@ -221,7 +222,9 @@ describe('deploy/: the Grafana dashboard and the Prometheus alerts name only wha
     const deadline = Date.now() + 10_000;
     for (;;) {
       const text = await (await fetch(`${service.url}/metrics`)).text();
-      if (/^smsq_recipients_total\{[^}]*\} [1-9]/m.test(text) || Date.now() > deadline) {
+      const counted = /^smsq_recipients_total\{[^}]*\} [1-9]/m.test(text);
+      const reported = /^smsq_delivery_total\{[^}]*\} [1-9]/m.test(text);
+      if ((counted && reported) || Date.now() > deadline) {
         scrape = readScrape(text);
         break;
       }

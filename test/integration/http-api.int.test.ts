@@ -310,7 +310,7 @@ describe('dashboard access and actions', () => {
     const listing = await fetch(`${api.url}/admin/queues/api/queues`);
     expect(listing.status).toBe(200);
     const queues = ((await listing.json()) as { queues: { name: string; readOnlyMode: boolean }[] }).queues;
-    expect(queues.map((q) => q.name)).toEqual(['send', 'batch-simulator']);
+    expect(queues.map((q) => q.name)).toEqual(['send', 'batch-simulator', 'dlr']);
     expect(queues[0]!.readOnlyMode).toBe(false);
     const edit = await fetch(`${api.url}/admin/queues/api/queues/send/${body.id as string}/update-data`, {
       method: 'PATCH',

@@ -106,6 +106,8 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
       tag: 'smsq-b1',
       noStopClause: true,
       priority: 'high',
+      // OVH_VALIDITY_MINUTES unset in this config: OVH's own default, said explicitly.
+      validityPeriod: 2880,
     });
     expect(receipt).toStrictEqual({
       providerIds: fake.outgoing.map((o) => String(o.id)),

@@ -11,7 +11,7 @@ import { action, withQueueContext, writeLine } from '../shared.js';
 const CSV_COLUMNS = ['entryId', ...LEDGER_FIELDS] as const;
 
 /** One CSV field: quoted when it holds a comma, quote or line break; a leading formula character is neutralised. */
-function csvField(value: string | number | boolean | readonly string[] | undefined): string {
+export function csvField(value: string | number | boolean | readonly string[] | undefined): string {
   let text = Array.isArray(value) ? value.join(' ') : value === undefined ? '' : String(value);
   if (/^[=+\-@]/.test(text) && Number.isNaN(Number(text))) text = `'${text}`;
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;

@@ -37,6 +37,17 @@ export const countsSchema = z.object({
   unknown: count,
 });
 
+export const deliveryCountsSchema = z
+  .object({
+    pending: count,
+    delivered: count,
+    undelivered: count,
+    expired: count,
+    unreported: count,
+  })
+  .describe('Delivery status of the accepted recipients; adds up to counts.accepted')
+  .meta({ id: 'DeliveryCounts' });
+
 export const summarySchema = z
   .object({
     id: z.string(),
@@ -49,6 +60,8 @@ export const summarySchema = z
       description:
         'Recipients a provider accepted a second time (a duplicate send, also in the ledger); 0 is the goal',
     }),
+    tag: z.string().optional().describe('The tag given with the request'),
+    delivery: deliveryCountsSchema,
     batches: z.array(
       z.object({
         id: z.string(),
@@ -80,7 +93,7 @@ export const summarySchema = z
   })
   .meta({ id: 'RequestSummary' });
 
-const idParams = z.object({ id: z.string().min(1).max(200) });
+export const idParams = z.object({ id: z.string().min(1).max(200) });
 
 /** POST, GET and DELETE of send requests (`/v1/messages`). */
 export const messagesRoutes: FastifyPluginCallbackZod<HttpDeps> = (app, deps, done) => {

@@ -17,4 +17,8 @@ export const descomModule = defineProviderModule({
     const { createDescomProvider } = await import('./provider.js');
     return createDescomProvider(config, { timeoutMs, logger });
   },
+  async deliveryReports(config, deps) {
+    const { createDescomDeliveryReports } = await import('./delivery-reports.js');
+    return createDescomDeliveryReports(config, deps);
+  },
 });

@@ -34,6 +34,24 @@ export const ovhEnvShape = {
       .default('true')
       .transform((v) => v === 'true'),
   ),
+  /**
+   * Minutes OVH keeps trying to deliver an SMS (`validityPeriod`, sent with every job). Delivery
+   * reports are polled until this plus an hour; recipients still pending then end `expired`.
+   * @defaultValue 2880
+   */
+  OVH_VALIDITY_MINUTES: z.preprocess(emptyAsUndefined, int(1).default(2_880)),
+  /**
+   * Secret path segment of the OVH delivery-report push (`/v1/providers/ovh/dlr/<token>`); unset:
+   * that route answers 404 and reports are only polled. At least 16 characters.
+   */
+  OVH_DLR_TOKEN: z.preprocess(
+    emptyAsUndefined,
+    z
+      .string()
+      .min(16)
+      .regex(/^[\w-]+$/)
+      .optional(),
+  ),
 };
 
 export type OvhEnv = z.output<z.ZodObject<typeof ovhEnvShape>>;
@@ -50,6 +68,10 @@ export interface OvhConfig {
   noStopClause: boolean;
   /** Settle window of an ambiguous batch's lookups, in ms (`OVH_SETTLE_MS`). */
   settleMs: number;
+  /** `validityPeriod` of every job, in minutes (`OVH_VALIDITY_MINUTES`; default 2880). */
+  validityMinutes?: number;
+  /** Path token of the delivery-report push (`OVH_DLR_TOKEN`); unset: no push route. */
+  dlrToken?: string;
 }
 
 /** OVH is configured when its three keys are: all three, or it is a mistake. */
@@ -74,6 +96,8 @@ export function ovhConfigFromEnv(e: OvhEnv): ProviderEnvResult<OvhConfig> {
       ratePerSecond: e.OVH_RATE_PER_S,
       noStopClause: e.OVH_NO_STOP_CLAUSE,
       settleMs: e.OVH_SETTLE_MS,
+      validityMinutes: e.OVH_VALIDITY_MINUTES,
+      dlrToken: e.OVH_DLR_TOKEN,
     },
     problems: [],
   };

@@ -1,4 +1,6 @@
 import { defineProviderModule } from '../module.js';
+import { ovhCallbackSet } from './cli.js';
+import { ovhDeliveryRoute } from './delivery-route.js';
 import { OVH_DECISIONS } from './decisions.js';
 import { ovhConfigFromEnv, ovhEnvShape } from './env.js';
 
@@ -17,4 +19,11 @@ export const ovhModule = defineProviderModule({
     const { createOvhProvider } = await import('./provider.js');
     return createOvhProvider(config, { timeoutMs, logger, meter });
   },
+  // Polled by tag and final code, and pushed to the route below once `smsq ovh callback set` ran.
+  async deliveryReports(config, deps) {
+    const { createOvhDeliveryReports } = await import('./delivery-reports.js');
+    return createOvhDeliveryReports(config, deps);
+  },
+  httpRoutes: (config) => [ovhDeliveryRoute(config)],
+  cliCommands: [ovhCallbackSet],
 });

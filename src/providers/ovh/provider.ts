@@ -159,6 +159,8 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
       tag: batch.tag,
       noStopClause: cfg.noStopClause,
       priority: 'high',
+      // Minutes OVH keeps trying; delivery reports are awaited until this plus an hour.
+      validityPeriod: cfg.validityMinutes ?? 2_880,
       // Only `sender`, never `senderForResponse`: that one wins and sends from a short code.
       ...(sender ? { sender } : {}),
     };

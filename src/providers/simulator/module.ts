@@ -16,4 +16,8 @@ export const simulatorModule = defineProviderModule({
     const { createSimulatorProvider } = await import('./provider.js');
     return createSimulatorProvider(config, { logger, timeoutMs });
   },
+  async deliveryReports(config, { unitMs }) {
+    const { createSimulatorDeliveryReports } = await import('./delivery-reports.js');
+    return createSimulatorDeliveryReports(config, { unitMs });
+  },
 });

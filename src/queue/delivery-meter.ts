@@ -1,0 +1,34 @@
+import type { CallMeter } from '../providers/types.js';
+
+/** How often a report call waiting behind sends looks again, in ms. */
+const BEHIND_SENDS_RECHECK_MS = 200;
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+/**
+ * The meter of delivery-report calls: the provider's own allowance (sends and reports share it,
+ * so together they never exceed it), taken only while no send of that provider is waiting, so
+ * reports use the allowance sends leave and never delay a send.
+ */
+export function behindSends(meter: CallMeter, sendsWaiting: () => Promise<boolean>): CallMeter {
+  return async (signal) => {
+    while (await sendsWaiting()) await sleep(BEHIND_SENDS_RECHECK_MS, signal);
+    await meter(signal);
+  };
+}

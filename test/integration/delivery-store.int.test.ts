@@ -1,0 +1,186 @@
+import { Queue } from 'bullmq';
+import { afterEach, describe, expect, it } from 'vitest';
+import { behindSends } from '../../src/queue/delivery-meter.js';
+import { DeliveryStore } from '../../src/queue/delivery-store.js';
+import { sendsWaiting } from '../../src/queue/delivery-worker.js';
+import { openTestStore, type TestStore } from '../helpers/store.js';
+
+describe('delivery state scripts', () => {
+  let t: TestStore | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  async function sentBatch(store: DeliveryStore, requestId: string, accepted: boolean[]) {
+    await store.initBatch({
+      batchId: `${requestId}-0`,
+      requestId,
+      provider: 'ovh',
+      accepted,
+      sentAt: 1_000_000,
+      horizonAt: 2_000_000,
+      numericIds: accepted.map((_, i) => 500 + i),
+      ttlMs: 60_000,
+    });
+    return { requestId, provider: 'ovh' as const, sentAt: 1_000_000 };
+  }
+
+  it('records a final status once: a second report changes nothing, counts nothing, pushes nothing', async () => {
+    t = openTestStore();
+    const store = new DeliveryStore(t.redis, t.keys);
+    const { requestId, redis, keys } = { ...t, requestId: t.requestId };
+    await redis.hset(
+      keys.request(requestId),
+      'id',
+      requestId,
+      'state',
+      'completed',
+      'webhookUrl',
+      'https://x.test/h',
+    );
+    const state = await sentBatch(store, requestId, [true, false, true]);
+    const first = {
+      index: 0,
+      status: 'delivered' as const,
+      at: 1_004_000,
+      code: '4',
+      to: '+34600000001',
+      providerId: '500',
+    };
+    expect(await store.apply(`${requestId}-0`, state, [first])).toBe(1);
+    // The same recipient again, reported undelivered by the other path: the first status stands.
+    expect(await store.apply(`${requestId}-0`, state, [{ ...first, status: 'undelivered', code: '2' }])).toBe(
+      0,
+    );
+    // Not accepted (index 1) is never given a status.
+    expect(await store.apply(`${requestId}-0`, state, [{ ...first, index: 1 }])).toBe(0);
+    expect(
+      await store.apply(`${requestId}-0`, state, [
+        { index: 2, status: 'undelivered', at: 1_002_500, code: 'LONGCODE', to: '+34600000003' },
+      ]),
+    ).toBe(1);
+
+    const batch = await store.getBatch(`${requestId}-0`);
+    expect(batch!.recipients).toEqual([
+      { status: 'delivered', at: new Date(1_004_000).toISOString(), code: '4' },
+      null,
+      { status: 'undelivered', at: new Date(1_002_500).toISOString(), code: 'LONGCODE' },
+    ]);
+    expect(await store.getRequestFinals(requestId)).toEqual({
+      delivered: 1,
+      undelivered: 1,
+      expired: 0,
+      unreported: 0,
+    });
+    const updates = (await redis.lrange(keys.webhookUpdates(requestId), 0, -1)).map(
+      (u) => JSON.parse(u) as unknown,
+    );
+    expect(updates).toEqual([
+      {
+        to: '+34600000001',
+        status: 'delivered',
+        at: new Date(1_004_000).toISOString(),
+        code: '4',
+        provider: 'ovh',
+        providerId: '500',
+      },
+      {
+        to: '+34600000003',
+        status: 'undelivered',
+        at: new Date(1_002_500).toISOString(),
+        code: 'LONGCODE',
+        provider: 'ovh',
+      },
+      {
+        type: 'delivered',
+        delivery: { pending: 0, delivered: 1, undelivered: 1, expired: 0, unreported: 0 },
+      },
+    ]);
+    // Completing again (a re-run) pushes no second `delivered` entry.
+    expect(await store.requestCompleted(requestId, 60_000)).toBe(false);
+    const stats = await store.getStats();
+    // Latencies 4 s and 2.5 s after the send: both in the 5-s bucket, none in the 1-s one.
+    expect(stats).toMatchObject({
+      'ovh|delivered': '1',
+      'ovh|undelivered': '1',
+      'ovh|count': '2',
+      'ovh|le|5': '2',
+    });
+    expect(stats['ovh|le|1']).toBeUndefined();
+    expect(await store.batchesForId('ovh', 501)).toEqual([`${requestId}-0`]);
+    expect(await store.batchesForId('ovh', 503)).toEqual([]);
+  });
+
+  it('pushes nothing without a webhook target, and the delivered entry at completion when nothing was accepted', async () => {
+    t = openTestStore();
+    const store = new DeliveryStore(t.redis, t.keys);
+    const { redis, keys, requestId } = t;
+    await redis.hset(keys.request(requestId), 'id', requestId, 'state', 'completed');
+    const state = await sentBatch(store, requestId, [true]);
+    await store.apply(`${requestId}-0`, state, [
+      { index: 0, status: 'delivered', at: 1_001_000, to: '+34600000001' },
+    ]);
+    expect(await redis.exists(keys.webhookUpdates(requestId))).toBe(0);
+
+    const other = `${requestId}b`;
+    await redis.hset(
+      keys.request(other),
+      'id',
+      other,
+      'state',
+      'completed',
+      'webhookUrl',
+      'https://x.test/h',
+    );
+    expect(await store.requestCompleted(other, 60_000)).toBe(true);
+    const entries = (await redis.lrange(keys.webhookUpdates(other), 0, -1)).map(
+      (u) => JSON.parse(u) as unknown,
+    );
+    expect(entries).toEqual([
+      {
+        type: 'delivered',
+        delivery: { pending: 0, delivered: 0, undelivered: 0, expired: 0, unreported: 0 },
+      },
+    ]);
+    expect(await redis.pttl(keys.deliveryRequest(other))).toBeGreaterThan(0);
+  });
+});
+
+describe('report calls behind sends', () => {
+  let t: TestStore | undefined;
+  afterEach(async () => {
+    await t?.close();
+    t = undefined;
+  });
+
+  it('waits while the provider has sends waiting, then takes the allowance', async () => {
+    t = openTestStore();
+    const prefix = t.keys.ledger.slice(0, -':ledger'.length);
+    const queue = new Queue('batch-ovh', { connection: t.redis, prefix });
+    try {
+      let taken = 0;
+      const meter = behindSends(
+        () => {
+          taken++;
+          return Promise.resolve();
+        },
+        () => sendsWaiting(queue),
+      );
+      const job = await queue.add('batch', { batchId: 'b', requestId: 'r' });
+      const waiting = meter(new AbortController().signal);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(taken).toBe(0);
+      await job.remove();
+      await waiting;
+      expect(taken).toBe(1);
+      // A paused provider sends nothing: reports do not wait for it.
+      await queue.add('batch', { batchId: 'b2', requestId: 'r' });
+      await queue.pause();
+      await meter(new AbortController().signal);
+      expect(taken).toBe(2);
+    } finally {
+      await queue.close();
+    }
+  });
+});
