@@ -17,7 +17,12 @@ export function redisUrl(): string {
 
 /** A config for tests: the run's Redis, a unique prefix, fast retries; `env` overrides. */
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({
+  return loadConfig(testEnv(env));
+}
+
+/** The environment {@link testConfig} reads: the run's Redis, a unique prefix, fast retries; `env` overrides. */
+export function testEnv(env: Record<string, string> = {}): Record<string, string> {
+  return {
     REDIS_URL: redisUrl(),
     SMSQ_PREFIX: uniquePrefix(),
     SIMULATOR_LATENCY_MS: '0',
@@ -31,7 +36,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
     OVH_SETTLE_MS: '500',
     LOG_LEVEL: 'warn',
     ...env,
-  });
+  };
 }
 
 /**
