@@ -8,7 +8,7 @@ import { loadConfig, type Config } from '../../src/config.js';
 import type { SmsqRoutePlugin } from '../../src/http/deps.js';
 import type { Logger } from '../../src/logger.js';
 import { configuredProviderIds } from '../../src/providers/index.js';
-import { createQueueContext } from '../../src/queue/context.js';
+import { createQueueContext, type QueueContext } from '../../src/queue/context.js';
 import type { RequestSummary } from '../../src/queue/summary.js';
 import type { SmsqWorkers } from '../../src/queue/workers.js';
 import {
@@ -65,6 +65,8 @@ export interface TestSmsq {
   logs(): string;
   /** The producer-side campaign service (option `campaigns`). */
   campaigns: CampaignService;
+  /** The producer connection the campaign service uses (option `campaigns`). */
+  producer: QueueContext;
   /** Writes a CSV file in the harness's temp dir and returns its absolute path. */
   csv(content: string): string;
   /** Starts one more set of workers on the same prefix (a second worker process, or workers started late). */
@@ -150,30 +152,34 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
     return service;
   };
 
+  // Known before anything starts, so a start that fails half-way still removes its prefix.
+  config = loadConfig(env);
   try {
     let service: RunningService | undefined;
     if (api && withWorkers) service = track(await startService(serviceOptions), 'smsq start');
     else if (api) service = track(await startApi(serviceOptions), 'smsq api');
     else if (withWorkers) service = track(await startWorkerService(serviceOptions), 'smsq worker');
-    config = service?.config ?? loadConfig(env);
+    config = service?.config ?? config;
     const cfg = config;
 
     const client = new SmsClient({ redis: cfg.redisUrl, prefix: cfg.prefix });
     parts.push({ name: 'client', close: () => client.close() });
 
     let campaigns: CampaignService | undefined;
+    let producer: QueueContext | undefined;
     if (options.campaigns) {
-      const producer = createQueueContext({
+      const context = createQueueContext({
         redisUrl: cfg.redisUrl,
         prefix: cfg.prefix,
         defaultCountry: cfg.defaultCountry,
         role: 'producer',
       });
-      parts.push({ name: 'campaign producer connection', close: () => producer.close() });
+      producer = context;
+      parts.push({ name: 'campaign producer connection', close: () => context.close() });
       // Connected before use: closing a producer connection mid-handshake leaves an unhandled ready-check rejection.
-      await producer.ready();
+      await context.ready();
       const service = new CampaignService({
-        context: producer,
+        context,
         config: cfg,
         providers: configuredProviderIds(cfg),
       });
@@ -216,6 +222,11 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
         if (!campaigns)
           throw new Error('startTestSmsq: pass { campaigns: true } to get the campaign service');
         return campaigns;
+      },
+      get producer(): QueueContext {
+        if (!producer)
+          throw new Error('startTestSmsq: pass { campaigns: true } to get the producer connection');
+        return producer;
       },
       csv(content: string): string {
         dir ??= mkdtempSync(join(tmpdir(), 'smsq-test-'));
