@@ -29,7 +29,7 @@ export async function startCampaignStack(
     config: smsq.config,
     logger: smsq.logger,
     lines: smsq.logs,
-    workers: smsq.workers!,
+    workers: smsq.workers,
     producer: smsq.producer,
     campaigns: smsq.campaigns,
     csv: smsq.csv,
@@ -42,10 +42,9 @@ export type CampaignStack = Awaited<ReturnType<typeof startCampaignStack>>;
 
 /** Every number accepted by the simulator for these requests, one entry per acceptance. */
 export async function acceptedNumbers(
-  smsq: { workers?: SmsqWorkers } | Pick<TestSmsq, 'workers'>,
+  smsq: { workers: SmsqWorkers } | Pick<TestSmsq, 'workers'>,
   requestIds: readonly string[],
 ): Promise<string[]> {
-  if (!smsq.workers) throw new Error('acceptedNumbers reads the records through the in-process workers');
   const { store } = smsq.workers.context;
   const out: string[] = [];
   for (const id of requestIds) {

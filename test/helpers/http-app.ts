@@ -41,9 +41,9 @@ export async function startTestApi(
   });
   return {
     config: smsq.config,
-    url: smsq.url!,
-    app: smsq.app!,
-    workers: smsq.workers,
+    url: smsq.url,
+    app: smsq.app,
+    workers: smsq.runs.workers ? smsq.workers : undefined,
     logger: smsq.logger,
     lines: smsq.logs,
     startWorkers: smsq.startWorkers,

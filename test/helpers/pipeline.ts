@@ -26,7 +26,7 @@ export async function startPipeline(
   const smsq = await startTestSmsq({ api: false, env, workerOptions: opts });
   return {
     config: smsq.config,
-    workers: smsq.workers!,
+    workers: smsq.workers,
     client: smsq.client,
     logs: smsq.logs,
     close: smsq.close,

@@ -47,11 +47,14 @@ export interface ApiResponse<T = unknown> {
 
 export interface TestSmsq {
   config: Config;
-  /** `http://127.0.0.1:port` when the API runs. */
-  url?: string;
-  app?: FastifyInstance;
-  /** The in-process workers, when they run (the first set; see `startWorkers`). */
-  workers?: SmsqWorkers;
+  /** `http://127.0.0.1:port` of the API; throws when it does not run (option `api: false`). */
+  url: string;
+  /** The API's Fastify app; throws when it does not run. */
+  app: FastifyInstance;
+  /** The in-process workers (the first set; see `startWorkers`); throws when they do not run (option `workers: false`). */
+  workers: SmsqWorkers;
+  /** Whether this harness runs the API / in-process workers. */
+  runs: { api: boolean; workers: boolean };
   logger: Logger;
   client: SmsClient;
   /** `authorization` header with the first API key. */
@@ -191,9 +194,20 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
     let n = 0;
     return {
       config: cfg,
-      url: service?.url,
-      app: service?.app,
-      workers: service?.workers,
+      get url(): string {
+        if (!service?.url) throw new Error('startTestSmsq: the API is not running (option api: false)');
+        return service.url;
+      },
+      get app(): FastifyInstance {
+        if (!service?.app) throw new Error('startTestSmsq: the API is not running (option api: false)');
+        return service.app;
+      },
+      get workers(): SmsqWorkers {
+        if (!service?.workers)
+          throw new Error('startTestSmsq: no workers in this process (option workers: false)');
+        return service.workers;
+      },
+      runs: { api, workers: withWorkers },
       logger,
       client,
       headers,
