@@ -5,7 +5,6 @@ import type { FastifyInstance } from 'fastify';
 import { CampaignService } from '../../src/campaigns/service.js';
 import { SmsClient } from '../../src/client.js';
 import { loadConfig, type Config } from '../../src/config.js';
-import type { SmsqRoutePlugin } from '../../src/http/deps.js';
 import type { Logger } from '../../src/logger.js';
 import { configuredProviderIds } from '../../src/providers/index.js';
 import { createQueueContext, type QueueContext } from '../../src/queue/context.js';
@@ -65,15 +64,15 @@ export interface TestSmsq {
     init?: { method?: string; body?: unknown; headers?: Record<string, string> },
   ): Promise<ApiResponse<T>>;
   /** Everything logged (JSON lines), to prove what was never logged. */
-  logs(): string;
+  logs: () => string;
   /** The producer-side campaign service (option `campaigns`). */
   campaigns: CampaignService;
   /** The producer connection the campaign service uses (option `campaigns`). */
   producer: QueueContext;
   /** Writes a CSV file in the harness's temp dir and returns its absolute path. */
-  csv(content: string): string;
+  csv: (content: string) => string;
   /** Starts one more set of workers on the same prefix (a second worker process, or workers started late). */
-  startWorkers(): Promise<SmsqWorkers>;
+  startWorkers: () => Promise<SmsqWorkers>;
   /** Polls the request (through Redis) until it is in `state` (default `completed`). */
   waitForRequest(
     id: string,
@@ -84,7 +83,7 @@ export interface TestSmsq {
    * test failed: its keys stay for inspection and the prefix is printed. Called by the teardown
    * registry when the test (or, from `beforeAll`, the file) ends.
    */
-  close(): Promise<void>;
+  close: () => Promise<void>;
 }
 
 /** Default API keys of the harness; `headers` and `api()` use the first. */

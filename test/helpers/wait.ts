@@ -44,7 +44,9 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const seen =
-        lastError === undefined ? `last value: ${describe(last)}` : `last error: ${String(lastError)}`;
+        lastError === undefined
+          ? `last value: ${describe(last)}`
+          : `last error: ${lastError instanceof Error ? lastError.message : describe(lastError)}`;
       throw new Error(`${opts.what ?? 'condition'} not met within ${timeoutMs} ms (${seen})`, {
         cause: lastError,
       });
