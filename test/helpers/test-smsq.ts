@@ -149,8 +149,14 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
     return close();
   });
 
-  const track = (service: RunningService, name: string): RunningService => {
+  /**
+   * Registers a started service for teardown, and resolves once its workers' connections are
+   * ready: a worker closed while it still connects rejects commands nobody awaits.
+   */
+  const track = async (started: Promise<RunningService>, name: string): Promise<RunningService> => {
+    const service = await started;
     parts.push({ name, close: () => service.shutdown('test teardown') });
+    await Promise.all(service.workers?.workers.map((w) => w.waitUntilReady()) ?? []);
     return service;
   };
 
@@ -158,14 +164,23 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
   config = loadConfig(env);
   try {
     let service: RunningService | undefined;
-    if (api && withWorkers) service = track(await startService(serviceOptions), 'smsq start');
-    else if (api) service = track(await startApi(serviceOptions), 'smsq api');
-    else if (withWorkers) service = track(await startWorkerService(serviceOptions), 'smsq worker');
+    if (api && withWorkers) service = await track(startService(serviceOptions), 'smsq start');
+    else if (api) service = await track(startApi(serviceOptions), 'smsq api');
+    else if (withWorkers) service = await track(startWorkerService(serviceOptions), 'smsq worker');
     config = service?.config ?? config;
     const cfg = config;
 
-    const client = new SmsClient({ redis: cfg.redisUrl, prefix: cfg.prefix });
-    parts.push({ name: 'client', close: () => client.close() });
+    // Created on first use: a producer connection closed mid-handshake (a test that never used
+    // it) leaves an unhandled ready-check error.
+    let client: SmsClient | undefined;
+    const getClient = (): SmsClient => {
+      if (!client) {
+        const created = new SmsClient({ redis: cfg.redisUrl, prefix: cfg.prefix });
+        parts.push({ name: 'client', close: () => created.close() });
+        client = created;
+      }
+      return client;
+    };
 
     let campaigns: CampaignService | undefined;
     let producer: QueueContext | undefined;
@@ -208,7 +223,9 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
       },
       runs: { api, workers: withWorkers },
       logger,
-      client,
+      get client(): SmsClient {
+        return getClient();
+      },
       headers,
       async api<T>(
         path: string,
@@ -249,14 +266,14 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
         return path;
       },
       async startWorkers() {
-        const more = track(await startWorkerService(serviceOptions), 'more workers');
+        const more = await track(startWorkerService(serviceOptions), 'more workers');
         return more.workers!;
       },
       waitForRequest(id, opts = {}) {
         const state = opts.state ?? 'completed';
         return waitFor(
           async () => {
-            const summary = await client.get(id);
+            const summary = await getClient().get(id);
             return summary.state === state ? summary : undefined;
           },
           { timeoutMs: 15_000, what: `request ${id} ${state}`, ...opts },

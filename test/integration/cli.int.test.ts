@@ -1,11 +1,10 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
-import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
-import { killAll, runSmsq } from '../helpers/cli.js';
-import { captureLogger, removePrefix, testConfig } from '../helpers/smsq.js';
+import { runSmsq } from '../helpers/cli.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
 
 /** One JSON document per stdout line. */
 function jsonLines(stdout: string): Record<string, unknown>[] {
@@ -17,18 +16,11 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
 
 describe('smsq CLI against Redis, simulator workers in the test process', () => {
   let config: Config;
-  let workers: SmsqWorkers;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    config = testConfig();
-    workers = await startWorkers({ config, logger: captureLogger('warn').logger });
+    ({ config } = await startTestSmsq({ api: false, logLevel: 'warn' }));
     env = { REDIS_URL: config.redisUrl, SMSQ_PREFIX: config.prefix, LOG_LEVEL: 'warn' };
-  });
-  afterEach(killAll);
-  afterAll(async () => {
-    await workers.close(1_000);
-    await removePrefix(config.redisUrl, config.prefix);
   });
 
   it('send --wait prints the 202 answer, then the final result, and exits 0', async () => {
