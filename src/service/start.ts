@@ -5,7 +5,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { CAMPAIGN_RUNS_QUEUE } from '../campaigns/store.js';
-import { startCampaignWorkers, type StartCampaignWorkersOptions } from '../campaigns/workers.js';
+import {
+  startCampaignWorkers,
+  type CampaignWorkers,
+  type StartCampaignWorkersOptions,
+} from '../campaigns/workers.js';
 import { loadConfig, type Config } from '../config.js';
 import { buildApp, buildOpsApp } from '../http/app.js';
 import { assertApiKeysConfigured } from '../http/auth.js';
@@ -50,6 +54,8 @@ export interface RunningService {
   url?: string;
   app?: FastifyInstance;
   workers?: SmsqWorkers;
+  /** The campaign-run worker, beside `workers`. */
+  campaignWorkers?: CampaignWorkers;
   /** The same as the first SIGTERM: closes every part in reverse order. */
   shutdown(reason?: string): Promise<void>;
 }
@@ -103,7 +109,11 @@ async function startAllWorkers(
     metrics: SmsqMetrics;
     only?: readonly ProviderId[];
   },
-): Promise<{ workers: SmsqWorkers; providers: ReadonlyMap<ProviderId, unknown> }> {
+): Promise<{
+  workers: SmsqWorkers;
+  campaignWorkers: CampaignWorkers;
+  providers: ReadonlyMap<ProviderId, unknown>;
+}> {
   const { config, logger } = opts;
   const workers = await startWorkers({
     ...opts.workerOptions,
@@ -126,7 +136,7 @@ async function startAllWorkers(
     context: workers.context,
   });
   steps.push({ name: 'campaign workers', close: () => campaigns.close() });
-  return { workers, providers };
+  return { workers, campaignWorkers: campaigns, providers };
 }
 
 function producerContext(config: Config): QueueContext {
@@ -154,7 +164,12 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     const config: Config = { ...loaded, redisUrl: redis.url };
 
     const metrics = createSmsqMetrics();
-    const { workers, providers } = await startAllWorkers(steps, { ...options, config, logger, metrics });
+    const { workers, campaignWorkers, providers } = await startAllWorkers(steps, {
+      ...options,
+      config,
+      logger,
+      metrics,
+    });
 
     const context = producerContext(config);
     steps.push({ name: 'producer connection', close: () => context.close() });
@@ -181,7 +196,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
     if (config.defaultProvider === 'simulator') {
       log.warn('No provider credentials: every request goes to the SIMULATOR; no SMS leaves this machine');
     }
-    return { config, url, app, workers };
+    return { config, url, app, workers, campaignWorkers };
   });
 }
 
@@ -212,8 +227,10 @@ export async function startApi(options: ServiceOptions = {}): Promise<RunningSer
   });
 }
 
-export interface WorkerOptions
-  extends Pick<ServiceOptions, 'env' | 'logger' | 'signals' | 'workerOptions' | 'campaignOptions'> {
+export interface WorkerOptions extends Pick<
+  ServiceOptions,
+  'env' | 'logger' | 'signals' | 'workerOptions' | 'campaignOptions'
+> {
   /** Run batch workers for these providers only (the splitter always runs). */
   only?: readonly ProviderId[];
   /** Serve /healthz, /readyz and /metrics on this port (HOST as the API), e.g. for a container health check. */
@@ -229,14 +246,14 @@ export async function startWorkerService(options: WorkerOptions = {}): Promise<R
   const logger = options.logger ?? createStdoutLogger(config.logLevel);
   return startSteps(logger, options, async (steps) => {
     const metrics = createSmsqMetrics();
-    const { workers } = await startAllWorkers(steps, {
+    const { workers, campaignWorkers } = await startAllWorkers(steps, {
       ...options,
       config,
       logger,
       metrics,
       only: options.only,
     });
-    if (options.httpPort === undefined) return { config, workers };
+    if (options.httpPort === undefined) return { config, workers, campaignWorkers };
 
     const context = producerContext(config);
     steps.push({ name: 'producer connection', close: () => context.close() });
@@ -246,6 +263,6 @@ export async function startWorkerService(options: WorkerOptions = {}): Promise<R
     logger
       .child({ module: 'worker' })
       .info({ url }, `Worker operations endpoints on ${url} (/healthz, /readyz, /metrics)`);
-    return { config, url, app, workers };
+    return { config, url, app, workers, campaignWorkers };
   });
 }

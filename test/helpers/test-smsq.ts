@@ -35,6 +35,8 @@ export interface TestSmsqOptions extends Pick<
   env?: Record<string, string>;
   /** Level of the captured log. @defaultValue 'debug' */
   logLevel?: string;
+  /** Log into this capture (from `captureLogger`), e.g. to read what a start that failed logged. */
+  capture?: ReturnType<typeof captureLogger>;
 }
 
 export interface ApiResponse<T = unknown> {
@@ -103,7 +105,7 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
     SMSQ_SHUTDOWN_TIMEOUT_MS: '1000',
     ...options.env,
   });
-  const { logger, lines } = captureLogger(options.logLevel ?? 'debug');
+  const { logger, lines } = options.capture ?? captureLogger(options.logLevel ?? 'debug');
   const serviceOptions = {
     env,
     logger,
@@ -156,7 +158,9 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
   const track = async (started: Promise<RunningService>, name: string): Promise<RunningService> => {
     const service = await started;
     parts.push({ name, close: () => service.shutdown('test teardown') });
-    await Promise.all(service.workers?.workers.map((w) => w.waitUntilReady()) ?? []);
+    const workers = [...(service.workers?.workers ?? [])];
+    if (service.campaignWorkers) workers.push(service.campaignWorkers.worker);
+    await Promise.all(workers.map((w) => w.waitUntilReady()));
     return service;
   };
 
