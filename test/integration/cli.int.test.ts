@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
 import { runSmsq } from '../helpers/cli.js';
+import { onTeardown } from '../helpers/teardown.js';
 import { startTestSmsq } from '../helpers/test-smsq.js';
 
 /** One JSON document per stdout line. */
@@ -76,25 +77,22 @@ describe('smsq CLI against Redis, simulator workers in the test process', () => 
 
   it('imports an opt-out CSV and removes a number', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'smsq-cli-'));
-    try {
-      const file = join(dir, 'optout.csv');
-      writeFileSync(file, 'name;phone\nAna;+34600000071\nLuis;600 000 072\nX;call me\n');
-      const imported = await runSmsq(['suppress', 'import', file], env);
-      expect(imported.code).toBe(0);
-      expect(jsonLines(imported.stdout)[0]).toMatchObject({ rows: 3, added: 2, invalid: 1 });
-      const removed = await runSmsq(['suppress', 'remove', '+34600000071', 'nope'], env);
-      expect(jsonLines(removed.stdout)).toEqual([
-        { number: '+34600000071', removed: true },
-        { number: 'nope', invalid: 'not a phone number' },
-      ]);
-      const check = await runSmsq(['suppress', 'check', '+34600000071', '+34600000072'], env);
-      expect(jsonLines(check.stdout)).toEqual([
-        { number: '+34600000071', listed: false },
-        { number: '+34600000072', listed: true },
-      ]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    onTeardown('temp dir', () => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'optout.csv');
+    writeFileSync(file, 'name;phone\nAna;+34600000071\nLuis;600 000 072\nX;call me\n');
+    const imported = await runSmsq(['suppress', 'import', file], env);
+    expect(imported.code).toBe(0);
+    expect(jsonLines(imported.stdout)[0]).toMatchObject({ rows: 3, added: 2, invalid: 1 });
+    const removed = await runSmsq(['suppress', 'remove', '+34600000071', 'nope'], env);
+    expect(jsonLines(removed.stdout)).toEqual([
+      { number: '+34600000071', removed: true },
+      { number: 'nope', invalid: 'not a phone number' },
+    ]);
+    const check = await runSmsq(['suppress', 'check', '+34600000071', '+34600000072'], env);
+    expect(jsonLines(check.stdout)).toEqual([
+      { number: '+34600000071', listed: false },
+      { number: '+34600000072', listed: true },
+    ]);
   });
 
   it('a failing command exits non-zero with a one-line reason', async () => {

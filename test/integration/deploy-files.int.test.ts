@@ -6,6 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { waitCompleted } from '../helpers/http-app.js';
+import { onTeardown } from '../helpers/teardown.js';
 import { startTestSmsq } from '../helpers/test-smsq.js';
 import { eventually } from '../helpers/wait.js';
 
@@ -322,11 +323,8 @@ describe.skipIf(!PROMTOOL)('deploy/ checked by promtool', () => {
       expr: expr.replaceAll('$__rate_interval', '1m').replaceAll('$prefix', '.*'),
     }));
     const dir = mkdtempSync(join(tmpdir(), 'smsq-dashboard-'));
-    try {
-      writeFileSync(join(dir, 'queries.yml'), stringifyYaml({ groups: [{ name: 'dashboard', rules }] }));
-      expect(run(['check', 'rules', 'queries.yml'], dir)).toContain(`SUCCESS: ${exprs.length} rules found`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    onTeardown('temp dir', () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'queries.yml'), stringifyYaml({ groups: [{ name: 'dashboard', rules }] }));
+    expect(run(['check', 'rules', 'queries.yml'], dir)).toContain(`SUCCESS: ${exprs.length} rules found`);
   });
 });
