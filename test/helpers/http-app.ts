@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../src/config.js';
 import type { HttpDeps } from '../../src/http/app.js';
 import type { Logger } from '../../src/logger.js';
+import { createQueueContext, type QueueContext } from '../../src/queue/context.js';
 import type { SmsqWorkers } from '../../src/queue/workers.js';
+import { onTeardown } from './teardown.js';
 import { startTestSmsq } from './test-smsq.js';
 import { waitFor } from './wait.js';
 
@@ -11,6 +13,8 @@ export interface RunningApi {
   config: Config;
   url: string;
   app: FastifyInstance;
+  /** A producer context on the prefix (not the app's own: the composition root keeps that). */
+  context: QueueContext;
   workers?: SmsqWorkers;
   logger: Logger;
   /** Everything the app and workers logged. */
@@ -39,7 +43,18 @@ export async function startTestApi(
     queues: opts.deps?.queues,
     logLevel: 'info',
   });
+  const { config } = smsq;
+  const context = createQueueContext({
+    redisUrl: config.redisUrl,
+    prefix: config.prefix,
+    defaultCountry: config.defaultCountry,
+    role: 'producer',
+  });
+  // Connected before use: closing a producer connection mid-handshake leaves an unhandled ready-check rejection.
+  await context.ready();
+  onTeardown('producer context', () => context.close());
   return {
+    context,
     config: smsq.config,
     url: smsq.url,
     app: smsq.app,
