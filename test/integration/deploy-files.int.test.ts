@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { waitCompleted } from '../helpers/http-app.js';
 import { onTeardown } from '../helpers/teardown.js';
-import { startTestSmsq } from '../helpers/test-smsq.js';
+import { startTestSmsq, type TestSmsq } from '../helpers/test-smsq.js';
 import { eventually } from '../helpers/wait.js';
 
 const DASHBOARD = new URL('../../deploy/grafana/smsq.json', import.meta.url);
@@ -188,7 +188,7 @@ describe('readPromql, the reader the file checks rely on', () => {
 });
 
 describe('deploy/: the Grafana dashboard and the Prometheus alerts name only what smsq exports', () => {
-  let service: { url: string };
+  let service: TestSmsq;
   let scrape: Scrape;
   const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as GrafanaDashboard;
   const alerts = parseYaml(readFileSync(ALERTS, 'utf8')) as {
@@ -199,14 +199,10 @@ describe('deploy/: the Grafana dashboard and the Prometheus alerts name only wha
   beforeAll(async () => {
     // `smsq start`'s composition (API, simulator workers, campaign worker) in this process.
     service = await startTestSmsq({ env: { SMSQ_API_KEYS: 'deploy-key' }, logLevel: 'fatal' });
-    const headers = { authorization: 'Bearer deploy-key', 'content-type': 'application/json' };
-    const res = await fetch(`${service.url}/v1/messages`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ to: '+34600000001', text: 'Hola' }),
+    const sent = await service.api<{ id: string }>('/v1/messages', {
+      body: { to: '+34600000001', text: 'Hola' },
     });
-    const { id } = (await res.json()) as { id: string };
-    await waitCompleted(service, id, headers);
+    await waitCompleted(service, sent.body.id, service.headers);
     // The ledger is read on each scrape; poll until this request's line is counted (past 10 s,
     // the tests below say what the scrape lacks).
     let text = '';
