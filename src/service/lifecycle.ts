@@ -31,6 +31,12 @@ export interface ShutdownOptions {
    * @defaultValue 500
    */
   abortSettleMs?: number;
+  /**
+   * Whether SIGTERM/SIGINT start the shutdown. An embedding program or a test that owns the
+   * process passes `false` and calls `shutdown()` itself; no listener is left on `process`.
+   * @defaultValue true
+   */
+  signals?: boolean;
 }
 
 /** Exit code of a process whose shutdown was forced or failed. */
@@ -138,6 +144,8 @@ export function installShutdown(
     });
   };
 
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, onSignal);
+  if (opts.signals !== false) {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) process.on(signal, onSignal);
+  }
   return { shutdown };
 }

@@ -5,7 +5,11 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { CAMPAIGN_RUNS_QUEUE } from '../campaigns/store.js';
-import { startCampaignWorkers } from '../campaigns/workers.js';
+import {
+  startCampaignWorkers,
+  type CampaignWorkers,
+  type StartCampaignWorkersOptions,
+} from '../campaigns/workers.js';
 import { loadConfig, type Config } from '../config.js';
 import { buildApp, buildOpsApp } from '../http/app.js';
 import { assertApiKeysConfigured } from '../http/auth.js';
@@ -16,7 +20,7 @@ import { createStdoutLogger, type Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
 import { providerModule } from '../providers/index.js';
 import { createQueueContext, type QueueContext } from '../queue/context.js';
-import { startWorkers, type SmsqWorkers } from '../queue/workers.js';
+import { startWorkers, type SmsqWorkers, type StartWorkersOptions } from '../queue/workers.js';
 import { WEBHOOK_QUEUE } from '../webhooks/events.js';
 import { installShutdown, type ShutdownStep } from './lifecycle.js';
 import { discoverRedis, displayRedisUrl, redisAnswers } from './redis-discovery.js';
@@ -28,6 +32,21 @@ export interface ServiceOptions {
   plugins?: SmsqRoutePlugin[];
   /** Extra queue names for the dashboard and /metrics, beside the campaign-runs queue. */
   queues?: string[];
+  /**
+   * The seam for an embedding program or a test harness (`test/helpers/test-smsq.ts`); the CLI
+   * passes none of these. The root logger to use instead of one on stdout at LOG_LEVEL.
+   */
+  logger?: Logger;
+  /**
+   * Whether SIGTERM/SIGINT shut the service down. `false` when the caller owns the process (a
+   * test runner): it calls `shutdown()` itself and no listener is left on `process`.
+   * @defaultValue true
+   */
+  signals?: boolean;
+  /** Passed to the batch workers: injected providers, a send-window check (tests, benchmarks). */
+  workerOptions?: Pick<StartWorkersOptions, 'providers' | 'holdUntil'>;
+  /** Passed to the campaign-run worker: a wall clock, hooks, chunk sizes (tests). */
+  campaignOptions?: Omit<StartCampaignWorkersOptions, 'config' | 'logger' | 'context'>;
 }
 
 export interface RunningService {
@@ -37,6 +56,8 @@ export interface RunningService {
   url?: string;
   app?: FastifyInstance;
   workers?: SmsqWorkers;
+  /** The campaign-run worker, beside `workers`. */
+  campaignWorkers?: CampaignWorkers;
   /** The same as the first SIGTERM: closes every part in reverse order. */
   shutdown(reason?: string): Promise<void>;
 }
@@ -44,12 +65,17 @@ export interface RunningService {
 /** Closes what was started so far when a later step of a start fails, then rethrows. */
 async function startSteps(
   logger: Logger,
+  options: Pick<ServiceOptions, 'signals'>,
   build: (steps: ShutdownStep[]) => Promise<Omit<RunningService, 'shutdown' | 'logger'>>,
 ): Promise<RunningService> {
   const steps: ShutdownStep[] = [];
   try {
     const running = await build(steps);
-    const lifecycle = installShutdown(steps, { logger, graceMs: running.config.shutdownTimeoutMs });
+    const lifecycle = installShutdown(steps, {
+      logger,
+      graceMs: running.config.shutdownTimeoutMs,
+      signals: options.signals,
+    });
     return { ...running, logger, shutdown: (reason = 'shutdown()') => lifecycle.shutdown(reason) };
   } catch (err) {
     for (const step of steps.reverse()) await step.close().catch(() => undefined);
@@ -79,10 +105,20 @@ function httpExtras(options: ServiceOptions): Pick<ServiceOptions, 'plugins' | '
  */
 async function startAllWorkers(
   steps: ShutdownStep[],
-  opts: { config: Config; logger: Logger; metrics: SmsqMetrics; only?: readonly ProviderId[] },
-): Promise<{ workers: SmsqWorkers; providers: ReadonlyMap<ProviderId, unknown> }> {
+  opts: Pick<ServiceOptions, 'workerOptions' | 'campaignOptions'> & {
+    config: Config;
+    logger: Logger;
+    metrics: SmsqMetrics;
+    only?: readonly ProviderId[];
+  },
+): Promise<{
+  workers: SmsqWorkers;
+  campaignWorkers: CampaignWorkers;
+  providers: ReadonlyMap<ProviderId, unknown>;
+}> {
   const { config, logger } = opts;
   const workers = await startWorkers({
+    ...opts.workerOptions,
     config,
     logger,
     only: opts.only,
@@ -96,9 +132,14 @@ async function startAllWorkers(
     close: (abortAt) => workers.close(abortAt === undefined ? undefined : Math.max(0, abortAt - Date.now())),
     abort: () => workers.abort(),
   });
-  const campaigns = await startCampaignWorkers({ config, logger, context: workers.context });
+  const campaigns = await startCampaignWorkers({
+    ...opts.campaignOptions,
+    config,
+    logger,
+    context: workers.context,
+  });
   steps.push({ name: 'campaign workers', close: () => campaigns.close() });
-  return { workers, providers };
+  return { workers, campaignWorkers: campaigns, providers };
 }
 
 function producerContext(config: Config): QueueContext {
@@ -117,16 +158,21 @@ function producerContext(config: Config): QueueContext {
 export async function startService(options: ServiceOptions = {}): Promise<RunningService> {
   const loaded = loadConfig(options.env);
   assertApiKeysConfigured(loaded);
-  const logger = createStdoutLogger(loaded.logLevel);
+  const logger = options.logger ?? createStdoutLogger(loaded.logLevel);
   const log = logger.child({ module: 'start' });
-  return startSteps(logger, async (steps) => {
+  return startSteps(logger, options, async (steps) => {
     const redis = await discoverRedis(loaded, logger);
     const server = redis.server;
     if (server) steps.push({ name: 'private redis-server', close: () => server.stop() });
     const config: Config = { ...loaded, redisUrl: redis.url };
 
     const metrics = createSmsqMetrics();
-    const { workers, providers } = await startAllWorkers(steps, { config, logger, metrics });
+    const { workers, campaignWorkers, providers } = await startAllWorkers(steps, {
+      ...options,
+      config,
+      logger,
+      metrics,
+    });
 
     const context = producerContext(config);
     steps.push({ name: 'producer connection', close: () => context.close() });
@@ -156,7 +202,7 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
         `No provider credentials: every request goes to the ${fallback.id.toUpperCase()} (${fallback.description}); no SMS leaves this machine`,
       );
     }
-    return { config, url, app, workers };
+    return { config, url, app, workers, campaignWorkers };
   });
 }
 
@@ -164,9 +210,9 @@ export async function startService(options: ServiceOptions = {}): Promise<Runnin
 export async function startApi(options: ServiceOptions = {}): Promise<RunningService> {
   const config = loadConfig(options.env);
   assertApiKeysConfigured(config);
-  const logger = createStdoutLogger(config.logLevel);
+  const logger = options.logger ?? createStdoutLogger(config.logLevel);
   const log = logger.child({ module: 'api' });
-  return startSteps(logger, async (steps) => {
+  return startSteps(logger, options, async (steps) => {
     if (!(await redisAnswers(config.redisUrl, 2_000))) {
       // Not fatal: the API answers 503 and /readyz says not ready until Redis is back.
       log.error(
@@ -187,7 +233,10 @@ export async function startApi(options: ServiceOptions = {}): Promise<RunningSer
   });
 }
 
-export interface WorkerOptions extends Pick<ServiceOptions, 'env'> {
+export interface WorkerOptions extends Pick<
+  ServiceOptions,
+  'env' | 'logger' | 'signals' | 'workerOptions' | 'campaignOptions'
+> {
   /** Run batch workers for these providers only (the splitter always runs). */
   only?: readonly ProviderId[];
   /** Serve /healthz, /readyz and /metrics on this port (HOST as the API), e.g. for a container health check. */
@@ -200,11 +249,17 @@ export interface WorkerOptions extends Pick<ServiceOptions, 'env'> {
  */
 export async function startWorkerService(options: WorkerOptions = {}): Promise<RunningService> {
   const config = loadConfig(options.env);
-  const logger = createStdoutLogger(config.logLevel);
-  return startSteps(logger, async (steps) => {
+  const logger = options.logger ?? createStdoutLogger(config.logLevel);
+  return startSteps(logger, options, async (steps) => {
     const metrics = createSmsqMetrics();
-    const { workers } = await startAllWorkers(steps, { config, logger, metrics, only: options.only });
-    if (options.httpPort === undefined) return { config, workers };
+    const { workers, campaignWorkers } = await startAllWorkers(steps, {
+      ...options,
+      config,
+      logger,
+      metrics,
+      only: options.only,
+    });
+    if (options.httpPort === undefined) return { config, workers, campaignWorkers };
 
     const context = producerContext(config);
     steps.push({ name: 'producer connection', close: () => context.close() });
@@ -214,6 +269,6 @@ export async function startWorkerService(options: WorkerOptions = {}): Promise<R
     logger
       .child({ module: 'worker' })
       .info({ url }, `Worker operations endpoints on ${url} (/healthz, /readyz, /metrics)`);
-    return { config, url, app, workers };
+    return { config, url, app, workers, campaignWorkers };
   });
 }

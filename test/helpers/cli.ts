@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { PROVIDER_ENV_KEYS } from '../../src/providers/index.js';
+import { onTeardown } from './teardown.js';
 
 /** The installed entry point, as `npx smsq` runs it. */
 export const SMSQ_BIN = fileURLToPath(new URL('../../bin/smsq.js', import.meta.url));
@@ -24,9 +25,10 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Spawned processes still running; `killAll()` in afterEach/afterAll ends them. */
+/** Spawned processes still running; the teardown registry kills each when its test ends. */
 const running = new Set<ChildProcess>();
 
+/** Spawns `smsq <args>`; the teardown registry kills it (SIGKILL) if it still runs when the test ends. */
 export function spawnSmsq(args: readonly string[], env: Record<string, string> = {}): ChildProcess {
   const child = spawn(process.execPath, [SMSQ_BIN, ...args], {
     env: { ...baseEnv(), ...env },
@@ -34,7 +36,17 @@ export function spawnSmsq(args: readonly string[], env: Record<string, string> =
   });
   running.add(child);
   child.once('exit', () => running.delete(child));
+  onTeardown(`smsq ${args.join(' ')}`, () => killChild(child));
   return child;
+}
+
+/** SIGKILLs a child unless it has exited, and resolves once it has. */
+export function killChild(child: ChildProcess): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    child.once('exit', () => resolve());
+    child.kill('SIGKILL');
+  });
 }
 
 /** Resolves when the child exits, with everything it printed. */
@@ -106,16 +118,10 @@ export function waitForLine(child: ChildProcess, pattern: RegExp, timeoutMs = 30
   });
 }
 
-/** Kills every spawned process still running (SIGKILL) and waits for them to go. */
+/**
+ * Kills every spawned process still running (SIGKILL) and waits for them to go.
+ * @deprecated the teardown registry kills each spawned process when its test ends
+ */
 export async function killAll(): Promise<void> {
-  await Promise.all(
-    [...running].map(
-      (child) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          child.once('exit', () => resolve());
-          child.kill('SIGKILL');
-        }),
-    ),
-  );
+  await Promise.all([...running].map(killChild));
 }

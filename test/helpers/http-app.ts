@@ -1,15 +1,19 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../src/config.js';
-import { buildApp, type HttpDeps } from '../../src/http/app.js';
+import type { HttpDeps } from '../../src/http/app.js';
 import type { Logger } from '../../src/logger.js';
 import { createQueueContext, type QueueContext } from '../../src/queue/context.js';
-import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
-import { captureLogger, removePrefix, testConfig } from './smsq.js';
+import type { SmsqWorkers } from '../../src/queue/workers.js';
+import { onTeardown } from './teardown.js';
+import { startTestSmsq } from './test-smsq.js';
+import { waitFor } from './wait.js';
 
+/** @deprecated use startTestSmsq */
 export interface RunningApi {
   config: Config;
   url: string;
   app: FastifyInstance;
+  /** A producer context on the prefix (not the app's own: the composition root keeps that). */
   context: QueueContext;
   workers?: SmsqWorkers;
   logger: Logger;
@@ -21,58 +25,60 @@ export interface RunningApi {
 }
 
 /**
- * The HTTP app listening on a free port (a real server), with a producer context and, unless
- * `workers: false`, the simulator workers in this process. `close()` stops it all and removes the prefix.
+ * The HTTP app listening on a free port (a real server) and, unless `workers: false`, the
+ * workers in this process. `close()` stops it all and removes the prefix.
+ * @deprecated use startTestSmsq({ env, workers, plugins })
  */
 export async function startTestApi(
-  opts: { env?: Record<string, string>; workers?: boolean; deps?: Partial<HttpDeps> } = {},
+  opts: {
+    env?: Record<string, string>;
+    workers?: boolean;
+    deps?: Pick<Partial<HttpDeps>, 'plugins' | 'queues'>;
+  } = {},
 ): Promise<RunningApi> {
-  const config = testConfig({ SMSQ_API_KEYS: 'test-key-1,test-key-2', ...opts.env });
-  const { logger, lines } = captureLogger('info');
-  let workers: SmsqWorkers | undefined =
-    opts.workers === false ? undefined : await startWorkers({ config, logger });
+  const smsq = await startTestSmsq({
+    env: opts.env,
+    workers: opts.workers !== false,
+    plugins: opts.deps?.plugins,
+    queues: opts.deps?.queues,
+    logLevel: 'info',
+  });
+  const { config } = smsq;
   const context = createQueueContext({
     redisUrl: config.redisUrl,
     prefix: config.prefix,
     defaultCountry: config.defaultCountry,
     role: 'producer',
   });
-  const app = await buildApp({ config, context, logger, workers, ...opts.deps });
-  const address = await app.listen({ port: 0, host: '127.0.0.1' });
+  // Connected before use: closing a producer connection mid-handshake leaves an unhandled ready-check rejection.
+  await context.ready();
+  onTeardown('producer context', () => context.close());
   return {
-    config,
-    url: address,
-    app,
     context,
-    workers,
-    logger,
-    lines,
-    async startWorkers() {
-      workers = await startWorkers({ config, logger });
-      return workers;
-    },
-    async close() {
-      await app.close();
-      await context.close();
-      await workers?.close(1_000);
-      await removePrefix(config.redisUrl, config.prefix);
-    },
+    config: smsq.config,
+    url: smsq.url,
+    app: smsq.app,
+    workers: smsq.runs.workers ? smsq.workers : undefined,
+    logger: smsq.logger,
+    lines: smsq.logs,
+    startWorkers: smsq.startWorkers,
+    close: smsq.close,
   };
 }
 
-/** Polls GET /v1/messages/:id until the request is completed. */
-export async function waitCompleted(
-  api: Pick<RunningApi, 'url'>,
+/** Polls GET /v1/messages/:id until the request is completed, and returns its summary. */
+export function waitCompleted(
+  api: { url?: string },
   id: string,
   headers: Record<string, string>,
   timeoutMs = 15_000,
 ): Promise<Record<string, unknown>> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const res = await fetch(`${api.url}/v1/messages/${id}`, { headers });
-    const body = (await res.json()) as Record<string, unknown>;
-    if (body.state === 'completed') return body;
-    if (Date.now() > deadline) throw new Error(`request ${id} not completed: ${JSON.stringify(body)}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return waitFor(
+    async () => {
+      const res = await fetch(`${api.url}/v1/messages/${id}`, { headers });
+      const body = (await res.json()) as Record<string, unknown>;
+      return body.state === 'completed' ? body : undefined;
+    },
+    { timeoutMs, what: `request ${id} completed` },
+  );
 }

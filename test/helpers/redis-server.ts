@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, redisServerArgs } from '../../src/service/redis-discovery.js';
+import { waitFor } from './wait.js';
 
 export { freePort };
 
@@ -12,22 +13,23 @@ export function hasRedisServerBinary(): boolean {
 }
 
 export async function waitForRedis(url: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false });
-    client.on('error', () => undefined); // reported through connect() below
-    try {
-      await client.connect();
-      if ((await client.ping()) === 'PONG') return;
-    } catch (err) {
-      lastError = err;
-    } finally {
-      client.disconnect();
-    }
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`Redis at ${url} did not answer within ${timeoutMs} ms`, { cause: lastError });
+  await waitFor(
+    async () => {
+      const client = new Redis(url, {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        enableOfflineQueue: false,
+      });
+      client.on('error', () => undefined); // reported through connect() below
+      try {
+        await client.connect();
+        return (await client.ping()) === 'PONG';
+      } finally {
+        client.disconnect();
+      }
+    },
+    { timeoutMs, intervalMs: 50, retryErrors: true, what: `Redis at ${url} answering` },
+  );
 }
 
 /** How a private Redis persists: AOF fsynced on every write, once a second, or no AOF (nor RDB). */

@@ -27,7 +27,12 @@ export function redisEnv(): Record<string, string> {
 
 /** A config for tests: the run's Redis, a unique prefix, fast retries; `env` overrides. */
 export function testConfig(env: Record<string, string> = {}): Config {
-  return loadConfig({
+  return loadConfig(testEnv(env));
+}
+
+/** The environment {@link testConfig} reads: the run's Redis, a unique prefix, fast retries; `env` overrides. */
+export function testEnv(env: Record<string, string> = {}): Record<string, string> {
+  return {
     ...redisEnv(),
     SMSQ_PREFIX: uniquePrefix(),
     SIMULATOR_LATENCY_MS: '0',
@@ -41,7 +46,7 @@ export function testConfig(env: Record<string, string> = {}): Config {
     OVH_SETTLE_MS: '500',
     LOG_LEVEL: 'warn',
     ...env,
-  });
+  };
 }
 
 /**

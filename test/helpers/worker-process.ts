@@ -1,5 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { onTeardown } from './teardown.js';
+import { waitFor } from './wait.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -15,7 +17,8 @@ export interface WorkerProcess {
 
 /**
  * Runs `workers/worker.ts` as a real process (node with the tsx loader: one process, so a signal
- * reaches the worker itself, not a wrapper). `env` is added to this process's environment.
+ * reaches the worker itself, not a wrapper). `env` is added to this process's environment. The
+ * teardown registry kills it (SIGKILL) if it still runs when the test ends.
  */
 export function spawnWorker(env: Record<string, string>): WorkerProcess {
   const child = spawn(process.execPath, ['--import', 'tsx', 'workers/worker.ts'], {
@@ -29,23 +32,30 @@ export function spawnWorker(env: Record<string, string>): WorkerProcess {
   const exited = new Promise<number | string>((resolve) => {
     child.once('exit', (code, signal) => resolve(code ?? signal ?? -1));
   });
+  const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    return exited;
+  };
+  onTeardown('worker process', async () => {
+    await kill('SIGKILL');
+  });
   return {
     child,
     output: () => out,
     exited,
-    async kill(signal = 'SIGKILL') {
-      if (child.exitCode === null && child.signalCode === null) child.kill(signal);
-      return exited;
-    },
+    kill,
     async waitForOutput(text, timeoutMs = 20_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!out.includes(text)) {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          throw new Error(`worker exited before printing ${JSON.stringify(text)}: ${out}`);
-        }
-        if (Date.now() > deadline) throw new Error(`worker did not print ${JSON.stringify(text)}: ${out}`);
-        await new Promise((r) => setTimeout(r, 25));
-      }
+      const exitedEarly = new Error(`worker exited before printing ${JSON.stringify(text)}`);
+      await waitFor(
+        () => {
+          if (out.includes(text)) return true;
+          if (child.exitCode !== null || child.signalCode !== null) throw exitedEarly;
+          return false;
+        },
+        { timeoutMs, what: `worker printing ${JSON.stringify(text)}` },
+      ).catch((err: Error) => {
+        throw new Error(`${err.message}: ${out}`, { cause: err });
+      });
     },
   };
 }

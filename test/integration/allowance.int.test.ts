@@ -1,8 +1,9 @@
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { createAllowanceMeter } from '../../src/queue/allowance.js';
 import { redisUrl, uniquePrefix } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
 
 /** The most calls that started in any window of `windowMs` (each window opening at a call). */
 function busiestWindow(times: number[], windowMs: number): number {
@@ -22,9 +23,9 @@ describe('the Redis call allowance shared by processes', () => {
     // Two connections stand for two processes.
     a = new Redis(redisUrl());
     b = new Redis(redisUrl());
-  });
-  afterAll(async () => {
-    await Promise.all([a.quit(), b.quit()]);
+    onTeardown('connections', async () => {
+      await Promise.all([a.quit(), b.quit()]);
+    });
   });
 
   it('lets no more than the rate start in any second, across two meters on one key, and reaches the rate', async () => {

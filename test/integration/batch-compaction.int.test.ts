@@ -1,11 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Batch, BatchReceipt, OutboundMessage, ProviderId } from '../../src/message/types.js';
 import { duplicateLedgerFields, ledgerFields } from '../../src/queue/ledger.js';
 import type { SendJobResult } from '../../src/queue/splitter.js';
 import { getRequestSummary } from '../../src/queue/status.js';
-import { eventually, startPipeline } from '../helpers/pipeline.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { openTestStore } from '../helpers/store.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 /** Deterministic pseudo-random digits, so numbers and ids do not compress better than real ones. */
 function digits(seed: number): () => string {
@@ -25,14 +26,8 @@ const OVH_TEXT =
  * duplicates and late receipts work on it. Real Redis, the record store's own scripts.
  */
 describe('final batch records are compacted', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   async function setup(provider: ProviderId, messages: OutboundMessage[]) {
-    const { redis, keys, store, requestId, close } = openTestStore();
-    cleanups.push(close);
+    const { redis, keys, store, requestId } = openTestStore();
     const recipients = messages.flatMap((m) => m.to);
     await store.createRequest({
       id: requestId,
@@ -183,33 +178,29 @@ describe('final batch records are compacted', () => {
 
 describe('a completed request keeps each recipient once, compactly', () => {
   it('its send job keeps no recipients nor provider ids, and its batch records are compacted', async () => {
-    const p = await startPipeline();
-    try {
-      const to = spanishMobiles(250);
-      const { id } = await p.client.send({ to, text: 'Hola, tu cita es mañana' });
-      const result = await p.client.wait(id, { timeoutMs: 20_000 });
-      expect(result.counts).toMatchObject({ total: 250, accepted: 250 });
-      const job = p.workers.context.sendQueue.getJob(id);
-      await eventually(async () => (await (await job)?.getState()) === 'completed');
-      const completed = (await p.workers.context.sendQueue.getJob(id))!;
-      expect(completed.data.messages).toEqual([]);
-      const stored = JSON.stringify({
-        data: completed.data,
-        returnvalue: completed.returnvalue as SendJobResult,
-      });
-      expect(stored).not.toContain('+34600000');
-      expect(stored).not.toContain('sim-');
-      expect((completed.returnvalue as SendJobResult).counts.accepted).toBe(250);
-      const { keys } = p.workers.context;
-      for (const batch of result.batches) {
-        expect(await p.workers.context.redis.hexists(keys.batch(batch.id), 'batch')).toBe(0);
-        expect(
-          (await p.workers.context.store.getBatch(batch.id))?.batch.messages.flatMap((m) => m.to),
-        ).toHaveLength(batch.recipients);
-      }
-      expect(await p.client.get(id)).toEqual(result);
-    } finally {
-      await p.close();
+    const p = await startTestSmsq({ api: false });
+    const to = spanishMobiles(250);
+    const { id } = await p.client.send({ to, text: 'Hola, tu cita es mañana' });
+    const result = await p.client.wait(id, { timeoutMs: 20_000 });
+    expect(result.counts).toMatchObject({ total: 250, accepted: 250 });
+    const job = p.workers.context.sendQueue.getJob(id);
+    await eventually(async () => (await (await job)?.getState()) === 'completed');
+    const completed = (await p.workers.context.sendQueue.getJob(id))!;
+    expect(completed.data.messages).toEqual([]);
+    const stored = JSON.stringify({
+      data: completed.data,
+      returnvalue: completed.returnvalue as SendJobResult,
+    });
+    expect(stored).not.toContain('+34600000');
+    expect(stored).not.toContain('sim-');
+    expect((completed.returnvalue as SendJobResult).counts.accepted).toBe(250);
+    const { keys } = p.workers.context;
+    for (const batch of result.batches) {
+      expect(await p.workers.context.redis.hexists(keys.batch(batch.id), 'batch')).toBe(0);
+      expect(
+        (await p.workers.context.store.getBatch(batch.id))?.batch.messages.flatMap((m) => m.to),
+      ).toHaveLength(batch.recipients);
     }
+    expect(await p.client.get(id)).toEqual(result);
   });
 });

@@ -4,18 +4,15 @@ import { Command } from 'commander';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { registerCampaignCommand } from '../../src/cli/commands/campaign.js';
 import { registerImportCommand } from '../../src/cli/commands/import.js';
-import { startCampaignStack, type CampaignStack } from '../helpers/campaigns.js';
 import { spanishMobiles } from '../helpers/numbers.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
 
 describe('smsq import and smsq campaign', () => {
-  let stack: CampaignStack | undefined;
   const savedEnv = { ...process.env };
-  afterEach(async () => {
+  afterEach(() => {
     vi.restoreAllMocks();
     process.env = { ...savedEnv };
     process.exitCode = undefined;
-    await stack?.close();
-    stack = undefined;
   });
 
   /** Runs one CLI invocation and returns what it printed on stdout, parsed. */
@@ -43,7 +40,7 @@ describe('smsq import and smsq campaign', () => {
   }
 
   async function start() {
-    stack = await startCampaignStack();
+    const stack = await startTestSmsq({ api: false, campaigns: true, logLevel: 'info' });
     process.env.REDIS_URL = stack.config.redisUrl;
     process.env.SMSQ_PREFIX = stack.config.prefix;
     return stack;

@@ -1,28 +1,15 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { RunSummary } from '../../src/campaigns/run-summary.js';
-import { acceptedNumbers, startCampaignStack, type CampaignStack } from '../helpers/campaigns.js';
+import { acceptedNumbers } from '../helpers/campaigns.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-
-async function until<T>(what: () => Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await what();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('cron-scheduled campaigns', () => {
-  let stack: CampaignStack | undefined;
-  afterEach(async () => {
-    await stack?.close();
-    stack = undefined;
-  });
-
   it('runs each occurrence of a seconds-level cron once, even with two campaign workers', async () => {
-    // A second campaign worker process restores the schedulers too: still one run per occurrence.
-    stack = await startCampaignStack({ extraCampaignWorkers: 1 });
+    // A second worker process restores the schedulers too: still one run per occurrence.
+    const stack = await startTestSmsq({ api: false, campaigns: true, logLevel: 'info' });
+    await stack.startWorkers();
     const numbers = spanishMobiles(3, 40_000);
     const saved = await stack.campaigns.save({
       id: 'every-second',
@@ -34,17 +21,23 @@ describe('cron-scheduled campaigns', () => {
     expect(saved.nextRunAt).toBeDefined();
 
     const s = stack;
-    await until(async () => {
-      const runs = await s.campaigns.listRuns('every-second');
-      return runs.filter((r) => r.state === 'completed').length >= 2 ? runs : undefined;
-    }, 15_000);
+    await waitFor(
+      async () => {
+        const runs = await s.campaigns.listRuns('every-second');
+        return runs.filter((r) => r.state === 'completed').length >= 2 ? runs : undefined;
+      },
+      { timeoutMs: 15_000, intervalMs: 50 },
+    );
     await s.campaigns.remove('every-second');
     expect(await s.campaigns.runQueue.getJobScheduler('every-second')).toBeUndefined();
     // Let a run already started finish, then make sure no new one appears.
-    const runs: RunSummary[] = await until(async () => {
-      const all = await s.campaigns.listRuns('every-second');
-      return all.every((r) => r.state === 'completed') ? all : undefined;
-    }, 10_000);
+    const runs: RunSummary[] = await waitFor(
+      async () => {
+        const all = await s.campaigns.listRuns('every-second');
+        return all.every((r) => r.state === 'completed') ? all : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 50 },
+    );
     await new Promise((r) => setTimeout(r, 1_200));
     expect(await s.campaigns.listRuns('every-second')).toHaveLength(runs.length);
 

@@ -1,32 +1,21 @@
 import type { FastifyInstance } from 'fastify';
-import { afterEach, describe, expect, it } from 'vitest';
-import { CAMPAIGN_RUNS_QUEUE } from '../../src/campaigns/store.js';
-import { buildApp } from '../../src/http/app.js';
-import { campaignRoutes } from '../../src/http/routes/campaigns.js';
-import { startCampaignStack, type CampaignStack } from '../helpers/campaigns.js';
+import { describe, expect, it } from 'vitest';
 import { spanishMobiles } from '../helpers/numbers.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
 
 describe('campaign HTTP routes', () => {
-  let stack: CampaignStack | undefined;
   let app: FastifyInstance | undefined;
-  afterEach(async () => {
-    await app?.close();
-    await stack?.close();
-    app = stack = undefined;
-  });
 
   const auth = { authorization: 'Bearer test-key' };
 
-  /** The service's app, with the campaign routes wired the way `smsq start` wires them. */
+  /** The service's app, with the campaign routes wired by `smsq start` itself. */
   async function start(env: Record<string, string> = {}) {
-    stack = await startCampaignStack({ env: { SMSQ_API_KEYS: 'test-key', ...env } });
-    const built = await buildApp({
-      config: stack.config,
-      context: stack.producer,
-      logger: stack.logger,
-      plugins: [campaignRoutes],
-      queues: [CAMPAIGN_RUNS_QUEUE],
+    const stack = await startTestSmsq({
+      campaigns: true,
+      env: { SMSQ_API_KEYS: 'test-key', ...env },
+      logLevel: 'info',
     });
+    const built = stack.app;
     app = built;
     const inject = (opts: { method: 'GET' | 'POST' | 'DELETE'; url: string; payload?: object }) =>
       built.inject({ ...opts, headers: auth });

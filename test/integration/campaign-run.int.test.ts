@@ -1,18 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { importSuppressions } from '../../src/campaigns/suppression-import.js';
-import { SmsClient } from '../../src/client.js';
-import { acceptedNumbers, startCampaignStack, type CampaignStack } from '../helpers/campaigns.js';
+import { acceptedNumbers } from '../helpers/campaigns.js';
 import { spanishMobiles } from '../helpers/numbers.js';
+import { startTestSmsq, type TestSmsqOptions } from '../helpers/test-smsq.js';
 
 describe('campaign runs on the simulator', () => {
-  const stacks: CampaignStack[] = [];
-  afterEach(async () => {
-    for (const s of stacks.splice(0)) await s.close();
-  });
-  async function start(opts: Parameters<typeof startCampaignStack>[0] = {}) {
-    const stack = await startCampaignStack(opts);
-    stacks.push(stack);
-    return stack;
+  function start(opts: { campaign?: TestSmsqOptions['campaignOptions'] } = {}) {
+    return startTestSmsq({ api: false, campaigns: true, campaignOptions: opts.campaign, logLevel: 'info' });
   }
 
   it('streams a CSV into requests of at most 1,000 and gives every row exactly one count', async () => {
@@ -109,7 +103,7 @@ describe('campaign runs on the simulator', () => {
     const accepted = await acceptedNumbers(stack, detail.requestIds!);
     expect(accepted).toHaveLength(3_500);
     expect(new Set(accepted)).toEqual(new Set(numbers));
-    expect(stack.lines()).toContain('Run attempt failed; retrying');
+    expect(stack.logs()).toContain('Run attempt failed; retrying');
   });
 
   it('stops enqueuing at the credit budget and counts the rest skippedForCredits', async () => {
@@ -163,13 +157,9 @@ describe('campaign runs on the simulator', () => {
     const run = await stack.campaigns.waitForRun(runId, { timeoutMs: 20_000 });
     expect(run.counts).toMatchObject({ total: 10, accepted: 8, suppressed: 2 });
 
-    const client = new SmsClient({ redis: stack.config.redisUrl, prefix: stack.config.prefix });
-    try {
-      const { id } = await client.send({ to: [numbers[0]!, numbers[5]!], text: 'Aviso' });
-      const result = await client.wait(id, { timeoutMs: 20_000 });
-      expect(result.counts).toMatchObject({ total: 2, accepted: 1, suppressed: 1 });
-    } finally {
-      await client.close();
-    }
+    const { client } = stack;
+    const { id } = await client.send({ to: [numbers[0]!, numbers[5]!], text: 'Aviso' });
+    const result = await client.wait(id, { timeoutMs: 20_000 });
+    expect(result.counts).toMatchObject({ total: 2, accepted: 1, suppressed: 1 });
   });
 });

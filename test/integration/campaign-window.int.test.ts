@@ -1,8 +1,7 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createWindowHold, type SendWindow } from '../../src/message/send-window.js';
-import { SmsClient } from '../../src/client.js';
-import { startCampaignStack, type CampaignStack } from '../helpers/campaigns.js';
 import { spanishMobiles } from '../helpers/numbers.js';
+import { startTestSmsq, type TestSmsqOptions } from '../helpers/test-smsq.js';
 
 /** A wall clock the test sets: it then runs at real speed from there. */
 function movableClock() {
@@ -20,25 +19,15 @@ function movableClock() {
 const TEN_TO_ELEVEN: SendWindow = { days: [1, 2, 3, 4, 5, 6, 7], from: '10:00', to: '11:00' };
 
 describe('send windows and expiry at dispatch', () => {
-  const stacks: CampaignStack[] = [];
-  const clients: SmsClient[] = [];
-  afterEach(async () => {
-    for (const c of clients.splice(0)) await c.close();
-    for (const s of stacks.splice(0)) await s.close();
-  });
-
-  async function start(
-    campaign: NonNullable<Parameters<typeof startCampaignStack>[0]>['campaign'] = {},
-    clock = movableClock(),
-  ) {
-    const stack = await startCampaignStack({
-      holdUntil: createWindowHold({ clock: clock.now }),
-      campaign: { clock: clock.now, ...campaign },
+  async function start(campaign: TestSmsqOptions['campaignOptions'] = {}, clock = movableClock()) {
+    const stack = await startTestSmsq({
+      api: false,
+      campaigns: true,
+      workerOptions: { holdUntil: createWindowHold({ clock: clock.now }) },
+      campaignOptions: { clock: clock.now, ...campaign },
+      logLevel: 'info',
     });
-    stacks.push(stack);
-    const client = new SmsClient({ redis: stack.config.redisUrl, prefix: stack.config.prefix });
-    clients.push(client);
-    return { stack, client, clock };
+    return { stack, client: stack.client, clock };
   }
 
   it('holds a batch outside its window until it opens, using no attempt', async () => {
@@ -91,7 +80,7 @@ describe('send windows and expiry at dispatch', () => {
     expect(run.state).toBe('completed');
     expect(run.counts).toMatchObject({ total: 4, accepted: 4 });
     expect(Date.parse(run.startedAt!) - Date.parse(run.createdAt)).toBeGreaterThanOrEqual(500);
-    expect(stack.lines()).toContain('Send window closed; run deferred to its next opening');
+    expect(stack.logs()).toContain('Send window closed; run deferred to its next opening');
   });
 
   it('counts a run expired when expiresAfter passes before its window opens', async () => {
@@ -138,7 +127,7 @@ describe('send windows and expiry at dispatch', () => {
     expect(run.requests).toBe(2);
     // Held past the window until expiresAt, every message ends expired, none sent.
     expect(run.counts).toMatchObject({ total: 4, accepted: 0, expired: 4 });
-    expect(stack.lines()).toContain('Send window closed; run deferred to its next opening');
+    expect(stack.logs()).toContain('Send window closed; run deferred to its next opening');
     expect(await stack.workers.context.sendQueue.getJobCounts('completed')).toEqual({ completed: 2 });
   });
 });

@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { Config } from '../../src/config.js';
-import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
-import { killAll, runSmsq } from '../helpers/cli.js';
-import { captureLogger, removePrefix, testConfig } from '../helpers/smsq.js';
+import { runSmsq } from '../helpers/cli.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
 
 /** One JSON document per stdout line. */
 function jsonLines(stdout: string): Record<string, unknown>[] {
@@ -17,18 +17,11 @@ function jsonLines(stdout: string): Record<string, unknown>[] {
 
 describe('smsq CLI against Redis, simulator workers in the test process', () => {
   let config: Config;
-  let workers: SmsqWorkers;
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    config = testConfig();
-    workers = await startWorkers({ config, logger: captureLogger('warn').logger });
+    ({ config } = await startTestSmsq({ api: false, logLevel: 'warn' }));
     env = { REDIS_URL: config.redisUrl, SMSQ_PREFIX: config.prefix, LOG_LEVEL: 'warn' };
-  });
-  afterEach(killAll);
-  afterAll(async () => {
-    await workers.close(1_000);
-    await removePrefix(config.redisUrl, config.prefix);
   });
 
   it('send --wait prints the 202 answer, then the final result, and exits 0', async () => {
@@ -84,25 +77,22 @@ describe('smsq CLI against Redis, simulator workers in the test process', () => 
 
   it('imports an opt-out CSV and removes a number', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'smsq-cli-'));
-    try {
-      const file = join(dir, 'optout.csv');
-      writeFileSync(file, 'name;phone\nAna;+34600000071\nLuis;600 000 072\nX;call me\n');
-      const imported = await runSmsq(['suppress', 'import', file], env);
-      expect(imported.code).toBe(0);
-      expect(jsonLines(imported.stdout)[0]).toMatchObject({ rows: 3, added: 2, invalid: 1 });
-      const removed = await runSmsq(['suppress', 'remove', '+34600000071', 'nope'], env);
-      expect(jsonLines(removed.stdout)).toEqual([
-        { number: '+34600000071', removed: true },
-        { number: 'nope', invalid: 'not a phone number' },
-      ]);
-      const check = await runSmsq(['suppress', 'check', '+34600000071', '+34600000072'], env);
-      expect(jsonLines(check.stdout)).toEqual([
-        { number: '+34600000071', listed: false },
-        { number: '+34600000072', listed: true },
-      ]);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    onTeardown('temp dir', () => rmSync(dir, { recursive: true, force: true }));
+    const file = join(dir, 'optout.csv');
+    writeFileSync(file, 'name;phone\nAna;+34600000071\nLuis;600 000 072\nX;call me\n');
+    const imported = await runSmsq(['suppress', 'import', file], env);
+    expect(imported.code).toBe(0);
+    expect(jsonLines(imported.stdout)[0]).toMatchObject({ rows: 3, added: 2, invalid: 1 });
+    const removed = await runSmsq(['suppress', 'remove', '+34600000071', 'nope'], env);
+    expect(jsonLines(removed.stdout)).toEqual([
+      { number: '+34600000071', removed: true },
+      { number: 'nope', invalid: 'not a phone number' },
+    ]);
+    const check = await runSmsq(['suppress', 'check', '+34600000071', '+34600000072'], env);
+    expect(jsonLines(check.stdout)).toEqual([
+      { number: '+34600000071', listed: false },
+      { number: '+34600000072', listed: true },
+    ]);
   });
 
   it('a failing command exits non-zero with a one-line reason', async () => {

@@ -1,27 +1,25 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { SmsClient } from '../../src/client.js';
+import { describe, expect, it } from 'vitest';
+import type { SmsClient } from '../../src/client.js';
 import type { RequestSummary } from '../../src/queue/summary.js';
 import { startFakeDescom } from '../helpers/fake-descom.js';
 import { startFakeOvh, trustCert, writeCertFile } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline } from '../helpers/pipeline.js';
 import { startPrivateRedis } from '../helpers/redis-server.js';
-import { redisEnv, redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
-import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+import { redisEnv } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually, waitFor } from '../helpers/wait.js';
+import { spawnWorker } from '../helpers/worker-process.js';
 
-/** Waits for completion, riding out moments when Redis is unreachable. */
-async function waitCompleted(client: SmsClient, id: string, timeoutMs = 30_000): Promise<RequestSummary> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
+/** Waits for completion, riding out moments when Redis is unreachable (the producer client fails fast). */
+function waitCompleted(client: SmsClient, id: string, timeoutMs = 30_000): Promise<RequestSummary> {
+  return waitFor(
+    async () => {
       const summary = await client.get(id);
-      if (summary.state === 'completed') return summary;
-    } catch {
-      // Redis restarting: the producer client fails fast; ask again.
-    }
-    if (Date.now() > deadline) throw new Error(`request ${id} not completed within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+      return summary.state === 'completed' ? summary : undefined;
+    },
+    { timeoutMs, intervalMs: 50, retryErrors: true, what: `request ${id} completed` },
+  );
 }
 
 function sumOutcomes(c: RequestSummary['counts']): number {
@@ -29,11 +27,6 @@ function sumOutcomes(c: RequestSummary['counts']): number {
 }
 
 describe('crash recovery', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   const baseEnv = (prefix: string) => ({
     ...redisEnv(),
     SMSQ_PREFIX: prefix,
@@ -45,22 +38,18 @@ describe('crash recovery', () => {
     LOG_LEVEL: 'warn',
   });
 
-  function worker(env: Record<string, string>): WorkerProcess {
-    const w = spawnWorker(env);
-    cleanups.push(() => w.kill('SIGKILL'));
-    return w;
-  }
+  /** A worker process (killed when the test ends, if still running). */
+  const worker = spawnWorker;
 
   async function descomWorkerEnv(
     fakeOpts: Parameters<typeof startFakeDescom>[0],
     extra: Record<string, string>,
   ) {
     const fake = await startFakeDescom(fakeOpts);
-    cleanups.push(() => fake.close());
-    const prefix = uniquePrefix();
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
-    const client = new SmsClient({ redis: redisUrl(), prefix });
-    cleanups.push(() => client.close());
+    onTeardown('fake Descom', () => fake.close());
+    // A prefix and a client; the workers are processes.
+    const { config, client } = await startTestSmsq({ api: false, workers: false });
+    const prefix = config.prefix;
     const env = {
       ...baseEnv(prefix),
       SMSQ_PROVIDER: 'descom',
@@ -96,10 +85,10 @@ describe('crash recovery', () => {
 
   it('OVH: a worker process killed mid-batch is reconciled by tag and recorded sent, never resent', async () => {
     const fake = await startFakeOvh();
-    cleanups.push(() => fake.close());
+    onTeardown('fake OVH', () => fake.close());
     trustCert(fake.certPem);
-    const prefix = uniquePrefix();
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const { config, client } = await startTestSmsq({ api: false, workers: false });
+    const prefix = config.prefix;
     const env = {
       ...baseEnv(prefix),
       SMSQ_PROVIDER: 'ovh',
@@ -111,8 +100,6 @@ describe('crash recovery', () => {
       OVH_RATE_PER_S: '100',
       NODE_EXTRA_CA_CERTS: writeCertFile(fake.certPem),
     };
-    const client = new SmsClient({ redis: redisUrl(), prefix });
-    cleanups.push(() => client.close());
 
     // The job is created at OVH, then the answer never comes: the worker dies waiting.
     fake.script('POST /sms/{sn}/jobs', 'accept-then-hang');
@@ -132,19 +119,21 @@ describe('crash recovery', () => {
 
   it('survives a Redis restart mid-request: each recipient reached the provider at most once and every one is counted', async () => {
     const redis = await startPrivateRedis({ persistent: true });
-    cleanups.push(() => redis.destroy());
+    onTeardown('private Redis', () => redis.destroy());
     const fake = await startFakeDescom({ latencyMs: 150 });
-    cleanups.push(() => fake.close());
-    const pipeline = await startPipeline({
-      REDIS_URL: redis.url,
-      SMSQ_PROVIDER: 'descom',
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
-      DESCOM_URL: fake.url,
-      DESCOM_RATE_PER_S: '5',
-      SMSQ_BATCH_CONCURRENCY: '2',
+    onTeardown('fake Descom', () => fake.close());
+    const pipeline = await startTestSmsq({
+      api: false,
+      env: {
+        REDIS_URL: redis.url,
+        SMSQ_PROVIDER: 'descom',
+        DESCOM_USER: fake.user,
+        DESCOM_PASS: fake.pass,
+        DESCOM_URL: fake.url,
+        DESCOM_RATE_PER_S: '5',
+        SMSQ_BATCH_CONCURRENCY: '2',
+      },
     });
-    cleanups.push(() => pipeline.close());
 
     // 12 requests of 5,000 recipients at 5 requests/s: still sending when Redis goes away.
     const to = spanishMobiles(60_000);

@@ -2,8 +2,10 @@ import { existsSync } from 'node:fs';
 import { once } from 'node:events';
 import { Queue, Worker } from 'bullmq';
 import { chromium, type Browser } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, waitCompleted, type RunningApi } from '../helpers/http-app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { waitCompleted } from '../helpers/http-app.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq, type TestSmsq } from '../helpers/test-smsq.js';
 
 /** Debian's chromium (`apt-get install chromium`); the test is skipped without it. */
 const CHROMIUM = '/usr/bin/chromium';
@@ -18,7 +20,7 @@ const NUMBER = '+34600000789';
 const TEXT = 'Texto muy secreto';
 
 describe.skipIf(!hasChromium)('dashboard in a real browser', () => {
-  let api: RunningApi;
+  let api: TestSmsq;
   let browser: Browser | undefined;
   let extraQueue: Queue;
   let extraWorker: Worker;
@@ -26,9 +28,10 @@ describe.skipIf(!hasChromium)('dashboard in a real browser', () => {
   let jobId: string;
 
   beforeAll(async () => {
-    api = await startTestApi({
+    api = await startTestSmsq({
       env: { SMSQ_DASHBOARD_USER: 'ops', SMSQ_DASHBOARD_PASSWORD: 'dash-secret' },
-      deps: { queues: ['campaign-demo'] },
+      queues: ['campaign-demo'],
+      logLevel: 'info',
     });
     const headers = { authorization: 'Bearer test-key-1', 'content-type': 'application/json' };
     const res = await fetch(`${api.url}/v1/messages`, {
@@ -43,6 +46,7 @@ describe.skipIf(!hasChromium)('dashboard in a real browser', () => {
     // data and its return value: the splitter empties its own jobs' numbers once planned.
     const connection = { url: api.config.redisUrl };
     extraQueue = new Queue('campaign-demo', { connection, prefix: api.config.prefix });
+    onTeardown('extra queue', () => extraQueue.close());
     extraWorker = new Worker(
       'campaign-demo',
       (job) => Promise.resolve({ deliveredTo: [job.data.row.phone], note: 'ok' }),
@@ -51,6 +55,7 @@ describe.skipIf(!hasChromium)('dashboard in a real browser', () => {
         prefix: api.config.prefix,
       },
     );
+    onTeardown('extra worker', () => extraWorker.close());
     const completed = once(extraWorker, 'completed');
     const job = await extraQueue.add('row', {
       campaignId: 'c1',
@@ -61,6 +66,7 @@ describe.skipIf(!hasChromium)('dashboard in a real browser', () => {
     await completed;
 
     // Playwright gives every launch a fresh temporary user-data-dir.
+    onTeardown('browser', () => browser?.close());
     browser = await chromium.launch({
       executablePath: CHROMIUM,
       headless: true,
@@ -75,13 +81,6 @@ describe.skipIf(!hasChromium)('dashboard in a real browser', () => {
       ],
     });
   }, 60_000);
-
-  afterAll(async () => {
-    await browser?.close();
-    await extraWorker?.close();
-    await extraQueue?.close();
-    await api?.close();
-  });
 
   it('refuses an unauthenticated visit with 401', async () => {
     const context = await browser!.newContext();

@@ -3,11 +3,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
-import { startService, type RunningService } from '../../src/service/start.js';
 import { waitCompleted } from '../helpers/http-app.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq, type TestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 const DASHBOARD = new URL('../../deploy/grafana/smsq.json', import.meta.url);
 const ALERTS = new URL('../../deploy/prometheus/alerts.yml', import.meta.url);
@@ -187,8 +188,7 @@ describe('readPromql, the reader the file checks rely on', () => {
 });
 
 describe('deploy/: the Grafana dashboard and the Prometheus alerts name only what smsq exports', () => {
-  const prefix = uniquePrefix();
-  let service: RunningService;
+  let service: TestSmsq;
   let scrape: Scrape;
   const dashboard = JSON.parse(readFileSync(DASHBOARD, 'utf8')) as GrafanaDashboard;
   const alerts = parseYaml(readFileSync(ALERTS, 'utf8')) as {
@@ -198,42 +198,24 @@ describe('deploy/: the Grafana dashboard and the Prometheus alerts name only wha
 
   beforeAll(async () => {
     // `smsq start`'s composition (API, simulator workers, campaign worker) in this process.
-    service = await startService({
-      env: {
-        REDIS_URL: redisUrl(),
-        SMSQ_PREFIX: prefix,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        SMSQ_API_KEYS: 'deploy-key',
-        SIMULATOR_LATENCY_MS: '0',
-        SIMULATOR_DLR_DELAY_MS: '0',
-        LOG_LEVEL: 'fatal',
+    service = await startTestSmsq({ env: { SMSQ_API_KEYS: 'deploy-key', SIMULATOR_DLR_DELAY_MS: '0' }, logLevel: 'fatal' });
+    const sent = await service.api<{ id: string }>('/v1/messages', {
+      body: { to: '+34600000001', text: 'Hola' },
+    });
+    await waitCompleted(service, sent.body.id, service.headers);
+    // The ledger is read on each scrape; poll until this request's line is counted (past 10 s,
+    // the tests below say what the scrape lacks).
+    let text = '';
+    await eventually(
+      async () => {
+        text = await (await fetch(`${service.url}/metrics`)).text();
+        return (
+          /^smsq_recipients_total\{[^}]*\} [1-9]/m.test(text) && /^smsq_delivery_total\{[^}]*\} [1-9]/m.test(text)
+        );
       },
-    });
-    const headers = { authorization: 'Bearer deploy-key', 'content-type': 'application/json' };
-    const res = await fetch(`${service.url}/v1/messages`, {
-      method: 'POST',
-      headers,
-      body: JSON.stringify({ to: '+34600000001', text: 'Hola' }),
-    });
-    const { id } = (await res.json()) as { id: string };
-    await waitCompleted({ url: service.url! }, id, headers);
-    // The ledger is read on each scrape; poll until this request's line is counted.
-    const deadline = Date.now() + 10_000;
-    for (;;) {
-      const text = await (await fetch(`${service.url}/metrics`)).text();
-      const counted = /^smsq_recipients_total\{[^}]*\} [1-9]/m.test(text);
-      const reported = /^smsq_delivery_total\{[^}]*\} [1-9]/m.test(text);
-      if ((counted && reported) || Date.now() > deadline) {
-        scrape = readScrape(text);
-        break;
-      }
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  });
-  afterAll(async () => {
-    await service?.shutdown('test done');
-    await removePrefix(redisUrl(), prefix);
+      { timeoutMs: 10_000, intervalMs: 50 },
+    ).catch(() => undefined);
+    scrape = readScrape(text);
   });
 
   it('the scrape has samples of the counters, the histogram and the BullMQ queue metrics', () => {
@@ -341,11 +323,8 @@ describe.skipIf(!PROMTOOL)('deploy/ checked by promtool', () => {
       expr: expr.replaceAll('$__rate_interval', '1m').replaceAll('$prefix', '.*'),
     }));
     const dir = mkdtempSync(join(tmpdir(), 'smsq-dashboard-'));
-    try {
-      writeFileSync(join(dir, 'queries.yml'), stringifyYaml({ groups: [{ name: 'dashboard', rules }] }));
-      expect(run(['check', 'rules', 'queries.yml'], dir)).toContain(`SUCCESS: ${exprs.length} rules found`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    onTeardown('temp dir', () => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'queries.yml'), stringifyYaml({ groups: [{ name: 'dashboard', rules }] }));
+    expect(run(['check', 'rules', 'queries.yml'], dir)).toContain(`SUCCESS: ${exprs.length} rules found`);
   });
 });

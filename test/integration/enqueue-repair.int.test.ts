@@ -1,22 +1,19 @@
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SmsClient } from '../../src/client.js';
 import type { RequestSummary } from '../../src/queue/summary.js';
-import { finished, killAll, spawnSmsq, waitForLine } from '../helpers/cli.js';
+import { finished, spawnSmsq, waitForLine } from '../helpers/cli.js';
 import { startFreezingProxy } from '../helpers/freezing-proxy.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { redisUrl } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually as until } from '../helpers/wait.js';
 
 /** Two valid numbers and one invalid: a repaired request must count 2 failed + 1 invalid = 3. */
 const SEND_ARGS = ['--to', '+34600000101', '--to', '+34600000102', '--to', '12', '--text', 'Hola'];
 
 describe('an enqueue interrupted between its record and its send job', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    await killAll();
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   function env(prefix: string, extra: Record<string, string> = {}): Record<string, string> {
     return {
       REDIS_URL: redisUrl(),
@@ -39,7 +36,7 @@ describe('an enqueue interrupted between its record and its send job', () => {
       `${prefix}:send:wait\r\n`,
       `${prefix}:send:prioritized\r\n`,
     ]);
-    cleanups.push(() => proxy.close());
+    onTeardown('freezing proxy', () => proxy.close());
     const child = spawnSmsq(['send', ...SEND_ARGS, '--idempotency-key', key], {
       ...env(prefix),
       REDIS_URL: proxy.url,
@@ -55,16 +52,13 @@ describe('an enqueue interrupted between its record and its send job', () => {
     expect((await exit).signal).toBe('SIGKILL');
 
     const redis = new Redis(redisUrl());
-    try {
-      const keys = await redis.keys(`${prefix}:req:*`);
-      expect(keys).toHaveLength(1);
-      const id = keys[0]!.slice(`${prefix}:req:`.length);
-      expect(await redis.hget(keys[0]!, 'state')).toBe('queued');
-      expect(await redis.exists(`${prefix}:send:${id}`)).toBe(0);
-      return id;
-    } finally {
-      redis.disconnect();
-    }
+    onTeardown('Redis connection', () => redis.disconnect());
+    const keys = await redis.keys(`${prefix}:req:*`);
+    expect(keys).toHaveLength(1);
+    const id = keys[0]!.slice(`${prefix}:req:`.length);
+    expect(await redis.hget(keys[0]!, 'state')).toBe('queued');
+    expect(await redis.exists(`${prefix}:send:${id}`)).toBe(0);
+    return id;
   }
 
   /** What `GET /v1/messages/:id` answers (the client reads the same summary). */
@@ -90,22 +84,26 @@ describe('an enqueue interrupted between its record and its send job', () => {
     return Number(/^smsq_enqueue_repaired_total (\d+)/m.exec(text)?.[1] ?? 'NaN');
   }
 
+  /** Reads until `done` (at most `timeoutMs`) and returns the last value read, for the assertions to judge. */
   async function eventually<T>(
     read: () => Promise<T>,
     done: (v: T) => boolean,
     timeoutMs = 15_000,
   ): Promise<T> {
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      const value = await read();
-      if (done(value) || Date.now() > deadline) return value;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    let value!: T;
+    await until(async () => done((value = await read())), { timeoutMs, intervalMs: 100 }).catch(
+      () => undefined,
+    );
+    return value;
+  }
+
+  /** A fresh prefix, removed when the test ends. */
+  async function testPrefix(): Promise<string> {
+    return (await startTestSmsq({ api: false, workers: false })).config.prefix;
   }
 
   it('is completed by the workers with its recipients failed, counted, and its key freed for a fresh enqueue', async () => {
-    const prefix = uniquePrefix();
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const prefix = await testPrefix();
     const id = await producerKilledBeforeItsJob(prefix, 'order-42');
 
     const worker = await startWorker(prefix, 1_000);
@@ -155,8 +153,7 @@ describe('an enqueue interrupted between its record and its send job', () => {
   });
 
   it('a replay with the same key before the repair completes the original enqueue instead', async () => {
-    const prefix = uniquePrefix();
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    const prefix = await testPrefix();
     const id = await producerKilledBeforeItsJob(prefix, 'order-43');
 
     const replay = spawnSmsq(['send', ...SEND_ARGS, '--idempotency-key', 'order-43'], env(prefix));
@@ -172,15 +169,12 @@ describe('an enqueue interrupted between its record and its send job', () => {
     );
     expect(result.counts).toMatchObject({ total: 3, accepted: 2, invalid: 1, failed: 0 });
     const redis = new Redis(redisUrl());
-    try {
-      await eventually(
-        () => redis.zcard(`${prefix}:enqueuing`),
-        (n) => n === 0,
-      );
-      expect(await redis.zcard(`${prefix}:enqueuing`)).toBe(0);
-    } finally {
-      redis.disconnect();
-    }
+    onTeardown('Redis connection', () => redis.disconnect());
+    await eventually(
+      () => redis.zcard(`${prefix}:enqueuing`),
+      (n) => n === 0,
+    );
+    expect(await redis.zcard(`${prefix}:enqueuing`)).toBe(0);
     expect(await repairedCount(worker.url)).toBe(0);
   });
 });

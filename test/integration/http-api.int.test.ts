@@ -1,13 +1,14 @@
 import type { FastifyPluginAsync } from 'fastify';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../src/http/error-handler.js';
-import { startTestApi, waitCompleted, type RunningApi } from '../helpers/http-app.js';
+import { waitCompleted } from '../helpers/http-app.js';
 import { spanishMobiles } from '../helpers/numbers.js';
+import { startTestSmsq, type TestSmsq } from '../helpers/test-smsq.js';
 
 const auth = { authorization: 'Bearer test-key-1' };
 const json = { 'content-type': 'application/json' };
 
-async function post(api: RunningApi, path: string, body: unknown, headers: Record<string, string> = auth) {
+async function post(api: TestSmsq, path: string, body: unknown, headers: Record<string, string> = auth) {
   const res = await fetch(`${api.url}${path}`, {
     method: 'POST',
     headers: { ...json, ...headers },
@@ -25,12 +26,9 @@ const extraRoutes: FastifyPluginAsync = async (app) => {
 };
 
 describe('HTTP API over a real server, simulator workers in process', () => {
-  let api: RunningApi;
+  let api: TestSmsq;
   beforeAll(async () => {
-    api = await startTestApi({ deps: { plugins: [extraRoutes] } });
-  });
-  afterAll(async () => {
-    await api.close();
+    api = await startTestSmsq({ plugins: [extraRoutes], logLevel: 'info' });
   });
 
   it('accepts a send with 202 and serves its result once completed', async () => {
@@ -252,7 +250,7 @@ describe('HTTP API over a real server, simulator workers in process', () => {
       body: '{"to":"+34655555555",',
     });
     await fetch(`${api.url}/nowhere/+34666666666`, { headers: auth });
-    const logged = api.lines();
+    const logged = api.logs();
     expect(logged).toContain('trace-abc.123');
     expect(logged).toContain('/v1/suppressions/:number');
     expect(logged).toContain('incoming request');
@@ -272,12 +270,9 @@ describe('HTTP API over a real server, simulator workers in process', () => {
 });
 
 describe('cancelling a request before the workers run', () => {
-  let api: RunningApi;
+  let api: TestSmsq;
   beforeAll(async () => {
-    api = await startTestApi({ workers: false });
-  });
-  afterAll(async () => {
-    await api.close();
+    api = await startTestSmsq({ workers: false, logLevel: 'info' });
   });
 
   it('DELETE cancels the batches not sent, and the request completes as failed', async () => {
@@ -298,19 +293,14 @@ describe('cancelling a request before the workers run', () => {
 });
 
 describe('dashboard access and actions', () => {
-  const apis: RunningApi[] = [];
-  afterAll(async () => {
-    for (const api of apis) await api.close();
-  });
-
   it('in development on loopback it opens without a password, and refuses edits of masked job data', async () => {
-    const api = await startTestApi({ workers: false });
-    apis.push(api);
+    const api = await startTestSmsq({ workers: false, logLevel: 'info' });
     const { body } = await post(api, '/v1/messages', { to: '+34600000021', text: 'Hola' });
     const listing = await fetch(`${api.url}/admin/queues/api/queues`);
     expect(listing.status).toBe(200);
     const queues = ((await listing.json()) as { queues: { name: string; readOnlyMode: boolean }[] }).queues;
-    expect(queues.map((q) => q.name)).toEqual(['send', 'batch-simulator', 'dlr']);
+    // As `smsq api` serves it: the campaign-runs queue beside the send and batch queues.
+    expect(queues.map((q) => q.name)).toEqual(['send', 'batch-simulator', 'campaign-runs']);
     expect(queues[0]!.readOnlyMode).toBe(false);
     const edit = await fetch(`${api.url}/admin/queues/api/queues/send/${body.id as string}/update-data`, {
       method: 'PATCH',
@@ -321,16 +311,22 @@ describe('dashboard access and actions', () => {
   });
 
   it('honours SMSQ_DASHBOARD_READONLY, and stays off in production without credentials', async () => {
-    const readOnly = await startTestApi({ workers: false, env: { SMSQ_DASHBOARD_READONLY: 'true' } });
-    apis.push(readOnly);
+    const readOnly = await startTestSmsq({
+      workers: false,
+      logLevel: 'info',
+      env: { SMSQ_DASHBOARD_READONLY: 'true' },
+    });
     const listing = (await (await fetch(`${readOnly.url}/admin/queues/api/queues`)).json()) as {
       queues: { readOnlyMode: boolean }[];
     };
     expect(listing.queues.every((q) => q.readOnlyMode)).toBe(true);
 
-    const production = await startTestApi({ workers: false, env: { NODE_ENV: 'production' } });
-    apis.push(production);
+    const production = await startTestSmsq({
+      workers: false,
+      logLevel: 'info',
+      env: { NODE_ENV: 'production' },
+    });
     expect((await fetch(`${production.url}/admin/queues`)).status).toBe(404);
-    expect(production.lines()).toContain('Dashboard /admin/queues disabled');
+    expect(production.logs()).toContain('Dashboard /admin/queues disabled');
   });
 });

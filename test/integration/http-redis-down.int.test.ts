@@ -1,6 +1,8 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestApi, type RunningApi } from '../helpers/http-app.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { hasRedisServerBinary, startPrivateRedis, type PrivateRedis } from '../helpers/redis-server.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq, type TestSmsq } from '../helpers/test-smsq.js';
+import { waitFor } from '../helpers/wait.js';
 
 const headers = { authorization: 'Bearer test-key-1', 'content-type': 'application/json' };
 const body = JSON.stringify({ to: '+34600000001', text: 'Hola' });
@@ -8,14 +10,11 @@ const body = JSON.stringify({ to: '+34600000001', text: 'Hola' });
 // Stops and restarts its own redis-server, so it needs the binary (Debian: apt-get install redis-server).
 describe.skipIf(!hasRedisServerBinary())('HTTP API while Redis is down', () => {
   let redis: PrivateRedis;
-  let api: RunningApi;
+  let api: TestSmsq;
   beforeAll(async () => {
     redis = await startPrivateRedis();
-    api = await startTestApi({ env: { REDIS_URL: redis.url }, workers: false });
-  });
-  afterAll(async () => {
-    await api?.close();
-    await redis?.destroy();
+    onTeardown('private Redis', () => redis.destroy());
+    api = await startTestSmsq({ env: { REDIS_URL: redis.url }, workers: false, logLevel: 'info' });
   });
 
   it('answers 503 within a second and a half, and 202 again once Redis is back', async () => {
@@ -44,13 +43,13 @@ describe.skipIf(!hasRedisServerBinary())('HTTP API while Redis is down', () => {
 
     await redis.start();
     // The producer connection reconnects on its own (ioredis backoff, at most 2 s between tries).
-    const deadline = Date.now() + 10_000;
-    let status = 0;
-    while (Date.now() < deadline) {
-      status = (await fetch(`${api.url}/v1/messages`, { method: 'POST', headers, body })).status;
-      if (status === 202) break;
-      await new Promise((r) => setTimeout(r, 100));
-    }
+    const status = await waitFor(
+      async () => {
+        const { status } = await fetch(`${api.url}/v1/messages`, { method: 'POST', headers, body });
+        return status === 202 ? status : undefined;
+      },
+      { timeoutMs: 10_000, intervalMs: 100, what: 'a 202 once Redis is back' },
+    );
     expect(status).toBe(202);
   });
 });

@@ -1,12 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { smsqKeys } from '../../src/queue/names.js';
 import { trimLedger } from '../../src/queue/ledger.js';
-import { startWorkers } from '../../src/queue/workers.js';
-import { finished, killAll, spawnSmsq, waitForLine } from '../helpers/cli.js';
-import { eventually } from '../helpers/pipeline.js';
-import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from '../helpers/smsq.js';
+import { finished, spawnSmsq, waitForLine } from '../helpers/cli.js';
+import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 const DAY_MS = 24 * 3600 * 1000;
 
@@ -46,17 +47,11 @@ function waitForStderr(child: ChildProcess, pattern: RegExp, timeoutMs = 15_000)
 }
 
 describe('ledger retention and --follow', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    await killAll();
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   function setup() {
     const prefix = uniquePrefix();
     const redis = new Redis(redisUrl());
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
-    cleanups.push(() => Promise.resolve(redis.disconnect()));
+    onTeardown('prefix', () => removePrefix(redisUrl(), prefix));
+    onTeardown('Redis connection', () => redis.disconnect());
     return { prefix, redis, key: smsqKeys(prefix).ledger };
   }
 
@@ -79,15 +74,18 @@ describe('ledger retention and --follow', () => {
   });
 
   it('the workers trim the ledger when they start (SMSQ_LEDGER_RETENTION_DAYS)', async () => {
-    const config = testConfig({ SMSQ_LEDGER_RETENTION_DAYS: '30' });
-    const redis = new Redis(config.redisUrl);
-    cleanups.push(() => removePrefix(config.redisUrl, config.prefix));
-    cleanups.push(() => Promise.resolve(redis.disconnect()));
-    const key = smsqKeys(config.prefix).ledger;
+    const prefix = uniquePrefix();
+    const redis = new Redis(redisUrl());
+    onTeardown('Redis connection', () => redis.disconnect());
+    const key = smsqKeys(prefix).ledger;
     await redis.xadd(key, `${Date.now() - 31 * DAY_MS}-0`, ...entry('old'));
     await redis.xadd(key, '*', ...entry('new'));
-    const workers = await startWorkers({ config, logger: captureLogger('warn').logger });
-    cleanups.push(() => workers.close(500));
+    // Removes the prefix when it closes.
+    await startTestSmsq({
+      api: false,
+      logLevel: 'warn',
+      env: { SMSQ_PREFIX: prefix, SMSQ_LEDGER_RETENTION_DAYS: '30' },
+    });
     await eventually(async () => (await redis.xlen(key)) === 1);
     expect((await redis.xrange(key, '-', '+'))[0]?.[1][5]).toBe('new');
   });

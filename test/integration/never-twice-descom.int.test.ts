@@ -1,33 +1,30 @@
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeDescom, type FakeDescom } from '../helpers/fake-descom.js';
+import { describe, expect, it } from 'vitest';
+import { startFakeDescom } from '../helpers/fake-descom.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
 import { freePort, startPrivateRedis } from '../helpers/redis-server.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * Every row of DESIGN.md's "never twice, never lost" table for Descom, end to end: real Redis,
  * real BullMQ workers, the real undici client, and a real HTTP server standing in for Descom.
  */
 describe('Descom: never twice, never lost', () => {
-  let fake: FakeDescom | undefined;
-  let pipeline: TestPipeline | undefined;
-  afterEach(async () => {
-    await pipeline?.close();
-    await fake?.close();
-    pipeline = undefined;
-    fake = undefined;
-  });
-
   async function start(env: Record<string, string> = {}, url?: string) {
-    fake = await startFakeDescom();
-    pipeline = await startPipeline({
-      SMSQ_PROVIDER: 'descom',
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
-      DESCOM_URL: url ?? fake.url,
-      DESCOM_RATE_PER_S: '1000',
-      ...env,
+    const fake = await startFakeDescom();
+    onTeardown('fake Descom', () => fake.close());
+    const pipeline = await startTestSmsq({
+      api: false,
+      env: {
+        SMSQ_PROVIDER: 'descom',
+        DESCOM_USER: fake.user,
+        DESCOM_PASS: fake.pass,
+        DESCOM_URL: url ?? fake.url,
+        DESCOM_RATE_PER_S: '1000',
+        ...env,
+      },
     });
     return { fake, pipeline, client: pipeline.client };
   }
@@ -141,33 +138,28 @@ describe('Descom: never twice, never lost', () => {
 
   it('keeps a 200 when Redis then refuses writes (OOM under noeviction): recorded sent once Redis takes writes, never unknown', async () => {
     const redis = await startPrivateRedis();
+    onTeardown('private Redis', () => redis.destroy());
     const admin = new Redis(redis.url);
-    try {
-      const { fake, client, pipeline } = await start({ REDIS_URL: redis.url });
-      const held = fake.holdNext();
-      const to = spanishMobiles(9);
-      const { id } = await client.send({ to, text: 'Hola' });
-      await held.received;
-      await admin.config('SET', 'maxmemory-policy', 'noeviction');
-      await admin.config('SET', 'maxmemory', '1');
-      held.release();
-      // The receipt is in hand and its write refused: the worker keeps it and retries.
-      await eventually(
-        () => Promise.resolve(/Redis refused the provider receipt/.test(pipeline.logs())),
-        10_000,
-      );
-      await admin.config('SET', 'maxmemory', '0');
-      const result = await client.wait(id, { timeoutMs: 15_000 });
-      expect(result.counts).toMatchObject({ total: 9, accepted: 9, unknown: 0 });
-      expect(result.batches[0]).toMatchObject({ state: 'sent', attempts: 1 });
-      expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);
-      expectNoDuplicates(fake.recipientsDelivered());
-    } finally {
-      await pipeline?.close();
-      pipeline = undefined;
-      admin.disconnect();
-      await redis.destroy();
-    }
+    onTeardown('admin connection', () => admin.disconnect());
+    const { fake, client, pipeline } = await start({ REDIS_URL: redis.url });
+    const held = fake.holdNext();
+    const to = spanishMobiles(9);
+    const { id } = await client.send({ to, text: 'Hola' });
+    await held.received;
+    await admin.config('SET', 'maxmemory-policy', 'noeviction');
+    await admin.config('SET', 'maxmemory', '1');
+    held.release();
+    // The receipt is in hand and its write refused: the worker keeps it and retries.
+    await eventually(
+      () => Promise.resolve(/Redis refused the provider receipt/.test(pipeline.logs())),
+      10_000,
+    );
+    await admin.config('SET', 'maxmemory', '0');
+    const result = await client.wait(id, { timeoutMs: 15_000 });
+    expect(result.counts).toMatchObject({ total: 9, accepted: 9, unknown: 0 });
+    expect(result.batches[0]).toMatchObject({ state: 'sent', attempts: 1 });
+    expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);
+    expectNoDuplicates(fake.recipientsDelivered());
   });
 
   it('records a socket dropped after the request went out as unknown and never resends it', async () => {

@@ -1,12 +1,13 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
-import { SmsClient } from '../../src/client.js';
+import { describe, expect, it } from 'vitest';
 import { startFakeOvh, trustCert, writeCertFile, type FakeOvh } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
 import { startPrivateRedis } from '../helpers/redis-server.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { redisUrl } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq, type TestSmsq } from '../helpers/test-smsq.js';
+import { eventually, waitFor } from '../helpers/wait.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
 /**
@@ -17,16 +18,10 @@ import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
  * the SMS twice, and that the request's counts add up.
  */
 describe('OVH under real faults: never twice, never lost', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  let fake: FakeOvh;
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   async function startFake(opts: Parameters<typeof startFakeOvh>[0] = {}) {
-    fake = await startFakeOvh(opts);
+    const fake = await startFakeOvh(opts);
     trustCert(fake.certPem);
-    cleanups.push(() => fake.close());
+    onTeardown('fake OVH', () => fake.close());
     return fake;
   }
 
@@ -42,10 +37,8 @@ describe('OVH under real faults: never twice, never lost', () => {
     OVH_SETTLE_MS: '3000',
   });
 
-  async function pipelineOn(f: FakeOvh, env: Record<string, string> = {}): Promise<TestPipeline> {
-    const pipeline = await startPipeline({ ...ovhEnv(f), ...env });
-    cleanups.push(() => pipeline.close());
-    return pipeline;
+  function pipelineOn(f: FakeOvh, env: Record<string, string> = {}): Promise<TestSmsq> {
+    return startTestSmsq({ api: false, env: { ...ovhEnv(f), ...env } });
   }
 
   const posts = (f: FakeOvh) => f.requests.filter((r) => r.method === 'POST');
@@ -97,9 +90,9 @@ describe('OVH under real faults: never twice, never lost', () => {
 
   it('Redis refusing writes (OOM under noeviction) between the 200 and our state write: the receipt is kept and written later', async () => {
     const redis = await startPrivateRedis();
-    cleanups.push(() => redis.destroy());
+    onTeardown('private Redis', () => redis.destroy());
     const admin = new Redis(redis.url);
-    cleanups.push(() => Promise.resolve(admin.disconnect()));
+    onTeardown('admin connection', () => admin.disconnect());
     const f = await startFake({ pendingMs: 20_000 });
     const pipeline = await pipelineOn(f, { REDIS_URL: redis.url });
     const { client } = pipeline;
@@ -127,7 +120,7 @@ describe('OVH under real faults: never twice, never lost', () => {
 
   it('Redis SIGKILLed right after the sending write (appendfsync always): the 200 is written once Redis is back, one POST', async () => {
     const redis = await startPrivateRedis({ appendfsync: 'always' });
-    cleanups.push(() => redis.destroy());
+    onTeardown('private Redis', () => redis.destroy());
     const f = await startFake({ pendingMs: 20_000 });
     const { client } = await pipelineOn(f, { REDIS_URL: redis.url });
     let killedAt = 0;
@@ -169,10 +162,9 @@ describe('OVH under real faults: never twice, never lost', () => {
 
   it('a worker frozen (SIGSTOP) past its lock with its call under way: its successor waits, never sends a second time', async () => {
     const f = await startFake();
-    const prefix = uniquePrefix();
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
-    const client = new SmsClient({ redis: redisUrl(), prefix });
-    cleanups.push(() => client.close());
+    // A prefix and a client; the workers are processes.
+    const { config, client } = await startTestSmsq({ api: false, workers: false });
+    const prefix = config.prefix;
     const env = {
       ...ovhEnv(f),
       REDIS_URL: redisUrl(),
@@ -186,7 +178,6 @@ describe('OVH under real faults: never twice, never lost', () => {
     const worker = () => {
       const w = spawnWorker(env);
       workers.push(w);
-      cleanups.push(() => w.kill('SIGKILL'));
       return w;
     };
 
@@ -203,7 +194,7 @@ describe('OVH under real faults: never twice, never lost', () => {
     // A second worker takes the job over once the frozen one's lock has expired.
     worker();
     const queue = new Queue('batch-ovh', { connection: new Redis(redisUrl()), prefix });
-    cleanups.push(async () => {
+    onTeardown('batch queue', async () => {
       await queue.close();
       (await queue.client).disconnect();
     });
@@ -219,12 +210,13 @@ describe('OVH under real faults: never twice, never lost', () => {
     release();
     first.child.kill('SIGCONT');
 
-    const deadline = Date.now() + 30_000;
-    let result = await client.get(id);
-    while (result.state !== 'completed' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      result = await client.get(id);
-    }
+    const result = await waitFor(
+      async () => {
+        const summary = await client.get(id);
+        return summary.state === 'completed' ? summary : undefined;
+      },
+      { timeoutMs: 30_000, intervalMs: 100, what: `request ${id} completed` },
+    );
     expect(result.state).toBe('completed');
     expect(result.counts).toMatchObject({ total: 9, accepted: 9 });
     expect(posts(f)).toHaveLength(1);

@@ -1,34 +1,31 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { startFakeOvh, trustCert, type FakeOvh } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * The OVH rows of the "never twice, never lost" table, end to end: real Redis and workers, the
  * real `ovh` client against an HTTPS stand-in that checks every signature.
  */
 describe('OVH: never twice, never lost', () => {
-  let fake: FakeOvh | undefined;
-  let pipeline: TestPipeline | undefined;
-  afterEach(async () => {
-    await pipeline?.close();
-    await fake?.close();
-    pipeline = undefined;
-    fake = undefined;
-  });
-
   async function start(opts: Parameters<typeof startFakeOvh>[0] = {}, env: Record<string, string> = {}) {
-    fake = await startFakeOvh(opts);
+    const fake = await startFakeOvh(opts);
+    onTeardown('fake OVH', () => fake.close());
     trustCert(fake.certPem);
-    pipeline = await startPipeline({
-      SMSQ_PROVIDER: 'ovh',
-      OVH_ENDPOINT: fake.endpointUrl,
-      OVH_APP_KEY: fake.appKey,
-      OVH_APP_SECRET: fake.appSecret,
-      OVH_CONSUMER_KEY: fake.consumerKey,
-      OVH_RATE_PER_S: '1000',
-      OVH_BATCH_SIZE: '200',
-      ...env,
+    const pipeline = await startTestSmsq({
+      api: false,
+      env: {
+        SMSQ_PROVIDER: 'ovh',
+        OVH_ENDPOINT: fake.endpointUrl,
+        OVH_APP_KEY: fake.appKey,
+        OVH_APP_SECRET: fake.appSecret,
+        OVH_CONSUMER_KEY: fake.consumerKey,
+        OVH_RATE_PER_S: '1000',
+        OVH_BATCH_SIZE: '200',
+        ...env,
+      },
     });
     return { fake, pipeline, client: pipeline.client };
   }

@@ -1,27 +1,12 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { SmsClient } from '../../src/client.js';
+import { describe, expect, it } from 'vitest';
 import { readLedger } from '../../src/queue/ledger.js';
-import { startWorkers } from '../../src/queue/workers.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { captureLogger, removePrefix, testConfig } from '../helpers/smsq.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
 
 describe('pipeline on the simulator', () => {
-  const cleanups: (() => Promise<void>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   async function start(env: Record<string, string> = {}) {
-    const config = testConfig(env);
-    const { logger, lines } = captureLogger('info');
-    const workers = await startWorkers({ config, logger });
-    const client = new SmsClient({ redis: config.redisUrl, prefix: config.prefix });
-    cleanups.push(async () => {
-      await client.close();
-      await workers.close(1_000);
-      await removePrefix(config.redisUrl, config.prefix);
-    });
-    return { config, workers, client, lines };
+    const smsq = await startTestSmsq({ api: false, env, logLevel: 'info' });
+    return { config: smsq.config, workers: smsq.workers, client: smsq.client, lines: smsq.logs };
   }
 
   it('completes a 10,000-recipient request with counts adding up to the total', async () => {

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Batch } from '../../src/message/types.js';
 import type { BatchRecord } from '../../src/queue/records.js';
 import { spanishMobiles } from '../helpers/numbers.js';
@@ -11,14 +11,8 @@ import { openTestStore } from '../helpers/store.js';
  * orders the old multi-step code allowed.
  */
 describe('plan and cancel are atomic', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   async function setup() {
-    const { store, requestId, close } = openTestStore();
-    cleanups.push(close);
+    const { store, requestId } = openTestStore();
     await store.createRequest({
       id: requestId,
       createdAt: new Date().toISOString(),

@@ -4,21 +4,20 @@
  * provider is a small in-test account whose probe always says "resume".
  */
 import { Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
-import { afterEach, describe, expect, it, onTestFinished } from 'vitest';
-import { SmsClient } from '../../src/client.js';
+import { describe, expect, it } from 'vitest';
 import { AccountError } from '../../src/errors.js';
 import type { Batch, BatchReceipt, ProviderId } from '../../src/message/types.js';
 import type { ProbeOptions, SmsProvider } from '../../src/providers/types.js';
 import { createBatchProcessor } from '../../src/queue/batch-processor.js';
-import { createQueueContext, type QueueContext } from '../../src/queue/context.js';
+import { createQueueContext } from '../../src/queue/context.js';
 import type { BatchJobData, BatchJobResult } from '../../src/queue/jobs.js';
 import { batchQueueName } from '../../src/queue/names.js';
 import { ProviderControl } from '../../src/queue/provider-control.js';
-import { startWorkers } from '../../src/queue/workers.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, type TestPipeline } from '../helpers/pipeline.js';
-import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from '../helpers/smsq.js';
+import { captureLogger, redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 /** An external provider stand-in: its probe always says the account works; `send` refuses while `refusing`. */
 function refusingProvider(id: ProviderId, code: string, failAfterRepeats?: number) {
@@ -60,29 +59,17 @@ function refusingProvider(id: ProviderId, code: string, failAfterRepeats?: numbe
 }
 
 describe('Provider pause: probe back-off on flaps', () => {
-  let pipeline: TestPipeline | undefined;
-  afterEach(async () => {
-    await pipeline?.close();
-    pipeline = undefined;
-  });
-
   it('doubles the probe interval each time a resume is followed by a pause, and says so', async () => {
     const provider = refusingProvider('simulator', 'SMSQ_TEST_REFUSED');
-    const config = testConfig({ SMSQ_PROVIDER: 'simulator', SMSQ_PROBE_INTERVAL_MS: '200' });
-    const { logger, lines } = captureLogger('debug');
-    const workers = await startWorkers({ config, logger, providers: new Map([['simulator', provider]]) });
-    const client = new SmsClient({ redis: config.redisUrl, prefix: config.prefix });
-    pipeline = {
-      config,
+    const {
       workers,
       client,
       logs: lines,
-      async close() {
-        await client.close();
-        await workers.close(500);
-        await removePrefix(config.redisUrl, config.prefix);
-      },
-    };
+    } = await startTestSmsq({
+      api: false,
+      env: { SMSQ_PROVIDER: 'simulator', SMSQ_PROBE_INTERVAL_MS: '200' },
+      workerOptions: { providers: new Map([['simulator', provider]]) },
+    });
 
     const { id } = await client.send({ to: spanishMobiles(3), text: 'Hola' });
     // Three refusals, each after a probe said "resume": 200 ms → 400 ms → 800 ms between pause and probe.
@@ -102,33 +89,21 @@ describe('Provider pause: probe back-off on flaps', () => {
 });
 
 describe('Provider pause: ProviderControl on its own queue', () => {
-  let context: QueueContext | undefined;
-  let worker: Worker | undefined;
-  let workerConnection: Redis | undefined;
-  afterEach(async () => {
-    await worker?.close();
-    // A connection handed to a Worker is shared: worker.close() leaves it open.
-    workerConnection?.disconnect();
-    workerConnection = undefined;
-    if (context) {
-      await context.close();
-      await removePrefix(redisUrl(), context.prefix);
-    }
-    worker = undefined;
-    context = undefined;
-  });
-
   /** A queue for `provider` holding one planned batch per estimate, and a ProviderControl over it. */
   async function setup(
     provider: ReturnType<typeof refusingProvider>,
     estimates: number[],
     opts: { flapWindowMs?: number; maxProbeIntervalMs?: number } = {},
   ) {
-    context = createQueueContext({
+    const context = createQueueContext({
       redisUrl: redisUrl(),
       prefix: uniquePrefix(),
       defaultCountry: 'ES',
       role: 'worker',
+    });
+    onTeardown('queue context', async () => {
+      await context.close();
+      await removePrefix(redisUrl(), context.prefix);
     });
     const { logger, lines } = captureLogger('debug');
     const queue = context.batchQueue(provider.id);
@@ -216,12 +191,16 @@ describe('Provider pause: ProviderControl on its own queue', () => {
       attempts: 3,
       providerTimeoutMs: 1_000,
       logger,
-      worker: () => worker!,
+      worker: () => worker,
     });
-    worker = new Worker<BatchJobData, BatchJobResult>(batchQueueName('ovh'), processor, {
-      connection: (workerConnection = context.redis.duplicate()),
+    const workerConnection = context.redis.duplicate();
+    // A connection handed to a Worker is shared: worker.close() leaves it open.
+    onTeardown('worker connection', () => workerConnection.disconnect());
+    const worker: Worker = new Worker<BatchJobData, BatchJobResult>(batchQueueName('ovh'), processor, {
+      connection: workerConnection,
       prefix: context.prefix,
     });
+    onTeardown('batch worker', () => worker.close());
     await eventually(async () => (await queue.getCompletedCount()) === 3);
     const completed = await queue.getCompleted();
     expect(completed.map((j) => (j.returnvalue as BatchJobResult).state)).toEqual([
@@ -264,7 +243,7 @@ describe('Provider pause: ProviderControl on its own queue', () => {
     const { context, control, logger } = await setup(provider, [1]);
     // A second process: its own Redis connection and ProviderControl over the same prefix.
     const otherRedis = context.redis.duplicate();
-    onTestFinished(() => otherRedis.disconnect());
+    onTeardown('second process connection', () => otherRedis.disconnect());
     const other = new ProviderControl({
       redis: otherRedis,
       keys: context.keys,

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createSmsqMetrics, LedgerFollower } from '../../src/http/metrics.js';
 import type { Batch, BatchReceipt } from '../../src/message/types.js';
 import { duplicateLedgerFields, ledgerFields, readLedger } from '../../src/queue/ledger.js';
@@ -13,14 +13,8 @@ import { openTestStore } from '../helpers/store.js';
  * record store's own scripts.
  */
 describe('late and duplicate receipts', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   async function setup() {
-    const { redis, keys, store, requestId, close } = openTestStore();
-    cleanups.push(close);
+    const { redis, keys, store, requestId } = openTestStore();
     await store.createRequest({
       id: requestId,
       createdAt: new Date().toISOString(),

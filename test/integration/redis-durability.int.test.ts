@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import {
   createDurabilityGate,
@@ -8,19 +8,14 @@ import {
 } from '../../src/queue/durability.js';
 import { smsqKeys } from '../../src/queue/names.js';
 import { RecordStore } from '../../src/queue/records.js';
-import { startWorkers } from '../../src/queue/workers.js';
-import { killAll, runSmsq } from '../helpers/cli.js';
+import { runSmsq } from '../helpers/cli.js';
 import { startFakeDescom } from '../helpers/fake-descom.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline } from '../helpers/pipeline.js';
 import { startPrivateRedis, type AppendFsyncMode, type PrivateRedis } from '../helpers/redis-server.js';
-import { captureLogger, testConfig } from '../helpers/smsq.js';
-
-const cleanups: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  await killAll();
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
+import { captureLogger } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 /** A private Redis; replicas sync at once (not after the default 5 s diskless-sync delay). */
 async function privateRedis(mode: AppendFsyncMode, extraArgs: string[] = []): Promise<PrivateRedis> {
@@ -28,13 +23,13 @@ async function privateRedis(mode: AppendFsyncMode, extraArgs: string[] = []): Pr
     appendfsync: mode,
     extraArgs: ['--repl-diskless-sync-delay', '0', ...extraArgs],
   });
-  cleanups.push(() => redis.destroy());
+  onTeardown('private Redis', () => redis.destroy());
   return redis;
 }
 
 function connect(url: string): Redis {
   const redis = new Redis(url, { maxRetriesPerRequest: null });
-  cleanups.push(() => Promise.resolve(redis.disconnect()));
+  onTeardown('Redis connection', () => redis.disconnect());
   return redis;
 }
 
@@ -50,11 +45,10 @@ function logged(lines: string, level: number, msg: RegExp): string[] {
 
 /** Starts workers on `url` and returns what they logged, or the error that refused the start. */
 async function startWorkersOn(url: string, env: Record<string, string> = {}) {
-  const { logger, lines } = captureLogger('info');
-  const config = testConfig({ REDIS_URL: url, ...env });
+  const capture = captureLogger('info');
+  const { lines } = capture;
   try {
-    const workers = await startWorkers({ config, logger });
-    cleanups.push(() => workers.close(200));
+    await startTestSmsq({ api: false, capture, env: { REDIS_URL: url, ...env } });
     return { started: true as const, lines: lines() };
   } catch (err) {
     return { started: false as const, err, lines: lines() };
@@ -67,16 +61,18 @@ async function startWorkersOn(url: string, env: Record<string, string> = {}) {
  */
 async function batchInFlight(redis: PrivateRedis) {
   const fake = await startFakeDescom();
-  cleanups.push(() => fake.close());
+  onTeardown('fake Descom', () => fake.close());
   fake.script('hang');
-  const pipeline = await startPipeline({
-    REDIS_URL: redis.url,
-    SMSQ_PROVIDER: 'descom',
-    DESCOM_USER: fake.user,
-    DESCOM_PASS: fake.pass,
-    DESCOM_URL: fake.url,
+  const pipeline = await startTestSmsq({
+    api: false,
+    env: {
+      REDIS_URL: redis.url,
+      SMSQ_PROVIDER: 'descom',
+      DESCOM_USER: fake.user,
+      DESCOM_PASS: fake.pass,
+      DESCOM_URL: fake.url,
+    },
   });
-  cleanups.push(() => pipeline.close());
   const { id } = await pipeline.client.send({ to: spanishMobiles(3), text: 'Durable?' });
   await eventually(() => Promise.resolve(fake.requests.some((r) => r.method === 'POST')));
   const store = new RecordStore(connect(redis.url), smsqKeys(pipeline.config.prefix));
@@ -203,7 +199,7 @@ describe('the durability gate (WAIT with SMSQ_REDIS_MIN_REPLICAS)', () => {
     await patientGate();
 
     replica.pause();
-    cleanups.push(() => Promise.resolve(replica.resume()));
+    onTeardown('replica resumed', () => replica.resume());
     await redis.set('durable:b', '1');
     const startedAt = Date.now();
     const refused = await awaitDurable().catch((err: unknown) => err);

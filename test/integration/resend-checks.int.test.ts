@@ -1,8 +1,10 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BatchRecord } from '../../src/queue/records.js';
 import { startFakeOvh, trustCert, type FakeOvh } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq, type TestSmsqOptions } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * The resend after reconciliation is a send like any other: it re-checks cancel, expiry and the
@@ -10,20 +12,14 @@ import { eventually, startPipeline, type TestPipeline } from '../helpers/pipelin
  * looked up over its settle window, and only then may it go again.
  */
 describe('resend after reconciliation re-checks cancel, expiry and window', () => {
-  let fake: FakeOvh | undefined;
-  let pipeline: TestPipeline | undefined;
-  afterEach(async () => {
-    await pipeline?.close();
-    await fake?.close();
-    pipeline = undefined;
-    fake = undefined;
-  });
-
-  async function start(env: Record<string, string> = {}, opts: Parameters<typeof startPipeline>[1] = {}) {
-    fake = await startFakeOvh();
+  async function start(env: Record<string, string> = {}, opts: TestSmsqOptions['workerOptions'] = {}) {
+    const fake = await startFakeOvh();
+    onTeardown('fake OVH', () => fake.close());
     trustCert(fake.certPem);
-    pipeline = await startPipeline(
-      {
+    const pipeline = await startTestSmsq({
+      api: false,
+      workerOptions: opts,
+      env: {
         SMSQ_PROVIDER: 'ovh',
         OVH_ENDPOINT: fake.endpointUrl,
         OVH_APP_KEY: fake.appKey,
@@ -34,8 +30,7 @@ describe('resend after reconciliation re-checks cancel, expiry and window', () =
         OVH_SETTLE_MS: '2500',
         ...env,
       },
-      opts,
-    );
+    });
     return { fake, pipeline, client: pipeline.client };
   }
 
@@ -76,7 +71,7 @@ describe('resend after reconciliation re-checks cancel, expiry and window', () =
     // Stands in for the clock passing the window's end: open for the first send, closed after it
     // until the test reopens it.
     let closedUntil: number | undefined;
-    const { fake, client } = await start(
+    const { fake, client, pipeline } = await start(
       {},
       {
         holdUntil: (_record: BatchRecord, now: number) =>
@@ -95,7 +90,7 @@ describe('resend after reconciliation re-checks cancel, expiry and window', () =
     expect(posts(fake)).toHaveLength(1);
     closedUntil = undefined;
     // Reopened: the held job is delayed until the window's end as it was then; move it along.
-    const [job] = await pipeline!.workers.context.batchQueue('ovh').getDelayed();
+    const [job] = await pipeline.workers.context.batchQueue('ovh').getDelayed();
     await job?.promote();
     const result = await client.wait(id, { timeoutMs: 20_000 });
     expect(result.counts).toMatchObject({ total: 3, accepted: 3 });

@@ -1,10 +1,12 @@
 import { existsSync } from 'node:fs';
-import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { discoverRedis, redisAnswers } from '../../src/service/redis-discovery.js';
-import { finished, killAll, runSmsq, spawnSmsq, waitForLine } from '../helpers/cli.js';
+import { finished, runSmsq, spawnSmsq, waitForLine } from '../helpers/cli.js';
 import { freePort, hasRedisServerBinary } from '../helpers/redis-server.js';
-import { removePrefix, redisUrl, testConfig, uniquePrefix } from '../helpers/smsq.js';
+import { redisUrl, testConfig } from '../helpers/smsq.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 const KEY = 'proc-key';
 const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
@@ -17,23 +19,25 @@ async function sendAndWait(url: string): Promise<Record<string, unknown>> {
   });
   expect(res.status).toBe(202);
   const { id } = (await res.json()) as { id: string };
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    const result = (await (await fetch(`${url}/v1/messages/${id}`, { headers: auth })).json()) as Record<
-      string,
-      unknown
-    >;
-    if (result.state === 'completed' || Date.now() > deadline) return result;
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  // Past 20 s, the last answer goes to the assertions.
+  let result: Record<string, unknown> = {};
+  await eventually(
+    async () => {
+      result = (await (await fetch(`${url}/v1/messages/${id}`, { headers: auth })).json()) as Record<
+        string,
+        unknown
+      >;
+      return result.state === 'completed';
+    },
+    { timeoutMs: 20_000, intervalMs: 50 },
+  ).catch(() => undefined);
+  return result;
 }
 
 /** The `url` field of a JSON log line. */
 const urlOf = (line: string) => (JSON.parse(line) as { url: string }).url;
 
 describe('start-up refusals, as processes', () => {
-  afterEach(killAll);
-
   it('refuses a bad variable, production without API keys, and an unreachable REDIS_URL', async () => {
     const closedPort = await freePort();
     const [badPort, noKeys, noRedis] = await Promise.all([
@@ -95,15 +99,9 @@ describe('Redis discovery for smsq start', () => {
 });
 
 describe('running services, as processes', () => {
-  const prefixes: string[] = [];
-  afterEach(killAll);
-  afterAll(async () => {
-    for (const prefix of prefixes) await removePrefix(redisUrl(), prefix);
-  });
-
-  function serviceEnv(): Record<string, string> {
-    const prefix = uniquePrefix();
-    prefixes.push(prefix);
+  /** The environment of the service processes: a fresh prefix (removed when the test ends). */
+  async function serviceEnv(): Promise<Record<string, string>> {
+    const { prefix } = (await startTestSmsq({ api: false, workers: false })).config;
     return {
       REDIS_URL: redisUrl(),
       SMSQ_PREFIX: prefix,
@@ -115,7 +113,7 @@ describe('running services, as processes', () => {
   }
 
   it('smsq start serves the API with its workers, and exits 0 on SIGTERM', async () => {
-    const child = spawnSmsq(['start'], serviceEnv());
+    const child = spawnSmsq(['start'], await serviceEnv());
     const url = urlOf(await waitForLine(child, /"smsq started/));
     const result = await sendAndWait(url);
     expect(result).toMatchObject({ state: 'completed', counts: { total: 1, accepted: 1 } });
@@ -133,7 +131,7 @@ describe('running services, as processes', () => {
   });
 
   it('smsq api + smsq worker --http-port: the production pair, each with its own health and metrics', async () => {
-    const env = serviceEnv();
+    const env = await serviceEnv();
     const api = spawnSmsq(['api'], env);
     const worker = spawnSmsq(['worker', '--http-port', '0'], env);
     const [apiUrl, workerUrl] = await Promise.all([

@@ -1,11 +1,13 @@
 import type { ChildProcess } from 'node:child_process';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SmsClient } from '../../src/client.js';
-import { killAll, spawnSmsq, waitForLine } from '../helpers/cli.js';
+import { spawnSmsq, waitForLine } from '../helpers/cli.js';
 import { startFakeDescom } from '../helpers/fake-descom.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { startPrivateRedis, type PrivateRedis } from '../helpers/redis-server.js';
 import { uniquePrefix } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { waitFor } from '../helpers/wait.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
 /** What the first stage may take beyond SMSQ_SHUTDOWN_TIMEOUT_MS (lifecycle's margin plus process teardown). */
@@ -13,16 +15,10 @@ const MARGIN_MS = 3_000;
 const GRACE_MS = 1_000;
 
 describe('shutdown while Redis is unreachable', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-    await killAll();
-  });
-
   async function privateRedis(): Promise<PrivateRedis> {
     const redis = await startPrivateRedis();
     // A stopped server would never act on the SIGTERM of destroy().
-    cleanups.push(() => {
+    onTeardown('private Redis', () => {
       redis.signal('SIGCONT');
       return redis.destroy();
     });
@@ -44,7 +40,6 @@ describe('shutdown while Redis is unreachable', () => {
 
   async function startedWorker(redis: PrivateRedis, graceMs: number): Promise<WorkerProcess> {
     const worker = spawnWorker(env(redis, graceMs));
-    cleanups.push(() => worker.kill('SIGKILL'));
     await worker.waitForOutput('Campaign workers started');
     return worker;
   }
@@ -79,9 +74,9 @@ describe('shutdown while Redis is unreachable', () => {
 
   it('Redis gone mid-batch: the forced exit loses nothing; with Redis back the batch is settled, never resent', async () => {
     const redis = await startPrivateRedis({ persistent: true });
-    cleanups.push(() => redis.destroy());
+    onTeardown('private Redis', () => redis.destroy());
     const fake = await startFakeDescom();
-    cleanups.push(() => fake.close());
+    onTeardown('fake Descom', () => fake.close());
     fake.script('hang');
     const base = env(redis, GRACE_MS);
     const workerEnv = {
@@ -92,9 +87,8 @@ describe('shutdown while Redis is unreachable', () => {
       DESCOM_URL: fake.url,
     };
     const client = new SmsClient({ redis: redis.url, prefix: base.SMSQ_PREFIX! });
-    cleanups.push(() => client.close());
+    onTeardown('client', () => client.close());
     const worker = spawnWorker(workerEnv);
-    cleanups.push(() => worker.kill('SIGKILL'));
     const { id } = await client.send({ to: spanishMobiles(2), text: 'Hola' });
     await fake.waitForRequests(1);
 
@@ -105,14 +99,14 @@ describe('shutdown while Redis is unreachable', () => {
     expect(Date.now() - signalledAt).toBeLessThan(GRACE_MS + MARGIN_MS);
 
     await redis.start();
-    const next = spawnWorker(workerEnv);
-    cleanups.push(() => next.kill('SIGKILL'));
-    const deadline = Date.now() + 20_000;
-    let summary = await client.get(id).catch(() => undefined);
-    while (summary?.state !== 'completed' && Date.now() < deadline) {
-      await new Promise((r) => setTimeout(r, 100));
-      summary = await client.get(id).catch(() => undefined);
-    }
+    spawnWorker(workerEnv);
+    const summary = await waitFor(
+      async () => {
+        const s = await client.get(id);
+        return s.state === 'completed' ? s : undefined;
+      },
+      { timeoutMs: 20_000, intervalMs: 100, retryErrors: true, what: `request ${id} completed` },
+    );
     expect(summary).toMatchObject({ state: 'completed', counts: { total: 2, unknown: 2 } });
     expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);
   });
