@@ -299,8 +299,15 @@ describe('dashboard access and actions', () => {
     const listing = await fetch(`${api.url}/admin/queues/api/queues`);
     expect(listing.status).toBe(200);
     const queues = ((await listing.json()) as { queues: { name: string; readOnlyMode: boolean }[] }).queues;
-    // As `smsq api` serves it: the campaign-runs queue beside the send and batch queues.
-    expect(queues.map((q) => q.name)).toEqual(['send', 'batch-simulator', 'campaign-runs']);
+    // As `smsq api` serves it: the delivery-report, campaign-runs and webhook queues beside the
+    // send and batch queues.
+    expect(queues.map((q) => q.name)).toEqual([
+      'send',
+      'batch-simulator',
+      'dlr',
+      'campaign-runs',
+      'webhooks',
+    ]);
     expect(queues[0]!.readOnlyMode).toBe(false);
     const edit = await fetch(`${api.url}/admin/queues/api/queues/send/${body.id as string}/update-data`, {
       method: 'PATCH',
