@@ -77,8 +77,14 @@ export const envSchema = z.object({
   SMSQ_BACKOFF_MS: z.preprocess(emptyAsUndefined, int(1).default(2_000)),
   /** Total deadline of one provider request, in ms. */
   SMSQ_PROVIDER_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(100).default(30_000)),
-  /** Batch jobs processed at once per provider, per worker process. */
-  SMSQ_BATCH_CONCURRENCY: z.preprocess(emptyAsUndefined, int(1).default(8)),
+  /**
+   * Batch jobs processed at once per provider, per worker process, fixed. Unset: sized from the
+   * provider's allowance and its observed latency (allowance × latency, with a margin), up to
+   * SMSQ_MAX_INFLIGHT.
+   */
+  SMSQ_BATCH_CONCURRENCY: z.preprocess(emptyAsUndefined, int(1).optional()),
+  /** Upper bound of the batches in flight per provider, per worker process, when sized automatically. @defaultValue 64 */
+  SMSQ_MAX_INFLIGHT: z.preprocess(emptyAsUndefined, int(1).default(64)),
   /** How often a paused provider is probed for credit/credentials, in ms. */
   SMSQ_PROBE_INTERVAL_MS: z.preprocess(emptyAsUndefined, int(100).default(60_000)),
   /** How long request and batch records are kept after completion, in seconds (the ledger is kept longer). */
@@ -219,7 +225,10 @@ export interface Config {
   attempts: number;
   backoffMs: number;
   providerTimeoutMs: number;
-  batchConcurrency: number;
+  /** Fixed batch concurrency per provider and process (`SMSQ_BATCH_CONCURRENCY`); unset: sized (see src/queue/inflight.ts). */
+  batchConcurrency?: number;
+  /** Bound of the sized batch concurrency (`SMSQ_MAX_INFLIGHT`). */
+  maxInflight: number;
   probeIntervalMs: number;
   recordTtlS: number;
   /** Days ledger entries are kept before the workers trim them; 0: forever (`SMSQ_LEDGER_RETENTION_DAYS`). */
@@ -331,7 +340,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     attempts: e.SMSQ_ATTEMPTS,
     backoffMs: e.SMSQ_BACKOFF_MS,
     providerTimeoutMs: e.SMSQ_PROVIDER_TIMEOUT_MS,
-    batchConcurrency: e.SMSQ_BATCH_CONCURRENCY,
+    ...(e.SMSQ_BATCH_CONCURRENCY !== undefined ? { batchConcurrency: e.SMSQ_BATCH_CONCURRENCY } : {}),
+    maxInflight: e.SMSQ_MAX_INFLIGHT,
     probeIntervalMs: e.SMSQ_PROBE_INTERVAL_MS,
     recordTtlS: e.SMSQ_RECORD_TTL_S,
     ledgerRetentionDays: e.SMSQ_LEDGER_RETENTION_DAYS,

@@ -111,7 +111,7 @@ export async function createProvider(
   const module = providerModule(id);
   const config = configs[id];
   if (!config) throw new Error(`Provider ${id} is not configured`);
-  const meter = module.metered && deps.meterFor ? deps.meterFor(id) : UNMETERED;
+  const meter = deps.meterFor ? deps.meterFor(id) : UNMETERED;
   return module.create(config, { logger: deps.logger, timeoutMs: deps.timeoutMs, meter });
 }
 

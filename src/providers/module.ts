@@ -21,9 +21,9 @@ export interface ProviderDeps {
   /** Total deadline of one provider request, in ms (`SMSQ_PROVIDER_TIMEOUT_MS`). */
   timeoutMs: number;
   /**
-   * This provider account's call allowance, shared by every process on the same Redis. A provider
-   * whose module says `metered: true` awaits it before every call; the others are held to their
-   * rate by the batch queue's limiter alone.
+   * This provider account's call allowance, shared by every process on the same Redis. The
+   * provider awaits it before every call except sends, which the batch processor takes from it
+   * before marking the call begun (see SmsProvider).
    */
   meter: CallMeter;
 }
@@ -90,8 +90,6 @@ export interface ProviderModule<
   readonly needs?: string;
   /** True for the provider used when no other is configured (the simulator). */
   readonly fallback?: boolean;
-  /** True when every call awaits `deps.meter` (see {@link ProviderDeps.meter}). */
-  readonly metered: boolean;
   /** Its decision table: every answer it can get, and what the queue does with it (src/providers/decisions.ts). */
   readonly decisions: DecisionTable;
   /** Paths the logger censors for this provider (its secret headers and fields), in pino syntax. */

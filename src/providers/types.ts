@@ -42,6 +42,9 @@ export interface ProbeOptions {
 /**
  * One SMS provider account. `send` makes exactly one HTTP request and throws only errors from
  * `src/errors.ts` (TransientError, RateLimitedError, PermanentError, AmbiguousError, AccountError).
+ * `send` does not wait for the account's allowance: its caller (the batch processor) has taken
+ * the call from it before marking the call begun. Every other call (lookups, probes, credit
+ * checks, delivery reports) awaits the provider's meter itself.
  */
 export interface SmsProvider {
   readonly id: ProviderId;

@@ -8,7 +8,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Batch, BatchReceipt } from '../message/types.js';
-import type { SmsProvider } from '../providers/types.js';
+import type { CallMeter, SmsProvider } from '../providers/types.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
 import type { BatchJobData, BatchJobResult } from './jobs.js';
 import { duplicateLedgerFields, ledgerFields } from './ledger.js';
@@ -38,6 +38,8 @@ export interface BatchProcessorDeps {
    * throws when Redis does not acknowledge it in time (the call is then not made).
    */
   durable?: () => Promise<void>;
+  /** The provider account's allowance: every send takes its call from it (see SmsProvider). Default: none. */
+  meter?: CallMeter;
   now?: () => number;
   /** Counts each call's outcome in the provider's circuit (circuit.ts). */
   circuit?: CircuitBreaker;
@@ -391,6 +393,20 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
       throw new TransientError('The sending state was not acknowledged as durable; not sent', {
         cause: err,
         code: 'SMSQ_REDIS_NOT_DURABLE',
+      });
+    }
+    // The call is taken from the provider's allowance last, right before it is marked begun and
+    // made, so the provider sees the calls spaced as the meter granted them (little else runs in
+    // between). A high-priority request's send goes before every other waiting call. The batch
+    // waits in `sending` with no call begun: a cancel still fails it, and `beginCall` below still
+    // checks the job lock, so a run frozen here never calls after another took over.
+    try {
+      await deps.meter?.(signal, job.data.priority === 'high' ? 'urgent' : 'normal');
+    } catch (err) {
+      await store.transition(batch, ['sending'], 'planned', { ifOwner: owner });
+      throw new TransientError('Waiting for the provider allowance failed; not sent', {
+        cause: err,
+        code: 'SMSQ_ALLOWANCE_WAIT',
       });
     }
     const lock = jobLock(job, token);

@@ -29,6 +29,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 export function behindSends(meter: CallMeter, sendsWaiting: () => Promise<boolean>): CallMeter {
   return async (signal) => {
     while (await sendsWaiting()) await sleep(BEHIND_SENDS_RECHECK_MS, signal);
-    await meter(signal);
+    // And at the meter itself, any send waiting there goes first.
+    await meter(signal, 'background');
   };
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Worker } from 'bullmq';
 import { holdUntilWindow } from '../message/send-window.js';
 import type { Config } from '../config.js';
@@ -6,6 +7,7 @@ import type { ProviderId } from '../message/types.js';
 import { createDeliveryReportSources, createProviders } from '../providers/index.js';
 import { providerAllowanceMeters } from './allowance.js';
 import { timeProviders, type ProviderRequestObserver } from '../providers/timed-provider.js';
+import { InflightSizer } from './inflight.js';
 import type { SmsProvider } from '../providers/types.js';
 import { createWorkerConnection, slotServer } from '../redis.js';
 import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
@@ -150,6 +152,21 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   const created =
     opts.providers ??
     (await createProviders(config.providers, { logger, timeoutMs: config.providerTimeoutMs, meterFor }));
+  // Each provider's batches in flight follow how long a batch holds its slot once its call was
+  // granted (the call, and the Redis writes around it), unless fixed by SMSQ_BATCH_CONCURRENCY:
+  // allowance × that time must be under way to use the allowance.
+  const sizers = new Map(
+    [...created.keys()].map(
+      (id) =>
+        [
+          id,
+          new InflightSizer({
+            ratePerSecond: config.providers[id]?.ratePerSecond ?? 1,
+            max: config.maxInflight,
+          }),
+        ] as const,
+    ),
+  );
   const providers = opts.observeProviderRequest
     ? timeProviders(created, opts.observeProviderRequest)
     : created;
@@ -249,7 +266,10 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
 
   for (const [id, provider] of providers) {
     if (opts.only && !opts.only.includes(id)) continue;
-    const ratePerSecond = config.providers[id]?.ratePerSecond ?? 1;
+    const sizer = sizers.get(id)!;
+    // When each job's send was granted its call (keyed by the job's abort signal).
+    const grantedAt = new WeakMap<AbortSignal, number>();
+    const sendMeter = meterFor(id);
     // The processor reaches its worker (a 429 rate-limits the whole queue) only once jobs run.
     const processBatch = createBatchProcessor({
       store: context.store,
@@ -260,6 +280,12 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       providerTimeoutMs: config.providerTimeoutMs,
       // Right after the claim, on the connection that wrote it (WAIT/WAITAOF cover that connection).
       durable: awaitDurable,
+      // Sends take their call from the allowance here, before they are marked begun (the provider
+      // meters its other calls itself).
+      meter: async (signal, priority) => {
+        await sendMeter(signal, priority);
+        grantedAt.set(signal, performance.now());
+      },
       logger,
       worker: () => worker,
       holdUntil: opts.holdUntil ?? holdUntilWindow,
@@ -270,15 +296,25 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       // A sent batch gets its delivery state and polls before its job completes (a re-run of a
       // sent batch returns `sent` again, so a crash in between is completed by the re-run).
       async (job, token, signal) => {
-        const result = await processBatch(job, token, signal);
-        if (result.state === 'sent') await deliveryReports.batchSent(result.batchId);
-        return result;
+        try {
+          const result = await processBatch(job, token, signal);
+          if (result.state === 'sent') await deliveryReports.batchSent(result.batchId);
+          return result;
+        } finally {
+          const granted = signal && grantedAt.get(signal);
+          if (granted) sizer.observe(performance.now() - granted);
+          if (config.batchConcurrency === undefined && worker.concurrency !== sizer.size)
+            worker.concurrency = sizer.size;
+        }
       },
       {
         ...workerOpts,
         connection: workerConnection(),
-        concurrency: config.batchConcurrency,
-        limiter: { max: ratePerSecond, duration: 1_000 },
+        concurrency: config.batchConcurrency ?? sizer.size,
+        // The allowance is kept by the meter (src/queue/allowance.ts: any 1-s window, every process).
+        // The limiter's count is never reached; it only carries a provider's 429, which pauses the
+        // whole queue for its Retry-After (Worker.rateLimit).
+        limiter: { max: Number.MAX_SAFE_INTEGER - 1, duration: 1_000 },
       },
     );
     workers.push(worker);

@@ -28,6 +28,8 @@ describe('webhooks across a worker crash', () => {
       SMSQ_PREFIX: prefix,
       SMSQ_LOCK_DURATION_MS: '1000',
       SIMULATOR_LATENCY_MS: '0',
+      // This test is about message.completed: no delivery reports (and their events) meanwhile.
+      SIMULATOR_DLR_DELAY_MS: '600000',
       SMSQ_WEBHOOK_SECRET: hooks.secret,
       SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true',
       SMSQ_WEBHOOK_RETRY_MS: '50',

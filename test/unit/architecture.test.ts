@@ -129,6 +129,8 @@ describe('adding a provider is one folder and one registry line', () => {
     await expect(acme?.send(batch, { signal: AbortSignal.timeout(1_000) })).resolves.toMatchObject({
       providerIds: ['acme-3'],
     });
+    expect(metered).toEqual([]);
+    await expect(acme?.probe({ signal: AbortSignal.timeout(1_000) })).resolves.toBe(true);
     expect(metered).toEqual(['acme']);
   });
 

@@ -8,14 +8,12 @@ export const descomModule = defineProviderModule({
   description: 'Descom SMS (api.descomsms.com), over undici',
   envShape: descomEnvShape,
   needs: 'DESCOM_USER and DESCOM_PASS',
-  // Its sends are held to DESCOM_RATE_PER_S by the batch queue's limiter; its probe is rare.
   decisions: DESCOM_DECISIONS,
-  metered: false,
   redactPaths: ['req.headers["dsms-pass"]', 'headers["DSMS-Pass"]', '*.headers["DSMS-Pass"]'],
   fromEnv: descomConfigFromEnv,
-  async create(config, { logger, timeoutMs }) {
+  async create(config, { logger, timeoutMs, meter }) {
     const { createDescomProvider } = await import('./provider.js');
-    return createDescomProvider(config, { timeoutMs, logger });
+    return createDescomProvider(config, { timeoutMs, logger, meter });
   },
   async deliveryReports(config, deps) {
     const { createDescomDeliveryReports } = await import('./delivery-reports.js');

@@ -8,7 +8,13 @@ import type { DescomConfig } from './env.js';
 import type { DeliveryError } from '../../errors.js';
 import type { Logger } from 'pino';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
-import type { ProbeOptions, ProviderLimits, SmsProvider } from '../types.js';
+import {
+  UNMETERED,
+  type CallMeter,
+  type ProbeOptions,
+  type ProviderLimits,
+  type SmsProvider,
+} from '../types.js';
 import { withDeadline } from '../transport.js';
 import { classifyDescomNetworkError, classifyDescomStatus, descomError } from './classify.js';
 
@@ -38,6 +44,8 @@ export interface DescomProviderDeps {
   /** Total deadline of one Descom request (connect, send, headers, body), in ms. */
   timeoutMs: number;
   logger: Logger;
+  /** The account's allowance, awaited before every call but sends (see SmsProvider). Default: unmetered. */
+  meter?: CallMeter;
   /** Replaces the provider's own Pool (tests, proxies). The provider never closes an injected dispatcher. */
   dispatcher?: Dispatcher;
 }
@@ -213,6 +221,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     // 402 with one more POST each probe round.
     const needed = Math.max(neededCredits ?? 1, Number.MIN_VALUE);
     try {
+      await (deps.meter ?? UNMETERED)(bounded);
       const res = await request(balanceUrl, {
         dispatcher,
         method: 'GET',

@@ -80,6 +80,8 @@ export interface OvhApiClient {
 /** Options of one {@link OvhApiClient.request}. */
 export interface OvhRequestOptions {
   signal?: AbortSignal;
+  /** The caller already took this call from the allowance (a send: see SmsProvider). */
+  metered?: boolean;
   /**
    * Called with the result of a call that answered after it was settled as failed: an answer
    * complete just as the deadline fired, or one of a request that could not be watched (and so not
@@ -169,7 +171,7 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
   ): Promise<T> {
     const signal = opts.signal ?? NEVER_ABORTED;
     try {
-      await meter(signal);
+      if (!opts.metered) await meter(signal);
     } catch (err) {
       // Nothing was signed nor sent: waiting for the allowance failed (aborted, or Redis refused).
       throw new OvhRequestError({

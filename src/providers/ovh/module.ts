@@ -12,7 +12,6 @@ export const ovhModule = defineProviderModule({
   needs: 'OVH_APP_KEY, OVH_APP_SECRET and OVH_CONSUMER_KEY',
   // Lookups, credit checks and probes count against OVH's allowance as much as sends do.
   decisions: OVH_DECISIONS,
-  metered: true,
   redactPaths: ['appSecret', 'consumerKey', '*.appSecret', '*.consumerKey'],
   fromEnv: ovhConfigFromEnv,
   async create(config, { logger, timeoutMs, meter }) {

@@ -306,6 +306,8 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
       try {
         answer = await client.request<unknown>('POST', path, params, {
           signal,
+          // The batch processor took this call from the allowance before it marked it begun.
+          metered: true,
           ...(onLate ? { onLate } : {}),
         });
       } catch (err) {

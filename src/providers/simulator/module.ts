@@ -9,7 +9,6 @@ export const simulatorModule = defineProviderModule({
   envShape: simulatorEnvShape,
   fallback: true,
   decisions: SIMULATOR_DECISIONS,
-  metered: false,
   redactPaths: [],
   fromEnv: simulatorConfigFromEnv,
   async create(config, { logger, timeoutMs }) {
