@@ -4,7 +4,7 @@ import { Queue, type JobsOptions } from 'bullmq';
 import type { Config } from '../config.js';
 import { InputError, NotFoundError } from '../errors.js';
 import type { ProviderId } from '../message/types.js';
-import { closeSharedQueue, type QueueContext } from '../queue/context.js';
+import { closeSharedQueue, type QueueContext, smsqQueueOptions } from '../queue/context.js';
 import { parseCampaign, parseRunSpec, type Campaign, type RunSpec } from './definition.js';
 import type { RunJobData, RunJobResult } from './run-processor.js';
 import { summarizeRun, type RunSummary } from './run-summary.js';
@@ -42,10 +42,10 @@ export class CampaignService {
   constructor(deps: CampaignServiceDeps) {
     this.deps = deps;
     this.runs = new CampaignStore(deps.context.redis, deps.config.prefix);
-    this.runQueue = new Queue<RunJobData, RunJobResult>(CAMPAIGN_RUNS_QUEUE, {
-      connection: deps.context.redis,
-      prefix: deps.config.prefix,
-    });
+    this.runQueue = new Queue<RunJobData, RunJobResult>(
+      CAMPAIGN_RUNS_QUEUE,
+      smsqQueueOptions(deps.context.redis, deps.config.prefix),
+    );
   }
 
   /** Options of every run job: retried with backoff; a retry skips chunks already enqueued. */

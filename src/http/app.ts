@@ -19,7 +19,7 @@ import {
 import { MAX_REQUEST_BYTES } from '../message/request.js';
 import type { ProviderId } from '../message/types.js';
 import { configuredProviderIds } from '../providers/index.js';
-import { closeSharedQueue } from '../queue/context.js';
+import { closeSharedQueue, smsqQueueOptions } from '../queue/context.js';
 import { assertApiKeysConfigured, createApiKeyCheck } from './auth.js';
 import { dashboardPlugin } from './dashboard.js';
 import type { HttpDeps } from './deps.js';
@@ -117,12 +117,9 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
 
   const providers = configuredProviderIds(config);
   const extraQueues = (deps.queues ?? []).map(
-    (name) => new Queue(name, { connection: context.redis, prefix: context.prefix }),
+    (name) => new Queue(name, smsqQueueOptions(context.redis, context.prefix)),
   );
-  const dlrQueue = new Queue<DeliveryJobData>(DLR_QUEUE, {
-    connection: context.redis,
-    prefix: context.prefix,
-  });
+  const dlrQueue = new Queue<DeliveryJobData>(DLR_QUEUE, smsqQueueOptions(context.redis, context.prefix));
   const queues = [
     context.sendQueue,
     ...providers.map((p) => context.batchQueue(p)),

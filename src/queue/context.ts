@@ -35,6 +35,15 @@ export async function closeSharedQueue(queue: Queue): Promise<void> {
   );
 }
 
+/**
+ * Options of every smsq Queue (each Queue writes them to the queue's meta, so all must agree).
+ * BullMQ's event stream of a queue keeps its last `maxLen` events (default 10,000, ~1 KB each);
+ * smsq reads none of them (it follows its own records), so a short stream saves memory.
+ */
+export function smsqQueueOptions(connection: Redis, prefix: string) {
+  return { connection, prefix, streams: { events: { maxLen: 500 } } };
+}
+
 export function createQueueContext(opts: {
   redisUrl: string;
   prefix: string;
@@ -47,7 +56,7 @@ export function createQueueContext(opts: {
       ? createProducerConnection(opts.redisUrl)
       : createWorkerConnection(opts.redisUrl);
   const keys = smsqKeys(opts.prefix);
-  const queueOpts = { connection: redis, prefix: opts.prefix };
+  const queueOpts = smsqQueueOptions(redis, opts.prefix);
   const sendQueue = new Queue<SendJobData>(SEND_QUEUE, queueOpts);
   const batchQueues = new Map<ProviderId, Queue<BatchJobData>>();
   let closed: Promise<void> | undefined;

@@ -1,3 +1,4 @@
+import { smsqQueueOptions } from './context.js';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
@@ -88,7 +89,7 @@ export class DeliveryReports {
   private readonly log: Logger;
 
   constructor(private readonly opts: DeliveryReportsOptions) {
-    this.queue = new Queue<DeliveryJobData>(DLR_QUEUE, { connection: opts.redis, prefix: opts.prefix });
+    this.queue = new Queue<DeliveryJobData>(DLR_QUEUE, smsqQueueOptions(opts.redis, opts.prefix));
     this.store = new DeliveryStore(opts.redis, opts.keys);
     this.log = opts.logger.child({ module: 'delivery-reports' });
   }

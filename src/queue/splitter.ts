@@ -56,7 +56,9 @@ export function batchJobOptions(
     backoff: { type: 'exponential' as const, delay: retry.backoffMs, jitter: 0.5 },
     // The parent aggregates whatever its batches ended in, failures included.
     ignoreDependencyOnFailure: true,
-    removeOnComplete: { age: 24 * 3600, count: 50_000 },
+    // The batch record holds what the job did: keep only the latest completed jobs, for the
+    // dashboard (kept by age, a million-recipient day would hold ~29 B per recipient for 24 h).
+    removeOnComplete: { count: 1_000 },
     removeOnFail: { age: 7 * 24 * 3600 },
   };
 }

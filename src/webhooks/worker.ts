@@ -2,7 +2,7 @@ import { Queue, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
-import { closeSharedQueue } from '../queue/context.js';
+import { closeSharedQueue, smsqQueueOptions } from '../queue/context.js';
 import { smsqKeys } from '../queue/names.js';
 import { RecordStore } from '../queue/records.js';
 import { getRequestSummary } from '../queue/status.js';
@@ -53,7 +53,7 @@ export function startWebhookWorkers(opts: WebhookWorkersOptions): WebhookWorkers
   if (wh.url && !wh.secret) {
     log.warn('SMSQ_WEBHOOK_URL is set without SMSQ_WEBHOOK_SECRET: no request gets webhooks');
   }
-  const queue = new Queue<WebhookJobData>(WEBHOOK_QUEUE, { connection: store.redis, prefix: config.prefix });
+  const queue = new Queue<WebhookJobData>(WEBHOOK_QUEUE, smsqQueueOptions(store.redis, config.prefix));
   const outbox = new WebhookOutbox({
     redis: store.redis,
     keys: store.keys,
