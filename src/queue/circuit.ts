@@ -80,16 +80,18 @@ return 1
 `;
 
 /**
- * half-open → closed once ARGV[2] ms passed since it half-opened without a failure since. The
- * outcome list starts afresh. Returns 1 when it switched.
+ * half-open → closed once ARGV[2] ms passed since it half-opened. A failure while half-open opens
+ * it again (RECORD_SCRIPT), so a circuit still half-open has had none since. (It used to compare
+ * the last failure's time with the half-open time too: a failure recorded in the same millisecond
+ * as a later half-open then kept the circuit half-open for ever.) The outcome list starts afresh.
+ * Returns 1 when it switched.
  */
 const CLOSE_IF_QUIET_SCRIPT = `
-local h = redis.call('HMGET', KEYS[1], 'state', 'halfOpenAt', 'lastFailureAt')
+local h = redis.call('HMGET', KEYS[1], 'state', 'halfOpenAt')
 if h[1] ~= 'half-open' then return 0 end
 local now = tonumber(ARGV[1])
 local since = tonumber(h[2]) or 0
 if now - since < tonumber(ARGV[2]) then return 0 end
-if h[3] and tonumber(h[3]) >= since then return 0 end
 redis.call('DEL', KEYS[1], KEYS[2])
 return 1
 `;

@@ -20,7 +20,12 @@ describe('smsq CLI against Redis, simulator workers in the test process', () => 
   let env: Record<string, string>;
 
   beforeAll(async () => {
-    ({ config } = await startTestSmsq({ api: false, logLevel: 'warn' }));
+    // No delivery reports during these tests: `status` must print what `send --wait` printed.
+    ({ config } = await startTestSmsq({
+      api: false,
+      logLevel: 'warn',
+      env: { SIMULATOR_DLR_DELAY_MS: '600000' },
+    }));
     env = { REDIS_URL: config.redisUrl, SMSQ_PREFIX: config.prefix, LOG_LEVEL: 'warn' };
   });
 
