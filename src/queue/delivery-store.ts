@@ -91,7 +91,10 @@ local function pushDelivered(dlrq, req, whq, whdue, nowMs)
   if redis.call('HEXISTS', req, 'webhookUrl') == 1 then
     local counts = { pending = 0, delivered = tonumber(h[1] or '0'), undelivered = tonumber(h[2] or '0'),
       expired = tonumber(h[3] or '0'), unreported = tonumber(h[4] or '0') }
-    redis.call('RPUSH', whq, cjson.encode({ type = 'delivered', delivery = counts }))
+    -- Written by hand so that "type" comes first: the webhook cut (src/webhooks/outbox.ts) tells
+    -- typed entries from recipient updates by their '{"type":"' prefix, and cjson orders keys as
+    -- its hash table does.
+    redis.call('RPUSH', whq, '{"type":"delivered","delivery":' .. cjson.encode(counts) .. '}')
     redis.call('ZADD', whdue, 'NX', nowMs, ARGV[1])
   end
   return 1
