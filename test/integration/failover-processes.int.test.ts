@@ -6,7 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SmsClient } from '../../src/client.js';
 import type { RequestSummary } from '../../src/queue/summary.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually } from '../helpers/pipeline.js';
+import { eventually } from '../helpers/wait.js';
 import { startTwoProviders } from '../helpers/routing.js';
 import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';

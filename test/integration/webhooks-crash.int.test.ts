@@ -8,7 +8,7 @@ import { WebhookOutbox } from '../../src/webhooks/outbox.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from '../helpers/smsq.js';
 import { killAll, spawnSmsq, waitForLine } from '../helpers/cli.js';
-import { eventually } from '../helpers/pipeline.js';
+import { eventually } from '../helpers/wait.js';
 import { startWebhookReceiver, type WebhookReceiver } from '../helpers/webhook-receiver.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 

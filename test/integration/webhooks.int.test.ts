@@ -10,7 +10,7 @@ import { startService } from '../../src/service/start.js';
 import type { WebhookDeliveryResult } from '../../src/webhooks/delivery.js';
 import { startWebhookWorkers } from '../../src/webhooks/worker.js';
 import { COMPLETED_WEBHOOK_ENTRY } from '../../src/queue/records.js';
-import { eventually } from '../helpers/pipeline.js';
+import { eventually } from '../helpers/wait.js';
 import { spanishMobiles } from '../helpers/numbers.js';
 import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from '../helpers/smsq.js';
 import {
