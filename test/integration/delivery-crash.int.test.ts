@@ -9,7 +9,7 @@ import {
   type RequestWebhooks,
 } from '../helpers/delivery-webhooks.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { redisUrl, testPrefix } from '../helpers/smsq.js';
 import { onTeardown } from '../helpers/teardown.js';
 import { eventually } from '../helpers/wait.js';
 import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
@@ -17,11 +17,7 @@ import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
 describe('a worker SIGKILLed while delivery reports are being applied', () => {
   it('loses no report and counts none twice: counts, metrics and the webhooks agree with the recipients', async () => {
-    const prefix = uniquePrefix();
-    onTeardown('test prefix', (outcome) => {
-      if (outcome.failed) console.warn(`kept prefix ${prefix} of a failed test on ${redisUrl()}`);
-      else return removePrefix(redisUrl(), prefix);
-    });
+    const prefix = testPrefix();
     const receiver = await startWebhookReceiver();
     onTeardown('webhook receiver', () => receiver.close());
     const env = {

@@ -5,7 +5,7 @@ import { createQueueContext } from '../../src/queue/context.js';
 import { WEBHOOK_QUEUE } from '../../src/webhooks/events.js';
 import { WebhookOutbox } from '../../src/webhooks/outbox.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { redisUrl, testPrefix } from '../helpers/smsq.js';
 import { spawnSmsq, waitForLine } from '../helpers/cli.js';
 import { onTeardown } from '../helpers/teardown.js';
 import { startTestSmsq } from '../helpers/test-smsq.js';
@@ -17,11 +17,7 @@ describe('webhooks across a worker crash', () => {
   it('a worker SIGKILLed mid-delivery: every event still arrives, under the same webhook-id and body', async () => {
     const hooks = await startWebhookReceiver();
     onTeardown('webhook receiver', () => hooks.close());
-    const prefix = uniquePrefix();
-    onTeardown('test prefix', (outcome) => {
-      if (outcome.failed) console.warn(`kept prefix ${prefix} of a failed test on ${redisUrl()}`);
-      else return removePrefix(redisUrl(), prefix);
-    });
+    const prefix = testPrefix();
     const env = {
       REDIS_URL: redisUrl(),
       SMSQ_PREFIX: prefix,
