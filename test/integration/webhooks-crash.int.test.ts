@@ -23,6 +23,9 @@ describe('webhooks across a worker crash', () => {
       SMSQ_PREFIX: prefix,
       SMSQ_LOCK_DURATION_MS: '1000',
       SIMULATOR_LATENCY_MS: '0',
+      // No delivery reports within the test (the default comes 2 s after the send): the events
+      // counted here are the five message.completed, not message.delivery events racing them.
+      SIMULATOR_DLR_DELAY_MS: '600000',
       SMSQ_WEBHOOK_SECRET: hooks.secret,
       SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true',
       SMSQ_WEBHOOK_RETRY_MS: '50',
