@@ -1,12 +1,13 @@
 import { startFakeOvh, trustCert, type FakeOvh, type FakeOvhOptions } from './fake-ovh.js';
-import { startTestApi, waitCompleted, type RunningApi } from './http-app.js';
+import { waitCompleted } from './http-app.js';
+import { onTeardown } from './teardown.js';
+import { startTestSmsq, type TestSmsq } from './test-smsq.js';
 
-export const API_HEADERS = { authorization: 'Bearer test-key-1', 'content-type': 'application/json' };
 export const DLR_TOKEN = 'dlr-token-0123456789abcdef';
 
 export interface OvhDeliveryApi {
   fake: FakeOvh;
-  api: RunningApi;
+  smsq: TestSmsq;
   /** POST /v1/messages; resolves with the request id once it is completed. */
   sendAndComplete(body: Record<string, unknown>): Promise<string>;
   get(id: string): Promise<Record<string, unknown> & { delivery: Record<string, number> }>;
@@ -14,17 +15,21 @@ export interface OvhDeliveryApi {
   allRecipients(id: string, query?: string, limit?: number): Promise<Record<string, unknown>[]>;
   /** Report calls the fake received: lists by delivery receipt and single-SMS fetches. */
   reportCalls(): { lists: number; details: number };
-  close(): Promise<void>;
 }
 
-/** The HTTP app and workers on OVH through the fake, with the push route's token set. */
+/**
+ * The HTTP app and workers on OVH through the fake, with the push route's token set. Both close
+ * when the test ends (teardown registry).
+ */
 export async function startOvhDeliveryApi(
   fakeOpts: FakeOvhOptions,
   env: Record<string, string> = {},
 ): Promise<OvhDeliveryApi> {
   const fake = await startFakeOvh({ creditsLeft: 1_000_000, ...fakeOpts });
+  onTeardown('fake OVH', () => fake.close());
   trustCert(fake.certPem);
-  const api = await startTestApi({
+  const smsq = await startTestSmsq({
+    logLevel: 'info',
     env: {
       SMSQ_PROVIDER: 'ovh',
       OVH_ENDPOINT: fake.endpointUrl,
@@ -39,22 +44,18 @@ export async function startOvhDeliveryApi(
   });
   return {
     fake,
-    api,
+    smsq,
     async sendAndComplete(body) {
-      const res = await fetch(`${api.url}/v1/messages`, {
-        method: 'POST',
-        headers: API_HEADERS,
-        body: JSON.stringify(body),
-      });
+      const res = await smsq.api<{ id: string }>('/v1/messages', { body });
       if (res.status !== 202)
-        throw new Error(`POST /v1/messages answered ${res.status}: ${await res.text()}`);
-      const { id } = (await res.json()) as { id: string };
-      await waitCompleted(api, id, API_HEADERS, 30_000);
-      return id;
+        throw new Error(`POST /v1/messages answered ${res.status}: ${JSON.stringify(res.body)}`);
+      await waitCompleted(smsq, res.body.id, smsq.headers, 30_000);
+      return res.body.id;
     },
     async get(id) {
-      const res = await fetch(`${api.url}/v1/messages/${id}`, { headers: API_HEADERS });
-      return (await res.json()) as Record<string, unknown> & { delivery: Record<string, number> };
+      return (
+        await smsq.api<Record<string, unknown> & { delivery: Record<string, number> }>(`/v1/messages/${id}`)
+      ).body;
     },
     async allRecipients(id, query = '', limit = 1_000) {
       const items: Record<string, unknown>[] = [];
@@ -63,13 +64,13 @@ export async function startOvhDeliveryApi(
         const q = new URLSearchParams(query);
         q.set('limit', String(limit));
         if (cursor) q.set('cursor', cursor);
-        const res = await fetch(`${api.url}/v1/messages/${id}/recipients?${q.toString()}`, {
-          headers: API_HEADERS,
-        });
-        if (res.status !== 200) throw new Error(`recipients answered ${res.status}: ${await res.text()}`);
-        const page = (await res.json()) as { items: Record<string, unknown>[]; nextCursor: string | null };
-        items.push(...page.items);
-        cursor = page.nextCursor;
+        const res = await smsq.api<{ items: Record<string, unknown>[]; nextCursor: string | null }>(
+          `/v1/messages/${id}/recipients?${q.toString()}`,
+        );
+        if (res.status !== 200)
+          throw new Error(`recipients answered ${res.status}: ${JSON.stringify(res.body)}`);
+        items.push(...res.body.items);
+        cursor = res.body.nextCursor;
       } while (cursor);
       return items;
     },
@@ -79,10 +80,6 @@ export async function startOvhDeliveryApi(
       );
       const details = fake.requests.filter((r) => r.route === 'GET /sms/{sn}/outgoing/{id}');
       return { lists: gets.length, details: details.length };
-    },
-    async close() {
-      await api.close();
-      await fake.close();
     },
   };
 }

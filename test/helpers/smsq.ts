@@ -5,12 +5,27 @@ import { Writable } from 'node:stream';
 import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.js';
 import { createLogger, type Logger } from '../../src/logger.js';
+import { removePrefix } from './remove-prefix.js';
+import { onTeardown } from './teardown.js';
 
 /** A unique BullMQ/smsq prefix per test, so tests sharing one Redis never see each other's keys. */
 export function uniquePrefix(): string {
   const prefix = `t${randomBytes(5).toString('hex')}`;
   // On a Cluster every key of a prefix must share one hash slot, as smsq's own config ensures.
   return inject('redisTopology') === 'cluster' ? `{${prefix}}` : prefix;
+}
+
+/**
+ * A unique prefix on the run's Redis for a test that starts smsq itself (worker processes, its own
+ * client): its keys are removed when the test ends, or kept and the prefix printed if it failed.
+ */
+export function testPrefix(): string {
+  const prefix = uniquePrefix();
+  onTeardown('test prefix', (outcome) => {
+    if (outcome.failed) console.warn(`kept prefix ${prefix} of a failed test on ${redisUrl()}`);
+    else return removePrefix(redisUrl(), prefix);
+  });
+  return prefix;
 }
 
 /** The run's Redis as an smsq address (for SmsClient, removePrefix, connectRedis). */
@@ -66,4 +81,4 @@ export function captureLogger(level = 'trace'): { logger: Logger; lines: () => s
   return { logger: createLogger(level, stream), lines: () => chunks.join('') };
 }
 
-export { removePrefix } from './remove-prefix.js';
+export { removePrefix };

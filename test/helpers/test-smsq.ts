@@ -33,6 +33,12 @@ export interface TestSmsqOptions extends Pick<
   campaigns?: boolean;
   /** Environment on top of the test defaults (see `testEnv`): the run's Redis, a unique prefix, fast retries. */
   env?: Record<string, string>;
+  /**
+   * The Redis to use instead of the run's, as smsq's environment (`REDIS_URL`, or
+   * `REDIS_CLUSTER_NODES` / `REDIS_SENTINELS` + `REDIS_SENTINEL_MASTER`): a test's own Cluster or
+   * Sentinel set. Replaces every Redis key of the run's environment, so the two never mix.
+   */
+  redis?: Record<string, string>;
   /** Level of the captured log. @defaultValue 'debug' */
   logLevel?: string;
   /** Log into this capture (from `captureLogger`), e.g. to read what a start that failed logged. */
@@ -88,6 +94,9 @@ export interface TestSmsq {
   close: () => Promise<void>;
 }
 
+/** The keys that say where Redis is; `redis` replaces all of them. */
+const REDIS_ENV_KEYS = ['REDIS_URL', 'REDIS_CLUSTER_NODES', 'REDIS_SENTINELS', 'REDIS_SENTINEL_MASTER'];
+
 /** Default API keys of the harness; `headers` and `api()` use the first. */
 const TEST_API_KEYS = 'test-key-1,test-key-2';
 
@@ -105,6 +114,10 @@ export async function startTestSmsq(options: TestSmsqOptions = {}): Promise<Test
     SMSQ_SHUTDOWN_TIMEOUT_MS: '1000',
     ...options.env,
   });
+  if (options.redis) {
+    for (const key of REDIS_ENV_KEYS) delete env[key];
+    Object.assign(env, options.redis);
+  }
   const { logger, lines } = options.capture ?? captureLogger(options.logLevel ?? 'debug');
   const serviceOptions = {
     env,

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
+import { waitFor } from './wait.js';
 
 /** One webhook request as the receiver saw it, signature verified. */
 export interface ReceivedWebhook {
@@ -123,17 +124,14 @@ export async function startWebhookReceiver(opts: { secret?: string } = {}): Prom
       responder = next;
     },
     async waitFor(check, timeoutMs = 10_000) {
-      const deadline = Date.now() + timeoutMs;
-      while (!check(receiver)) {
-        if (Date.now() > deadline) {
-          throw new Error(
-            `webhook receiver: condition not met within ${timeoutMs} ms; got ${JSON.stringify(
-              requests.map((r) => ({ id: r.id, type: r.type, status: r.status })),
-            )}`,
-          );
-        }
-        await new Promise((r) => setTimeout(r, 20));
-      }
+      await waitFor(() => check(receiver), { timeoutMs, intervalMs: 20 }).catch((err: Error) => {
+        throw new Error(
+          `webhook receiver: ${err.message}; got ${JSON.stringify(
+            requests.map((r) => ({ id: r.id, type: r.type, status: r.status })),
+          )}`,
+          { cause: err },
+        );
+      });
     },
     async close() {
       server.closeAllConnections();

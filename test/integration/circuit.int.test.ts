@@ -1,18 +1,13 @@
 /** The circuit breaker's rules, on a real Redis (its state lives there, shared by every process). */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CircuitBreaker } from '../../src/queue/circuit.js';
 import { captureLogger } from '../helpers/smsq.js';
-import { openTestStore, type TestStore } from '../helpers/store.js';
+import { openTestStore } from '../helpers/store.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('CircuitBreaker', () => {
-  let t: TestStore | undefined;
-  afterEach(async () => {
-    await t?.close();
-    t = undefined;
-  });
-
   function breaker(failbackMs = 60_000) {
-    t = openTestStore();
+    const t = openTestStore();
     const { logger, lines } = captureLogger('info');
     const opened: string[] = [];
     const circuit = new CircuitBreaker({
@@ -62,10 +57,11 @@ describe('CircuitBreaker', () => {
     expect(await circuit.availability('descom')).toEqual({ state: 'half-open', unavailable: 'circuit-open' });
     // Closed once the failback period (1 s) passed without a failure, not before (timers under
     // load fire late, never early: wait for it rather than sleep a fixed time).
-    while ((await circuit.availability('descom')).state !== 'closed') {
-      expect(Date.now() - halfOpenedAt).toBeLessThan(5_000);
-      await new Promise((r) => setTimeout(r, 20));
-    }
+    await eventually(async () => (await circuit.availability('descom')).state === 'closed', {
+      timeoutMs: halfOpenedAt + 5_000 - Date.now(),
+      intervalMs: 20,
+      what: 'descom circuit closed',
+    });
     expect(Date.now() - halfOpenedAt).toBeGreaterThanOrEqual(1_000);
     expect(await circuit.availability('descom')).toEqual({ state: 'closed' });
     // One line per switch: opened twice, half-opened twice, closed once; no number in any.

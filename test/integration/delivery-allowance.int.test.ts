@@ -1,5 +1,5 @@
 import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import type { Batch, BatchReceipt } from '../../src/message/types.js';
 import { createOvhDeliveryReports } from '../../src/providers/ovh/delivery-reports.js';
@@ -11,8 +11,9 @@ import { smsqKeys } from '../../src/queue/names.js';
 import { RecordStore } from '../../src/queue/records.js';
 import { startFakeOvh, writeCertFile, type FakeOvh } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { redisUrl, removePrefix, testConfig } from '../helpers/smsq.js';
-import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
+import { redisUrl, testConfig, testPrefix } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { spawnWorker } from '../helpers/worker-process.js';
 
 /** The most calls that arrived within any window of `ms`. */
 function busiest(times: number[], ms: number): number {
@@ -27,14 +28,9 @@ function busiest(times: number[], ms: number): number {
 }
 
 describe('delivery-report polls within the provider allowance', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   it('polls 2,000 sent batches with at most OVH_RATE_PER_S calls reaching OVH in any 0.9 s, and uses that allowance', async () => {
     const fake: FakeOvh = await startFakeOvh();
-    cleanups.push(() => fake.close());
+    onTeardown('fake OVH', () => fake.close());
     const rate = 20;
     const env = {
       SMSQ_PROVIDER: 'ovh',
@@ -47,10 +43,9 @@ describe('delivery-report polls within the provider allowance', () => {
       // First polls 3 s after the sends: the set-up below is over by then.
       SMSQ_DLR_POLL_MS: '3000',
     };
-    const config = testConfig(env);
-    cleanups.push(() => removePrefix(config.redisUrl, config.prefix));
+    const config = testConfig({ ...env, SMSQ_PREFIX: testPrefix() });
     const redis = new Redis(redisUrl());
-    cleanups.push(() => Promise.resolve(redis.disconnect()));
+    onTeardown('redis connection', () => redis.disconnect());
     const keys = smsqKeys(config.prefix);
     const store = new RecordStore(redis, keys);
     const reports = new DeliveryReports({
@@ -73,7 +68,7 @@ describe('delivery-report polls within the provider allowance', () => {
       keepMs: 60_000,
       logger: createLogger('silent'),
     });
-    cleanups.push(() => reports.close());
+    onTeardown('delivery reports', () => reports.close());
 
     // 2,000 batches recorded sent (as if OVH had accepted them), one recipient each.
     const requestId = 'allowance-r1';
@@ -112,15 +107,15 @@ describe('delivery-report polls within the provider allowance', () => {
       await reports.batchSent(batch.id);
     }
 
-    // The polls run in a real worker process; this process only answers as OVH (its clock is then true).
-    const worker: WorkerProcess = spawnWorker({
+    // The polls run in a real worker process (killed when the test ends); this process only
+    // answers as OVH (its clock is then true).
+    spawnWorker({
       ...env,
       REDIS_URL: config.redisUrl,
       SMSQ_PREFIX: config.prefix,
       NODE_EXTRA_CA_CERTS: writeCertFile(fake.certPem),
       LOG_LEVEL: 'warn',
     });
-    cleanups.push(() => worker.kill('SIGKILL'));
     await new Promise((r) => setTimeout(r, 9_000));
     const calls = fake.requests.filter((r) => r.route?.startsWith('GET /sms/{sn}/outgoing'));
     const first = calls[0]?.at ?? 0;

@@ -1,30 +1,25 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { killAll, runSmsq } from '../helpers/cli.js';
-import { startFakeOvh, writeCertFile, type FakeOvh } from '../helpers/fake-ovh.js';
+import { describe, expect, it } from 'vitest';
+import { runSmsq } from '../helpers/cli.js';
+import { startFakeOvh, writeCertFile } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('smsq recipients and smsq ovh callback set', () => {
-  let pipeline: TestPipeline | undefined;
-  let fake: FakeOvh | undefined;
-  afterEach(async () => {
-    await killAll();
-    await pipeline?.close();
-    await fake?.close();
-    pipeline = undefined;
-    fake = undefined;
-  });
-
   it('lists a request’s recipients as JSON lines or CSV, filtered by status', async () => {
-    pipeline = await startPipeline({
-      SIMULATOR_DLR_DELAY_MS: '50',
-      SIMULATOR_DELIVERED_RATE: '0.5',
-      SMSQ_DLR_POLL_MS: '50',
+    const pipeline = await startTestSmsq({
+      api: false,
+      env: {
+        SIMULATOR_DLR_DELAY_MS: '50',
+        SIMULATOR_DELIVERED_RATE: '0.5',
+        SMSQ_DLR_POLL_MS: '50',
+      },
     });
     const to = spanishMobiles(40);
     const { id } = await pipeline.client.send({ to, text: 'Hola' });
     await pipeline.client.wait(id, { timeoutMs: 10_000 });
-    await eventually(async () => (await pipeline!.client.get(id)).delivery.pending === 0);
+    await eventually(async () => (await pipeline.client.get(id)).delivery.pending === 0);
     const env = { REDIS_URL: pipeline.config.redisUrl, SMSQ_PREFIX: pipeline.config.prefix };
 
     const jsonl = await runSmsq(['recipients', id], env);
@@ -49,7 +44,8 @@ describe('smsq recipients and smsq ovh callback set', () => {
   });
 
   it('sets the OVH account callBack to the push route and prints it without the token', async () => {
-    fake = await startFakeOvh();
+    const fake = await startFakeOvh();
+    onTeardown('fake OVH', () => fake.close());
     const token = 'cli-token-0123456789abcdef';
     const result = await runSmsq(['ovh', 'callback', 'set', 'https://sms.example.com/'], {
       OVH_ENDPOINT: fake.endpointUrl,

@@ -1,34 +1,31 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startFakeDescom, type FakeDescom } from '../helpers/fake-descom.js';
+import { describe, expect, it } from 'vitest';
+import { startFakeDescom } from '../helpers/fake-descom.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('Descom delivery reports (shipment polling)', () => {
-  let fake: FakeDescom | undefined;
-  let pipeline: TestPipeline | undefined;
-  afterEach(async () => {
-    await pipeline?.close();
-    await fake?.close();
-    pipeline = undefined;
-    fake = undefined;
-  });
-
   async function start(opts: Parameters<typeof startFakeDescom>[0] = {}) {
-    fake = await startFakeDescom(opts);
-    pipeline = await startPipeline({
-      SMSQ_PROVIDER: 'descom',
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
-      DESCOM_URL: fake.url,
-      DESCOM_RATE_PER_S: '1000',
-      // Horizon: (48 h + 1 h) × 3 / 30000 ≈ 17.6 s would be long; 1 ms units give 5.9 s.
-      SMSQ_DLR_POLL_MS: '1',
+    const fake = await startFakeDescom(opts);
+    onTeardown('fake Descom', () => fake.close());
+    const smsq = await startTestSmsq({
+      api: false,
+      env: {
+        SMSQ_PROVIDER: 'descom',
+        DESCOM_USER: fake.user,
+        DESCOM_PASS: fake.pass,
+        DESCOM_URL: fake.url,
+        DESCOM_RATE_PER_S: '1000',
+        // Horizon: (48 h + 1 h) × 3 / 30000 ≈ 17.6 s would be long; 1 ms units give 5.9 s.
+        SMSQ_DLR_POLL_MS: '1',
+      },
     });
-    return { fake, client: pipeline.client };
+    return { fake, client: smsq.client, workers: smsq.workers };
   }
 
   it('polls GET /api/shipment/{id}, keeps its shipment-level fields, and ends recipients unreported at the horizon', async () => {
-    const { fake, client } = await start();
+    const { fake, client, workers } = await start();
     const to = spanishMobiles(30);
     const { id } = await client.send({ to, text: 'Hola' });
     await client.wait(id, { timeoutMs: 10_000 });
@@ -48,7 +45,7 @@ describe('Descom delivery reports (shipment polling)', () => {
     const [batch] = (await client.get(id)).batches;
     expect(shipmentCalls[0]!.path).toBe(`/api/shipment/${batch!.providerIds[0]}`);
     // The shipment's own fields are kept beside the recipients' state.
-    const delivery = await pipeline!.workers.deliveryReports.store.getBatch(batch!.id);
+    const delivery = await workers.deliveryReports.store.getBatch(batch!.id);
     expect(JSON.parse(delivery!.notes.shipment!)).toMatchObject({ num_messages: '30', num_sms: '30' });
   }, 30_000);
 

@@ -1,17 +1,14 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { expectDeliveryWebhooks, waitForDeliveredWebhook, webhookEnv } from '../helpers/delivery-webhooks.js';
 import type { FakeOvhReportPlan } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually } from '../helpers/pipeline.js';
-import { startOvhDeliveryApi, type OvhDeliveryApi } from '../helpers/ovh-delivery.js';
+import { startOvhDeliveryApi } from '../helpers/ovh-delivery.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { waitFor } from '../helpers/wait.js';
+import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
 
 describe('a 10,000-recipient OVH request through the fake', () => {
-  let run: OvhDeliveryApi | undefined;
-  afterEach(async () => {
-    await run?.close();
-    run = undefined;
-  });
-
-  it('reaches final delivery states, visible in GET /v1/messages/:id and /recipients', async () => {
+  it('reaches final delivery states, visible in GET /v1/messages/:id, /recipients and the webhooks', async () => {
     const to = spanishMobiles(10_000);
     // 97 % delivered, 2 % failed (some at once, some later), 1 % never final (expired at the horizon).
     const plans = new Map<string, FakeOvhReportPlan>(
@@ -26,21 +23,22 @@ describe('a 10,000-recipient OVH request through the fake', () => {
         return [n, plan];
       }),
     );
-    run = await startOvhDeliveryApi(
+    const receiver = await startWebhookReceiver();
+    onTeardown('webhook receiver', () => receiver.close());
+    const run = await startOvhDeliveryApi(
       { reportPlan: (receiver) => plans.get(receiver) ?? 'never' },
-      { SMSQ_DLR_POLL_MS: '30' },
+      { SMSQ_DLR_POLL_MS: '30', ...webhookEnv(receiver) },
     );
-    const id = await run.sendAndComplete({ to, text: 'Votre code: 1234' });
-    await eventually(async () => (await run!.get(id)).delivery.pending === 0, 30_000);
+    const id = await run.sendAndComplete({ to, text: 'Votre code: 1234', callbackUrl: receiver.url });
+    // When GET first shows nothing pending: the last report has been applied (within one probe).
+    const settledAt = await waitFor(async () => (await run.get(id)).delivery.pending === 0 && Date.now(), {
+      timeoutMs: 30_000,
+      what: `request ${id} with nothing pending`,
+    });
     const result = await run.get(id);
     expect(result.counts).toMatchObject({ total: 10_000, accepted: 10_000 });
-    expect(result.delivery).toEqual({
-      pending: 0,
-      delivered: 9_700,
-      undelivered: 200,
-      expired: 100,
-      unreported: 0,
-    });
+    const delivery = { pending: 0, delivered: 9_700, undelivered: 200, expired: 100, unreported: 0 };
+    expect(result.delivery).toEqual(delivery);
 
     const items = await run.allRecipients(id);
     expect(items).toHaveLength(10_000);
@@ -52,6 +50,20 @@ describe('a 10,000-recipient OVH request through the fake', () => {
     ).toBe(true);
     expect(await run.allRecipients(id, 'status=expired')).toHaveLength(100);
     expect(await run.allRecipients(id, 'status=undelivered', 37)).toHaveLength(200);
+
+    // Every accepted recipient in exactly one verified message.delivery update, then message.delivered.
+    const hooks = await waitForDeliveredWebhook(receiver, id, 30_000);
+    expectDeliveryWebhooks(receiver, hooks, { accepted: to, delivery });
+    const lastReportAt = Math.max(...hooks.updates.map((u) => Date.parse(u.at)));
+    const lastDeliveryEvent = Math.max(
+      ...hooks.events.filter((h) => h.type === 'message.delivery').map((h) => h.receivedAt),
+    );
+    console.log(
+      `webhooks for 10,000 recipients: ${hooks.events.length} events (${hooks.updates.length} updates) in ` +
+        `${hooks.requests} requests; message.delivered received ${hooks.delivered.receivedAt - lastReportAt} ms ` +
+        `after the last report's time, ${hooks.delivered.receivedAt - settledAt} ms after GET showed nothing ` +
+        `pending, ${hooks.delivered.receivedAt - lastDeliveryEvent} ms after the last message.delivery`,
+    );
 
     const calls = run.reportCalls();
     const perThousand = ((calls.lists + calls.details) * 1_000) / 10_000;

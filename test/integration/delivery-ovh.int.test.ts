@@ -1,13 +1,15 @@
-import { Redis } from 'ioredis';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { setOvhCallback } from '../../src/providers/ovh/delivery-reports.js';
 import type { OvhConfig } from '../../src/providers/ovh/env.js';
 import { DeliveryStore } from '../../src/queue/delivery-store.js';
+import { expectDeliveryWebhooks, waitForDeliveredWebhook, webhookEnv } from '../helpers/delivery-webhooks.js';
 import type { FakeOvhReportPlan } from '../helpers/fake-ovh.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually } from '../helpers/pipeline.js';
 import { DLR_TOKEN, startOvhDeliveryApi, type OvhDeliveryApi } from '../helpers/ovh-delivery.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { eventually } from '../helpers/wait.js';
+import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
 
 /** Receivers' report plans by position: delivered, failed (2 / ptt 5), error (16 / ptt 23), never final. */
 function planFor(to: string[], kinds: ('ok' | 'failed' | 'error' | 'never')[], afterMs = 100) {
@@ -29,26 +31,20 @@ function planFor(to: string[], kinds: ('ok' | 'failed' | 'error' | 'never')[], a
 }
 
 describe('OVH delivery reports', () => {
-  let run: OvhDeliveryApi | undefined;
-  afterEach(async () => {
-    await run?.close();
-    run = undefined;
-  });
-
   async function pointCallback(r: OvhDeliveryApi): Promise<void> {
-    const cfg = r.api.config.providers.ovh as OvhConfig;
-    await setOvhCallback(cfg, { timeoutMs: 3_000, logger: createLogger('silent'), baseUrl: r.api.url });
-    expect(r.fake.callBack()).toBe(`${r.api.url}/v1/providers/ovh/dlr/${DLR_TOKEN}`);
+    const cfg = r.smsq.config.providers.ovh as OvhConfig;
+    await setOvhCallback(cfg, { timeoutMs: 3_000, logger: createLogger('silent'), baseUrl: r.smsq.url });
+    expect(r.fake.callBack()).toBe(`${r.smsq.url}/v1/providers/ovh/dlr/${DLR_TOKEN}`);
   }
 
   it('polling only: lists per final code and tag, maps ids by the verified order, keeps ptt as the code', async () => {
     const to = spanishMobiles(60);
-    run = await startOvhDeliveryApi(
+    const run = await startOvhDeliveryApi(
       { reportPlan: planFor(to, ['ok', 'ok', 'failed', 'ok', 'error']) },
       { SMSQ_DLR_POLL_MS: '30', OVH_BATCH_SIZE: '30' },
     );
     const id = await run.sendAndComplete({ to, text: 'Bonjour', tag: 'promo-7' });
-    await eventually(async () => (await run!.get(id)).delivery.pending === 0, 10_000);
+    await eventually(async () => (await run.get(id)).delivery.pending === 0, 10_000);
     const result = await run.get(id);
     expect(result.tag).toBe('promo-7');
     expect(result.delivery).toEqual({
@@ -84,21 +80,21 @@ describe('OVH delivery reports', () => {
 
   it('falls back to one GET per SMS when the ids are not in receiver order', async () => {
     const to = spanishMobiles(10);
-    run = await startOvhDeliveryApi(
+    const run = await startOvhDeliveryApi(
       { reportPlan: planFor(to, ['ok', 'failed']) },
       { SMSQ_DLR_POLL_MS: '30' },
     );
     // Reversing the receivers OVH gets (not our batch order) breaks the positional mapping.
     run.fake.script('POST /sms/{sn}/jobs', {
       acceptThen: () => {
-        const mine = run!.fake.outgoing.slice(-10);
+        const mine = run.fake.outgoing.slice(-10);
         const receivers = mine.map((o) => o.receiver).reverse();
         mine.forEach((o, i) => (o.receiver = receivers[i]!));
         return Promise.resolve();
       },
     });
     const id = await run.sendAndComplete({ to, text: 'Bonjour' });
-    await eventually(async () => (await run!.get(id)).delivery.pending === 0, 10_000);
+    await eventually(async () => (await run.get(id)).delivery.pending === 0, 10_000);
     const items = await run.allRecipients(id);
     for (const item of items) {
       const sms = run.fake.outgoing.find((o) => o.receiver === item.to)!;
@@ -116,13 +112,13 @@ describe('OVH delivery reports', () => {
   it('callback only: pushed reports settle every recipient before any poll', async () => {
     const to = spanishMobiles(20);
     // The first poll would come after 10 minutes: only the callback can report in time.
-    run = await startOvhDeliveryApi(
+    const run = await startOvhDeliveryApi(
       { reportPlan: planFor(to, ['ok', 'ok', 'ok', 'failed'], 300) },
       { SMSQ_DLR_POLL_MS: '600000' },
     );
     await pointCallback(run);
     const id = await run.sendAndComplete({ to, text: 'Bonjour' });
-    await eventually(async () => (await run!.get(id)).delivery.pending === 0, 10_000);
+    await eventually(async () => (await run.get(id)).delivery.pending === 0, 10_000);
     expect((await run.get(id)).delivery).toEqual({
       pending: 0,
       delivered: 15,
@@ -138,80 +134,60 @@ describe('OVH delivery reports', () => {
     expect(items.every((i) => (i.delivery as { code: string }).code === '5')).toBe(true);
   });
 
-  it('callback and polling together count each recipient once, in the counts, the metrics and the webhook updates', async () => {
+  it('callback and polling together count each recipient once, in the counts, the metrics and the webhooks', async () => {
     const to = spanishMobiles(40);
-    run = await startOvhDeliveryApi(
+    const receiver = await startWebhookReceiver();
+    onTeardown('webhook receiver', () => receiver.close());
+    const run = await startOvhDeliveryApi(
       { reportPlan: planFor(to, ['ok', 'failed', 'ok', 'error']), callbackSpelling: 'description' },
-      { SMSQ_DLR_POLL_MS: '30' },
+      { SMSQ_DLR_POLL_MS: '30', ...webhookEnv(receiver) },
     );
     await pointCallback(run);
-    const redis = new Redis(run.api.config.redisUrl);
-    try {
-      // The webhook branch marks requests with a target at enqueue; stand in for it on the request hash.
-      const res = await fetch(`${run.api.url}/v1/messages`, {
-        method: 'POST',
-        headers: { authorization: 'Bearer test-key-1', 'content-type': 'application/json' },
-        body: JSON.stringify({ to, text: 'Bonjour', sendAt: new Date(Date.now() + 300).toISOString() }),
-      });
-      const { id } = (await res.json()) as { id: string };
-      const keys = run.api.context.keys;
-      await redis.hset(keys.request(id), 'webhookUrl', 'https://example.com/hook');
-      await eventually(
-        async () =>
-          (await run!.get(id)).delivery?.pending === 0 && (await run!.get(id)).state === 'completed',
-        15_000,
-      );
-      // Both paths reported (pushes and polls); give stragglers a moment to land on final states.
-      await eventually(
-        () => Promise.resolve(run!.fake.callbacks.filter((c) => c.status === 200).length === 40),
-        5_000,
-      );
-      await new Promise((r) => setTimeout(r, 300));
-      expect((await run.get(id)).delivery).toEqual({
-        pending: 0,
-        delivered: 20,
-        undelivered: 20,
-        expired: 0,
-        unreported: 0,
-      });
-      expect(run.reportCalls().lists).toBeGreaterThan(0);
-      const stats = await new DeliveryStore(redis, keys).getStats();
-      expect(Number(stats['ovh|delivered'])).toBe(20);
-      expect(Number(stats['ovh|undelivered'])).toBe(20);
-      const updates = (await redis.lrange(keys.webhookUpdates(id), 0, -1)).map(
-        (u) => JSON.parse(u) as Record<string, unknown>,
-      );
-      const perRecipient = updates.filter((u) => u.to !== undefined);
-      expect(perRecipient).toHaveLength(40);
-      expect(new Set(perRecipient.map((u) => u.to)).size).toBe(40);
-      expect(perRecipient[0]).toMatchObject({
-        provider: 'ovh',
-        status: expect.stringMatching(/delivered|undelivered/),
-      });
-      expect(updates.filter((u) => u.type === 'delivered')).toEqual([
-        {
-          type: 'delivered',
-          delivery: { pending: 0, delivered: 20, undelivered: 20, expired: 0, unreported: 0 },
-        },
-      ]);
-      expect(updates[updates.length - 1]!.type).toBe('delivered');
-      expect(await redis.zscore(keys.webhookDue, id)).not.toBeNull();
-    } finally {
-      redis.disconnect();
-    }
+    const res = await run.smsq.api<{ id: string }>('/v1/messages', {
+      body: {
+        to,
+        text: 'Bonjour',
+        sendAt: new Date(Date.now() + 300).toISOString(),
+        callbackUrl: receiver.url,
+      },
+    });
+    expect(res.status).toBe(202);
+    const { id } = res.body;
+    await eventually(async () => {
+      const summary = await run.get(id);
+      return summary.delivery?.pending === 0 && summary.state === 'completed';
+    }, 15_000);
+    // Both paths reported (pushes and polls); give stragglers a moment to land on final states.
+    await eventually(() => run.fake.callbacks.filter((c) => c.status === 200).length === 40, 5_000);
+    await new Promise((r) => setTimeout(r, 300));
+    const delivery = { pending: 0, delivered: 20, undelivered: 20, expired: 0, unreported: 0 };
+    expect((await run.get(id)).delivery).toEqual(delivery);
+    expect(run.reportCalls().lists).toBeGreaterThan(0);
+    const { redis, keys } = run.smsq.workers.context;
+    const stats = await new DeliveryStore(redis, keys).getStats();
+    expect(Number(stats['ovh|delivered'])).toBe(20);
+    expect(Number(stats['ovh|undelivered'])).toBe(20);
+
+    const hooks = await waitForDeliveredWebhook(receiver, id);
+    expectDeliveryWebhooks(receiver, hooks, { accepted: to, delivery });
+    expect(hooks.updates[0]).toMatchObject({
+      provider: 'ovh',
+      status: expect.stringMatching(/delivered|undelivered/) as unknown,
+    });
+    expect(hooks.events[hooks.events.length - 1]!.type).toBe('message.delivered');
   });
 
   it('ends recipients with no final report expired at the horizon (validity plus an hour, scaled)', async () => {
     const to = spanishMobiles(12);
-    run = await startOvhDeliveryApi(
+    const run = await startOvhDeliveryApi(
       { reportPlan: planFor(to, ['ok', 'never', 'never']) },
       { SMSQ_DLR_POLL_MS: '30' },
     );
     const id = await run.sendAndComplete({ to, text: 'Bonjour' });
     // Horizon: (1 min + 1 h) × 30 / 30000 = 3.66 s after the send.
-    await eventually(async () => (await run!.get(id)).delivery.delivered === 4, 5_000);
+    await eventually(async () => (await run.get(id)).delivery.delivered === 4, 5_000);
     expect((await run.get(id)).delivery.pending).toBe(8);
-    await eventually(async () => (await run!.get(id)).delivery.pending === 0, 10_000);
+    await eventually(async () => (await run.get(id)).delivery.pending === 0, 10_000);
     expect((await run.get(id)).delivery).toEqual({
       pending: 0,
       delivered: 4,
@@ -223,8 +199,8 @@ describe('OVH delivery reports', () => {
   });
 
   it('push route: wrong token 404, unknown id 200 (ignored, counted), intermediate report 200, form and JSON bodies', async () => {
-    run = await startOvhDeliveryApi({}, { SMSQ_DLR_POLL_MS: '600000' });
-    const base = `${run.api.url}/v1/providers/ovh/dlr`;
+    const run = await startOvhDeliveryApi({}, { SMSQ_DLR_POLL_MS: '600000' });
+    const base = `${run.smsq.url}/v1/providers/ovh/dlr`;
     expect((await fetch(`${base}/not-the-token-000000?id=1&dlr=1`)).status).toBe(404);
     expect((await fetch(`${base}/${DLR_TOKEN}?id=999&dlr=1&ptt=4`)).status).toBe(200);
     const form = await fetch(`${base}/${DLR_TOKEN}`, {
@@ -239,25 +215,16 @@ describe('OVH delivery reports', () => {
       body: JSON.stringify({ id: 997, ptt: 3 }),
     });
     expect(json.status).toBe(200);
-    const redis = new Redis(run.api.config.redisUrl);
-    try {
-      const keys = run.api.context.keys;
-      await eventually(async () => (await redis.hget(keys.deliveryStats, 'ovh|push-ignored')) === '3', 5_000);
-      const metrics = await (await fetch(`${run.api.url}/metrics`)).text();
-      expect(metrics).toContain('smsq_delivery_push_ignored_total{provider="ovh"} 3');
-    } finally {
-      redis.disconnect();
-    }
+    const { redis, keys } = run.smsq.workers.context;
+    await eventually(async () => (await redis.hget(keys.deliveryStats, 'ovh|push-ignored')) === '3', 5_000);
+    const metrics = await (await fetch(`${run.smsq.url}/metrics`)).text();
+    expect(metrics).toContain('smsq_delivery_push_ignored_total{provider="ovh"} 3');
   });
 });
 
 describe('OVH delivery-report push without a token', () => {
   it('answers 404 when OVH_DLR_TOKEN is unset', async () => {
     const r = await startOvhDeliveryApi({}, { OVH_DLR_TOKEN: '' });
-    try {
-      expect((await fetch(`${r.api.url}/v1/providers/ovh/dlr/${DLR_TOKEN}?id=1&dlr=1`)).status).toBe(404);
-    } finally {
-      await r.close();
-    }
+    expect((await fetch(`${r.smsq.url}/v1/providers/ovh/dlr/${DLR_TOKEN}?id=1&dlr=1`)).status).toBe(404);
   });
 });

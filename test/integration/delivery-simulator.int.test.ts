@@ -1,21 +1,20 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import { DeliveryStore } from '../../src/queue/delivery-store.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 describe('delivery reports of the simulator (pipeline end to end)', () => {
-  let pipeline: TestPipeline | undefined;
-  afterEach(async () => {
-    await pipeline?.close();
-    pipeline = undefined;
-  });
-
   it('takes every accepted recipient to delivered or undelivered, counts adding up to accepted', async () => {
-    pipeline = await startPipeline({
-      SIMULATOR_DLR_DELAY_MS: '300',
-      SIMULATOR_DELIVERED_RATE: '0.9',
-      SMSQ_DLR_POLL_MS: '100',
+    const pipeline = await startTestSmsq({
+      api: false,
+      env: {
+        SIMULATOR_DLR_DELAY_MS: '300',
+        SIMULATOR_DELIVERED_RATE: '0.9',
+        SMSQ_DLR_POLL_MS: '100',
+      },
     });
     const { client } = pipeline;
     const to = spanishMobiles(250);
@@ -46,12 +45,9 @@ describe('delivery reports of the simulator (pipeline end to end)', () => {
 
     // The metrics counters (kept in Redis) agree with the request.
     const redis = new Redis(pipeline.config.redisUrl);
-    try {
-      const stats = await new DeliveryStore(redis, pipeline.workers.context.keys).getStats();
-      expect(Number(stats['simulator|delivered'])).toBe(d.delivered);
-      expect(Number(stats['simulator|count'])).toBe(250);
-    } finally {
-      redis.disconnect();
-    }
+    onTeardown('redis connection', () => redis.disconnect());
+    const stats = await new DeliveryStore(redis, pipeline.workers.context.keys).getStats();
+    expect(Number(stats['simulator|delivered'])).toBe(d.delivered);
+    expect(Number(stats['simulator|count'])).toBe(250);
   });
 });

@@ -1,17 +1,12 @@
 import { Queue } from 'bullmq';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { behindSends } from '../../src/queue/delivery-meter.js';
 import { DeliveryStore } from '../../src/queue/delivery-store.js';
 import { sendsWaiting } from '../../src/queue/delivery-worker.js';
-import { openTestStore, type TestStore } from '../helpers/store.js';
+import { openTestStore } from '../helpers/store.js';
+import { onTeardown } from '../helpers/teardown.js';
 
 describe('delivery state scripts', () => {
-  let t: TestStore | undefined;
-  afterEach(async () => {
-    await t?.close();
-    t = undefined;
-  });
-
   async function sentBatch(store: DeliveryStore, requestId: string, accepted: boolean[]) {
     await store.initBatch({
       batchId: `${requestId}-0`,
@@ -27,7 +22,7 @@ describe('delivery state scripts', () => {
   }
 
   it('records a final status once: a second report changes nothing, counts nothing, pushes nothing', async () => {
-    t = openTestStore();
+    const t = openTestStore();
     const store = new DeliveryStore(t.redis, t.keys);
     const { requestId, redis, keys } = { ...t, requestId: t.requestId };
     await redis.hset(
@@ -113,7 +108,7 @@ describe('delivery state scripts', () => {
   });
 
   it('pushes nothing without a webhook target, and the delivered entry at completion when nothing was accepted', async () => {
-    t = openTestStore();
+    const t = openTestStore();
     const store = new DeliveryStore(t.redis, t.keys);
     const { redis, keys, requestId } = t;
     await redis.hset(keys.request(requestId), 'id', requestId, 'state', 'completed');
@@ -148,39 +143,30 @@ describe('delivery state scripts', () => {
 });
 
 describe('report calls behind sends', () => {
-  let t: TestStore | undefined;
-  afterEach(async () => {
-    await t?.close();
-    t = undefined;
-  });
-
   it('waits while the provider has sends waiting, then takes the allowance', async () => {
-    t = openTestStore();
+    const t = openTestStore();
     const prefix = t.keys.ledger.slice(0, -':ledger'.length);
     const queue = new Queue('batch-ovh', { connection: t.redis, prefix });
-    try {
-      let taken = 0;
-      const meter = behindSends(
-        () => {
-          taken++;
-          return Promise.resolve();
-        },
-        () => sendsWaiting(queue),
-      );
-      const job = await queue.add('batch', { batchId: 'b', requestId: 'r' });
-      const waiting = meter(new AbortController().signal);
-      await new Promise((r) => setTimeout(r, 500));
-      expect(taken).toBe(0);
-      await job.remove();
-      await waiting;
-      expect(taken).toBe(1);
-      // A paused provider sends nothing: reports do not wait for it.
-      await queue.add('batch', { batchId: 'b2', requestId: 'r' });
-      await queue.pause();
-      await meter(new AbortController().signal);
-      expect(taken).toBe(2);
-    } finally {
-      await queue.close();
-    }
+    onTeardown('batch queue', () => queue.close());
+    let taken = 0;
+    const meter = behindSends(
+      () => {
+        taken++;
+        return Promise.resolve();
+      },
+      () => sendsWaiting(queue),
+    );
+    const job = await queue.add('batch', { batchId: 'b', requestId: 'r' });
+    const waiting = meter(new AbortController().signal);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(taken).toBe(0);
+    await job.remove();
+    await waiting;
+    expect(taken).toBe(1);
+    // A paused provider sends nothing: reports do not wait for it.
+    await queue.add('batch', { batchId: 'b2', requestId: 'r' });
+    await queue.pause();
+    await meter(new AbortController().signal);
+    expect(taken).toBe(2);
   });
 });

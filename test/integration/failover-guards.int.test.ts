@@ -3,38 +3,35 @@
  * recipient of a cancelled request. Real Redis, real workers, the loopback fakes; the races run
  * the move script against the cancel script for real.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { BatchState } from '../../src/queue/batch-state.js';
 import type { BatchRecord } from '../../src/queue/records.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
-import { startTwoProviders, type TwoProviders } from '../helpers/routing.js';
+import { startTwoProviders } from '../helpers/routing.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 const ROUTES = JSON.stringify([{ match: {}, providers: ['descom', 'ovh'] }]);
 
 describe('Failover guards', () => {
-  let fakes: TwoProviders | undefined;
-  let pipeline: TestPipeline | undefined;
-  afterEach(async () => {
-    await pipeline?.close();
-    await fakes?.close();
-    pipeline = undefined;
-    fakes = undefined;
-  });
-
   async function start() {
-    fakes = await startTwoProviders();
-    pipeline = await startPipeline({
-      ...fakes.env,
-      SMSQ_PROVIDER: 'descom',
-      SMSQ_ROUTES: ROUTES,
-      SMSQ_FAILBACK_MS: '60000',
+    const fakes = await startTwoProviders();
+    onTeardown('provider fakes', () => fakes.close());
+    const pipeline = await startTestSmsq({
+      api: false,
+      env: {
+        ...fakes.env,
+        SMSQ_PROVIDER: 'descom',
+        SMSQ_ROUTES: ROUTES,
+        SMSQ_FAILBACK_MS: '60000',
+      },
     });
-    return { fakes, pipeline, workers: pipeline.workers };
+    return { fakes, pipeline, workers: pipeline.workers, client: pipeline.client };
   }
 
   it('moves a planned batch, never one in sending, unknown or sent', async () => {
-    const { workers } = await start();
+    const { fakes, workers } = await start();
     const { store } = workers.context;
     const requestId = 'rguards';
     await store.createRequest({
@@ -88,11 +85,11 @@ describe('Failover guards', () => {
     expect((await store.getRequest(requestId))?.batchIds).toHaveLength(4);
     // Its one OVH job (deterministic id) sends it, once.
     await eventually(async () => (await store.getBatch(`${requestId}-0-ovh-0`))?.state === 'sent');
-    expect(fakes!.ovh.recipientsReceived()).toEqual(records[0]!.batch.messages[0]!.to);
+    expect(fakes.ovh.recipientsReceived()).toEqual(records[0]!.batch.messages[0]!.to);
   });
 
   it('a failover racing a cancel never sends a cancelled recipient', async () => {
-    const { fakes, workers, client } = { ...(await start()), client: pipeline!.client };
+    const { fakes, workers, client } = await start();
     // Descom has no credit, so its probe keeps it paused and its jobs wait in its paused queue.
     fakes.descom.setBalance(0);
     await workers.control.pause('descom', { code: 'SMSQ_TEST_PAUSE', message: 'test pause' });

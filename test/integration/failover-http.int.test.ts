@@ -2,26 +2,21 @@
  * Failover as HTTP users see it: `failover` in POST /v1/messages, `history` in GET
  * /v1/messages/:id, and the circuit and failover metrics. Real app, real workers, loopback fakes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestApi, waitCompleted, type RunningApi } from '../helpers/http-app.js';
+import { describe, expect, it } from 'vitest';
+import { waitCompleted } from '../helpers/http-app.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { startTwoProviders, type TwoProviders } from '../helpers/routing.js';
+import { startTwoProviders } from '../helpers/routing.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
 
 const auth = { authorization: 'Bearer test-key-1', 'content-type': 'application/json' };
 
 describe('Failover over HTTP', () => {
-  let fakes: TwoProviders | undefined;
-  let api: RunningApi | undefined;
-  afterEach(async () => {
-    await api?.close();
-    await fakes?.close();
-    api = undefined;
-    fakes = undefined;
-  });
-
   it('shows each moved batch with its history, and counts the failover and the open circuit in /metrics', async () => {
-    fakes = await startTwoProviders();
-    api = await startTestApi({
+    const fakes = await startTwoProviders();
+    onTeardown('provider fakes', () => fakes.close());
+    const api = await startTestSmsq({
+      logLevel: 'info',
       env: {
         ...fakes.env,
         SMSQ_PROVIDER: 'descom',
@@ -32,7 +27,7 @@ describe('Failover over HTTP', () => {
       },
     });
     const post = (body: unknown) =>
-      fetch(`${api!.url}/v1/messages`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+      fetch(`${api.url}/v1/messages`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
 
     const bad = await post({ to: spanishMobiles(1), text: 'Hola', failover: 'no' });
     expect(bad.status).toBe(400);

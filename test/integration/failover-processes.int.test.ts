@@ -2,21 +2,17 @@
  * The circuit lives in Redis: two real worker processes count the same failures, open it once,
  * and both keep routed batches away from the provider afterwards.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { SmsClient } from '../../src/client.js';
 import type { RequestSummary } from '../../src/queue/summary.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually } from '../helpers/pipeline.js';
+import { eventually } from '../helpers/wait.js';
 import { startTwoProviders } from '../helpers/routing.js';
-import { redisUrl, removePrefix, uniquePrefix } from '../helpers/smsq.js';
+import { redisUrl, testPrefix } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process.js';
 
 describe('Failover across worker processes', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   async function completed(client: SmsClient, id: string): Promise<RequestSummary> {
     let summary: RequestSummary | undefined;
     await eventually(async () => (summary = await client.get(id)).state === 'completed', 30_000);
@@ -25,9 +21,8 @@ describe('Failover across worker processes', () => {
 
   it('two worker processes agree on the circuit: opened once, and neither sends routed batches to Descom after', async () => {
     const fakes = await startTwoProviders();
-    cleanups.push(() => fakes.close());
-    const prefix = uniquePrefix();
-    cleanups.push(() => removePrefix(redisUrl(), prefix));
+    onTeardown('provider fakes', () => fakes.close());
+    const prefix = testPrefix();
     const env = {
       ...fakes.env,
       REDIS_URL: redisUrl(),
@@ -45,10 +40,9 @@ describe('Failover across worker processes', () => {
       LOG_LEVEL: 'info',
     };
     const workers: WorkerProcess[] = [spawnWorker(env), spawnWorker(env)];
-    for (const w of workers) cleanups.push(() => w.kill('SIGKILL'));
     await Promise.all(workers.map((w) => w.waitForOutput('Workers started', 30_000)));
     const client = new SmsClient({ redis: redisUrl(), prefix });
-    cleanups.push(() => client.close());
+    onTeardown('client', () => client.close());
 
     fakes.descom.script(...Array.from({ length: 200 }, () => ({ status: 503 })));
     // Four Descom batches (50 texts each): both processes take some and fail on them.

@@ -3,12 +3,14 @@
  * circuit is open, for the next provider of its route. Real Redis, real BullMQ workers, the real
  * Descom (undici) and OVH (`ovh` package) clients against their loopback fakes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { batchTag } from '../../src/queue/splitter.js';
 import type { RequestSummary } from '../../src/queue/summary.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
-import { eachOnce, startTwoProviders, type TwoProviders } from '../helpers/routing.js';
+import { eachOnce, startTwoProviders } from '../helpers/routing.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 const ROUTES = JSON.stringify([{ match: {}, providers: ['descom', 'ovh'] }]);
 
@@ -22,23 +24,18 @@ function recipientsOf(result: RequestSummary, provider: string): number {
 }
 
 describe('Failover', () => {
-  let fakes: TwoProviders | undefined;
-  let pipeline: TestPipeline | undefined;
-  afterEach(async () => {
-    await pipeline?.close();
-    await fakes?.close();
-    pipeline = undefined;
-    fakes = undefined;
-  });
-
   async function start(env: Record<string, string> = {}) {
-    fakes = await startTwoProviders();
-    pipeline = await startPipeline({
-      ...fakes.env,
-      SMSQ_PROVIDER: 'descom',
-      SMSQ_ROUTES: ROUTES,
-      SMSQ_BATCH_CONCURRENCY: '1',
-      ...env,
+    const fakes = await startTwoProviders();
+    onTeardown('provider fakes', () => fakes.close());
+    const pipeline = await startTestSmsq({
+      api: false,
+      env: {
+        ...fakes.env,
+        SMSQ_PROVIDER: 'descom',
+        SMSQ_ROUTES: ROUTES,
+        SMSQ_BATCH_CONCURRENCY: '1',
+        ...env,
+      },
     });
     return { fakes, pipeline, client: pipeline.client };
   }

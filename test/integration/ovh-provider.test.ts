@@ -1,7 +1,7 @@
 import { once } from 'node:events';
 import { globalAgent } from 'node:https';
 import { Writable } from 'node:stream';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import type { OvhConfig } from '../../src/providers/ovh/env.js';
 import {
   AccountError,
@@ -16,6 +16,7 @@ import { createOvhClient } from '../../src/providers/ovh/client.js';
 import { createOvhProvider } from '../../src/providers/ovh/provider.js';
 import type { SmsProvider } from '../../src/providers/types.js';
 import { startFakeOvh, trustCert, type FakeOvh, type FakeOvhOptions } from '../helpers/fake-ovh.js';
+import { onTeardown } from '../helpers/teardown.js';
 
 const silent = createLogger('silent');
 const signal = () => new AbortController().signal;
@@ -88,11 +89,10 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
   };
 
   beforeEach(async () => {
-    fake = await startFakeOvh();
+    const started = await startFakeOvh();
+    onTeardown('fake OVH', () => started.close());
+    fake = started;
     trustCert(fake.certPem);
-  });
-  afterEach(async () => {
-    await fake.close();
   });
 
   it('sends one job with the exact parameters and returns the receipt', async () => {

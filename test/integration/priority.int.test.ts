@@ -1,26 +1,22 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestApi, waitCompleted, type RunningApi } from '../helpers/http-app.js';
+import { describe, expect, it } from 'vitest';
+import { waitCompleted } from '../helpers/http-app.js';
 import { spanishMobiles } from '../helpers/numbers.js';
+import { startTestSmsq, type TestSmsq } from '../helpers/test-smsq.js';
 
 const headers = { authorization: 'Bearer test-key-1', 'content-type': 'application/json' };
 
-async function send(api: RunningApi, body: Record<string, unknown>): Promise<string> {
+async function send(api: TestSmsq, body: Record<string, unknown>): Promise<string> {
   const res = await fetch(`${api.url}/v1/messages`, { method: 'POST', headers, body: JSON.stringify(body) });
   expect(res.status).toBe(202);
   return ((await res.json()) as { id: string }).id;
 }
 
 describe('request priority', () => {
-  let api: RunningApi | undefined;
-  afterEach(async () => {
-    await api?.close();
-    api = undefined;
-  });
-
   it('a single-recipient send goes before bulk and campaign work queued ahead of it', async () => {
     // One batch at a time, so the order the queue hands batches out is the order they finish.
-    api = await startTestApi({
+    const api = await startTestSmsq({
       workers: false,
+      logLevel: 'info',
       env: { SMSQ_BATCH_CONCURRENCY: '1', SIMULATOR_LATENCY_MS: '50' },
     });
     const numbers = spanishMobiles(40);
@@ -49,7 +45,7 @@ describe('request priority', () => {
   });
 
   it('refuses an unknown priority, naming the field', async () => {
-    api = await startTestApi({ workers: false });
+    const api = await startTestSmsq({ workers: false, logLevel: 'info' });
     const res = await fetch(`${api.url}/v1/messages`, {
       method: 'POST',
       headers,
@@ -60,7 +56,7 @@ describe('request priority', () => {
   });
 
   it('/metrics gives the age of the oldest job waiting in each queue', async () => {
-    api = await startTestApi({ workers: false });
+    const api = await startTestSmsq({ workers: false, logLevel: 'info' });
     await send(api, { to: spanishMobiles(2), text: 'Espera' });
     await new Promise((r) => setTimeout(r, 1_200));
     const metrics = await (await fetch(`${api.url}/metrics`)).text();

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import pLimit from 'p-limit';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
 import { isDeliveryError, type RateLimitedError } from '../../src/errors.js';
 import { planBatches } from '../../src/message/batch-plan.js';
 import { analyzeText } from '../../src/message/segments.js';
@@ -13,6 +13,7 @@ import type { Batch, BatchReceipt, OutboundMessage } from '../../src/message/typ
 import { PROVIDER_MODULES } from '../../src/providers/index.js';
 import { CONFORMANCE_ADAPTERS } from '../helpers/conformance/index.js';
 import { recipientsOf, type ConformanceHarness, type FaultPlan } from '../helpers/conformance/types.js';
+import { onTeardown } from '../helpers/teardown.js';
 
 /**
  * Every provider call ends within this (the shared total deadline): hangs take this long. Not
@@ -65,10 +66,9 @@ describe.each(PROVIDER_MODULES.map((m) => [m.id, m] as const))('provider %s', (i
 
   beforeEach(async () => {
     if (!adapter) throw new Error(`no conformance adapter for ${id} in test/helpers/conformance/index.ts`);
-    h = await adapter.start({ timeoutMs: TIMEOUT_MS });
-  });
-  afterEach(async () => {
-    await h?.close();
+    const started = await adapter.start({ timeoutMs: TIMEOUT_MS });
+    onTeardown(`${id} conformance harness`, () => started.close());
+    h = started;
   });
 
   it('accounts for every row of its decision table: a scripted fault, or why none can reach it', () => {

@@ -1,26 +1,21 @@
-import { afterEach, describe, expect, it } from 'vitest';
-import { startTestApi, waitCompleted, type RunningApi } from '../helpers/http-app.js';
+import { describe, expect, it } from 'vitest';
+import { waitCompleted } from '../helpers/http-app.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually } from '../helpers/pipeline.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 const headers = { authorization: 'Bearer test-key-1', 'content-type': 'application/json' };
 
 describe('GET /v1/messages/:id/recipients', () => {
-  let api: RunningApi | undefined;
-  afterEach(async () => {
-    await api?.close();
-    api = undefined;
-  });
-
-  const get = async (path: string) => {
-    const res = await fetch(`${api!.url}${path}`, { headers });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
-
   it('pages every recipient once in a stable order, filters by outcome or delivery status, refuses bad parameters', async () => {
-    api = await startTestApi({
+    const api = await startTestSmsq({
+      logLevel: 'info',
       env: { SIMULATOR_DLR_DELAY_MS: '100', SIMULATOR_DELIVERED_RATE: '0.8', SMSQ_DLR_POLL_MS: '50' },
     });
+    const get = async (path: string) => {
+      const res = await fetch(`${api.url}${path}`, { headers });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    };
     const to = spanishMobiles(230);
     const res = await fetch(`${api.url}/v1/messages`, {
       method: 'POST',

@@ -1,25 +1,23 @@
 import { Redis } from 'ioredis';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { startPipeline, type TestPipeline } from '../helpers/pipeline.js';
 import { startRedisCluster, type RedisCluster } from '../helpers/redis-topology.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
 
 /** smsq on a real 3-master Redis Cluster (REDIS_CLUSTER_NODES), through ioredis Cluster. */
 describe('Redis Cluster', () => {
   let cluster: RedisCluster;
-  let pipeline: TestPipeline | undefined;
   beforeAll(async () => {
     cluster = await startRedisCluster(3);
+    onTeardown('Redis Cluster', () => cluster.destroy());
   }, 60_000);
-  afterAll(async () => {
-    await pipeline?.close();
-    await cluster?.destroy();
-  });
 
   it('wraps the prefix in a hash tag and runs a request with every key on one master', async () => {
-    pipeline = await startPipeline({
-      REDIS_CLUSTER_NODES: cluster.nodes,
-      SMSQ_REQUIRE_DURABLE_REDIS: 'true',
+    const pipeline = await startTestSmsq({
+      api: false,
+      redis: { REDIS_CLUSTER_NODES: cluster.nodes },
+      env: { SMSQ_REQUIRE_DURABLE_REDIS: 'true' },
     });
     expect(pipeline.config.prefix).toMatch(/^\{t[0-9a-f]+\}$/);
     const to = spanishMobiles(1_200);

@@ -1,8 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { startFakeDescom, type FakeDescom } from '../helpers/fake-descom.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { eventually, startPipeline, type TestPipeline } from '../helpers/pipeline.js';
 import { startRedisSentinelSet, type RedisSentinelSet } from '../helpers/redis-topology.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
+import { eventually } from '../helpers/wait.js';
 
 /**
  * smsq on a master + replica watched by a sentinel (REDIS_SENTINELS), with every `sending` write
@@ -13,29 +15,27 @@ import { startRedisSentinelSet, type RedisSentinelSet } from '../helpers/redis-t
 describe('Redis Sentinel', () => {
   let set: RedisSentinelSet;
   let fake: FakeDescom;
-  let pipeline: TestPipeline | undefined;
   beforeAll(async () => {
     set = await startRedisSentinelSet();
+    onTeardown('Redis Sentinel set', () => set.destroy());
     fake = await startFakeDescom({ latencyMs: 100 });
+    onTeardown('fake Descom', () => fake.close());
   }, 60_000);
-  afterAll(async () => {
-    await pipeline?.close().catch(() => undefined);
-    await fake?.close();
-    await set?.destroy();
-  });
 
   it('a failover in the middle of a send loses nothing and sends nothing twice', async () => {
-    pipeline = await startPipeline({
-      REDIS_SENTINELS: set.sentinels,
-      REDIS_SENTINEL_MASTER: set.masterName,
-      SMSQ_REDIS_MIN_REPLICAS: '1',
-      SMSQ_REQUIRE_DURABLE_REDIS: 'true',
-      SMSQ_PROVIDER: 'descom',
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
-      DESCOM_URL: fake.url,
-      DESCOM_RATE_PER_S: '4',
-      SMSQ_BATCH_CONCURRENCY: '2',
+    const pipeline = await startTestSmsq({
+      api: false,
+      redis: { REDIS_SENTINELS: set.sentinels, REDIS_SENTINEL_MASTER: set.masterName },
+      env: {
+        SMSQ_REDIS_MIN_REPLICAS: '1',
+        SMSQ_REQUIRE_DURABLE_REDIS: 'true',
+        SMSQ_PROVIDER: 'descom',
+        DESCOM_USER: fake.user,
+        DESCOM_PASS: fake.pass,
+        DESCOM_URL: fake.url,
+        DESCOM_RATE_PER_S: '4',
+        SMSQ_BATCH_CONCURRENCY: '2',
+      },
     });
     // 20 requests of 300 numbers: 20 Descom batches at 4 per second, about 5 s of sending.
     const all = spanishMobiles(6_000);

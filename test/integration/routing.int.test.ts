@@ -1,16 +1,11 @@
 /**
  * Routing by destination (SMSQ_ROUTES): real Redis, real workers, the Descom and OVH loopback fakes.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { startPipeline, type TestPipeline } from '../helpers/pipeline.js';
-import {
-  eachOnce,
-  frenchMobiles,
-  germanMobiles,
-  startTwoProviders,
-  type TwoProviders,
-} from '../helpers/routing.js';
+import { eachOnce, frenchMobiles, germanMobiles, startTwoProviders } from '../helpers/routing.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
 
 const ROUTES = JSON.stringify([
   { match: { prefix: '+33' }, providers: ['ovh', 'descom'] },
@@ -18,19 +13,14 @@ const ROUTES = JSON.stringify([
 ]);
 
 describe('Routing by destination', () => {
-  let fakes: TwoProviders | undefined;
-  let pipeline: TestPipeline | undefined;
-  afterEach(async () => {
-    await pipeline?.close();
-    await fakes?.close();
-    pipeline = undefined;
-    fakes = undefined;
-  });
-
   async function start(env: Record<string, string> = {}) {
-    fakes = await startTwoProviders();
-    pipeline = await startPipeline({ ...fakes.env, SMSQ_PROVIDER: 'simulator', SMSQ_ROUTES: ROUTES, ...env });
-    return { fakes, client: pipeline.client };
+    const fakes = await startTwoProviders();
+    onTeardown('provider fakes', () => fakes.close());
+    const smsq = await startTestSmsq({
+      api: false,
+      env: { ...fakes.env, SMSQ_PROVIDER: 'simulator', SMSQ_ROUTES: ROUTES, ...env },
+    });
+    return { fakes, client: smsq.client };
   }
 
   it('splits one mixed request by prefix and by country; unmatched numbers go to SMSQ_PROVIDER', async () => {

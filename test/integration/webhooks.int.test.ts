@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import { SmsClient } from '../../src/client.js';
 import type { Config } from '../../src/config.js';
@@ -6,13 +6,14 @@ import { buildApp } from '../../src/http/app.js';
 import { createQueueContext, type QueueContext } from '../../src/queue/context.js';
 import { markEnqueuing } from '../../src/queue/enqueue-repair.js';
 import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
-import { startService } from '../../src/service/start.js';
 import type { WebhookDeliveryResult } from '../../src/webhooks/delivery.js';
 import { startWebhookWorkers } from '../../src/webhooks/worker.js';
 import { COMPLETED_WEBHOOK_ENTRY } from '../../src/queue/records.js';
-import { eventually } from '../helpers/pipeline.js';
+import { eventually } from '../helpers/wait.js';
 import { spanishMobiles } from '../helpers/numbers.js';
-import { captureLogger, redisUrl, removePrefix, testConfig, uniquePrefix } from '../helpers/smsq.js';
+import { captureLogger, removePrefix, testConfig } from '../helpers/smsq.js';
+import { onTeardown } from '../helpers/teardown.js';
+import { startTestSmsq } from '../helpers/test-smsq.js';
 import {
   startWebhookReceiver,
   type ReceivedWebhook,
@@ -36,18 +37,17 @@ interface HookedSmsq {
 }
 
 describe('producer webhooks', () => {
-  const cleanups: (() => Promise<unknown>)[] = [];
-  afterEach(async () => {
-    for (const c of cleanups.splice(0).reverse()) await c();
-  });
-
   async function receiver(): Promise<WebhookReceiver> {
     const r = await startWebhookReceiver();
-    cleanups.push(() => r.close());
+    onTeardown('webhook receiver', () => r.close());
     return r;
   }
 
-  /** The API and the simulator workers in this process, webhooks signed with the receiver's secret. */
+  /**
+   * The API and the simulator workers in this process, webhooks signed with the receiver's secret.
+   * Built here rather than with startTestSmsq: the tests count each delivery attempt's result
+   * (`onWebhookDelivery`) and restart the API alone, which the harness does not expose.
+   */
   async function startSmsq(env: Record<string, string>): Promise<HookedSmsq> {
     const config = testConfig({
       SMSQ_API_KEYS: 'test-key',
@@ -72,7 +72,7 @@ describe('producer webhooks', () => {
       await context.close();
     };
     await startApi();
-    cleanups.push(async () => {
+    onTeardown('webhook smsq', async () => {
       await stopApi();
       await workers.close(500);
       await removePrefix(config.redisUrl, config.prefix);
@@ -297,7 +297,7 @@ describe('producer webhooks', () => {
       prefix: smsq.config.prefix,
       webhooks: { allowPrivate: true },
     });
-    cleanups.push(() => client.close());
+    onTeardown('client', () => client.close());
     await client.send({ to: spanishMobiles(1), text: 'Hola', callbackUrl: hooks.url });
     await eventually(() => Promise.resolve(smsq.results.length === 1));
     expect(smsq.results).toEqual(['refused']);
@@ -349,42 +349,25 @@ describe('producer webhooks', () => {
 describe('webhooks in `smsq start`', () => {
   it('counts deliveries in smsq_webhook_deliveries_total and shows the webhooks queue in /metrics and the dashboard', async () => {
     const hooks = await startWebhookReceiver();
-    const prefix = uniquePrefix();
-    const service = await startService({
-      env: {
-        REDIS_URL: redisUrl(),
-        SMSQ_PREFIX: prefix,
-        HOST: '127.0.0.1',
-        PORT: '0',
-        SMSQ_API_KEYS: 'test-key',
-        SIMULATOR_LATENCY_MS: '0',
-        SMSQ_WEBHOOK_SECRET: hooks.secret,
-        SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true',
-        LOG_LEVEL: 'fatal',
-      },
+    onTeardown('webhook receiver', () => hooks.close());
+    const service = await startTestSmsq({
+      logLevel: 'fatal',
+      env: { SMSQ_WEBHOOK_SECRET: hooks.secret, SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true' },
     });
-    try {
-      const res = await fetch(`${service.url}/v1/messages`, {
-        method: 'POST',
-        headers: AUTH,
-        body: JSON.stringify({ to: spanishMobiles(1), text: 'Hola', callbackUrl: hooks.url }),
-      });
-      expect(res.status).toBe(202);
-      await hooks.waitFor((r) => r.delivered().length === 1);
-      let text = '';
-      await eventually(async () => {
-        text = await (await fetch(`${service.url}/metrics`)).text();
-        return /^smsq_webhook_deliveries_total\{result="delivered"\} 1$/m.test(text);
-      });
-      expect(text).toMatch(/^bullmq_job_count\{queue="webhooks", state="completed"[^}]*\} 1$/m);
-      const listing = await fetch(`${service.url}/admin/queues/api/queues`);
-      const queues = ((await listing.json()) as { queues: { name: string }[] }).queues;
-      expect(queues.map((q) => q.name)).toContain('webhooks');
-    } finally {
-      await service.shutdown('test done');
-      await hooks.close();
-      await removePrefix(redisUrl(), prefix);
-    }
+    const res = await service.api('/v1/messages', {
+      body: { to: spanishMobiles(1), text: 'Hola', callbackUrl: hooks.url },
+    });
+    expect(res.status).toBe(202);
+    await hooks.waitFor((r) => r.delivered().length === 1);
+    let text = '';
+    await eventually(async () => {
+      text = await (await fetch(`${service.url}/metrics`)).text();
+      return /^smsq_webhook_deliveries_total\{result="delivered"\} 1$/m.test(text);
+    });
+    expect(text).toMatch(/^bullmq_job_count\{queue="webhooks", state="completed"[^}]*\} 1$/m);
+    const listing = await fetch(`${service.url}/admin/queues/api/queues`);
+    const queues = ((await listing.json()) as { queues: { name: string }[] }).queues;
+    expect(queues.map((q) => q.name)).toContain('webhooks');
   });
 });
 
@@ -406,6 +389,14 @@ function startWebhooksOnly(
     onDelivery: (r) => results.push(r),
     ...extra,
   });
+  onTeardown('webhook workers', async () => {
+    await webhooks.worker.close();
+    await webhooks.stop();
+    commands.disconnect();
+    workerConnection.disconnect();
+    await context.close();
+    await removePrefix(config.redisUrl, config.prefix);
+  });
   return {
     context,
     results,
@@ -424,60 +415,44 @@ function startWebhooksOnly(
       await context.redis.rpush(context.keys.webhookUpdates(id), COMPLETED_WEBHOOK_ENTRY);
       await context.redis.zadd(context.keys.webhookDue, Date.now(), id);
     },
-    async close() {
-      await webhooks.worker.close();
-      await webhooks.stop();
-      commands.disconnect();
-      workerConnection.disconnect();
-      await context.close();
-      await removePrefix(config.redisUrl, config.prefix);
-    },
   };
 }
 
 describe('webhook target checked at connect', () => {
   it('refuses a name that passed the check but resolves to loopback when connecting (DNS rebinding)', async () => {
     const hooks = await startWebhookReceiver();
+    onTeardown('webhook receiver', () => hooks.close());
     // The pre-delivery check sees a public address; the connection's own lookup gets 127.0.0.1.
     const only = startWebhooksOnly(
       { SMSQ_WEBHOOK_SECRET: hooks.secret },
       { lookup: () => Promise.resolve(['93.184.216.34']) },
     );
-    try {
-      const port = new URL(hooks.url).port;
-      await only.addCompletedEvent('rrebind0000000000000000000000000', `http://localhost:${port}/hooks`);
-      await eventually(() => Promise.resolve(only.results.length === 1));
-      expect(only.results).toEqual(['refused']);
-      expect(hooks.requests).toEqual([]);
-    } finally {
-      await only.close();
-      await hooks.close();
-    }
+    const port = new URL(hooks.url).port;
+    await only.addCompletedEvent('rrebind0000000000000000000000000', `http://localhost:${port}/hooks`);
+    await eventually(() => Promise.resolve(only.results.length === 1));
+    expect(only.results).toEqual(['refused']);
+    expect(hooks.requests).toEqual([]);
   });
 });
 
 describe('webhook retry period', () => {
   it('gives an event up once its retry period is over, counted failed, every attempt under the same id', async () => {
     const hooks = await startWebhookReceiver();
+    onTeardown('webhook receiver', () => hooks.close());
     hooks.respond(() => 500);
     // A retry period of 400 ms instead of 24 h: the policy is the same, only shorter.
     const only = startWebhooksOnly(
       { SMSQ_WEBHOOK_SECRET: hooks.secret, SMSQ_WEBHOOK_ALLOW_PRIVATE: 'true', SMSQ_WEBHOOK_RETRY_MS: '50' },
       { retryForMs: 400 },
     );
-    try {
-      const id = 'rgiveup00000000000000000000000000';
-      await only.addCompletedEvent(id, hooks.url);
-      await eventually(() => Promise.resolve(only.results.includes('failed')));
-      expect(only.results.at(-1)).toBe('failed');
-      expect(only.results.slice(0, -1).every((r) => r === 'retried')).toBe(true);
-      expect(only.results.length).toBeGreaterThanOrEqual(3);
-      expect(hooks.requests).toHaveLength(only.results.length);
-      expect(new Set(hooks.requests.map((r) => r.id))).toEqual(new Set([`msg_${id}_1`]));
-      expect(only.lines()).toContain('Webhook given up');
-    } finally {
-      await only.close();
-      await hooks.close();
-    }
+    const id = 'rgiveup00000000000000000000000000';
+    await only.addCompletedEvent(id, hooks.url);
+    await eventually(() => Promise.resolve(only.results.includes('failed')));
+    expect(only.results.at(-1)).toBe('failed');
+    expect(only.results.slice(0, -1).every((r) => r === 'retried')).toBe(true);
+    expect(only.results.length).toBeGreaterThanOrEqual(3);
+    expect(hooks.requests).toHaveLength(only.results.length);
+    expect(new Set(hooks.requests.map((r) => r.id))).toEqual(new Set([`msg_${id}_1`]));
+    expect(only.lines()).toContain('Webhook given up');
   });
 });
