@@ -115,4 +115,24 @@ describe('the Redis call allowance shared by processes', () => {
     expect(backgroundDone).toBe(false);
     expect(busiestWindow(normalGrants, 950)).toBeLessThanOrEqual(rate);
   });
+
+  it('leaves no listener on the caller’s signal however many times it waited', async () => {
+    const key = `${uniquePrefix()}:allowance:descom`;
+    const meter = createAllowanceMeter({ redis: a, key, ratePerSecond: 50 });
+    const controller = new AbortController();
+    let listeners = 0;
+    const add = controller.signal.addEventListener.bind(controller.signal);
+    const remove = controller.signal.removeEventListener.bind(controller.signal);
+    controller.signal.addEventListener = ((...args: Parameters<typeof add>) => {
+      listeners++;
+      add(...args);
+    });
+    controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+      listeners--;
+      remove(...args);
+    });
+    // 30 calls at 50/s on one signal: most of them wait, some several times.
+    for (let i = 0; i < 30; i++) await meter(controller.signal);
+    expect(listeners).toBe(0);
+  });
 });
