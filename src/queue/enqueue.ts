@@ -26,7 +26,9 @@ export function sendJobOptions(id: string, sendAt?: string, priority?: RequestPr
     ...(delay > 0 ? { delay } : {}),
     attempts: 20,
     backoff: { type: 'exponential' as const, delay: 1_000, jitter: 0.5 },
-    removeOnComplete: { age: 7 * 24 * 3600, count: 10_000 },
+    // A completed send job holds the request's summary and its batches' results, which the
+    // request and batch records hold too: keep the latest 100 for the dashboard, not a week's.
+    removeOnComplete: { count: 100 },
     removeOnFail: { age: 30 * 24 * 3600 },
   };
 }

@@ -30,7 +30,7 @@ export interface SplitterDeps {
 }
 
 /**
- * What a completed send job returns (BullMQ keeps it with the job for 7 days): the request's
+ * What a completed send job returns (BullMQ keeps it with the job, for the latest 100 completed requests): the request's
  * summary without the batches' provider ids, which can be one per recipient (OVH) and are in the
  * batch records and the ledger anyway.
  */
