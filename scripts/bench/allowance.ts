@@ -62,9 +62,7 @@ async function runCase(opts: AllowanceOptions, latencyMs: number, processes: num
       ...redisEnvFor(opts.redisUrl),
       SMSQ_PREFIX: prefix,
       SMSQ_PROVIDER: 'descom',
-      DESCOM_URL: fake.url,
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
+      ...fake.env,
       DESCOM_RATE_PER_S: String(opts.ratePerS),
       LOG_LEVEL: 'warn',
     };

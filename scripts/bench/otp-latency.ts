@@ -129,9 +129,7 @@ export async function benchOtpLatency(
     ...redisEnvFor(opts.redisUrl),
     SMSQ_PREFIX: prefix,
     SMSQ_PROVIDER: 'descom',
-    DESCOM_URL: fake.url,
-    DESCOM_USER: fake.user,
-    DESCOM_PASS: fake.pass,
+    ...fake.env,
     DESCOM_RATE_PER_S: String(opts.ratePerS),
   };
   const count = Math.round(opts.perS * opts.measureS);

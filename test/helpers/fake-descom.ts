@@ -99,6 +99,8 @@ export interface FakeDescom {
   url: string;
   user: string;
   pass: string;
+  /** The environment that points smsq's Descom provider at this fake (DESCOM_USER, DESCOM_PASS, DESCOM_URL). */
+  env: Record<string, string>;
   /** Every request read, in arrival order (balance requests included). */
   requests: FakeDescomRequest[];
   /** Every recipient of every recorded send, whatever the answer (a 503 retried appears twice). */
@@ -234,21 +236,7 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
       updated_at: now,
     };
     shipments.set(id, { body, recipients: messages.flatMap((m) => m.to) });
-    return {
-      status: 200,
-      body: {
-        id,
-        dryrun: false,
-        num_messages: recipients,
-        num_sms: numSms,
-        cost_credits: numSms,
-        credits_before: before,
-        credits_after: balance,
-        ip: '127.0.0.1',
-        created_at: now,
-        updated_at: now,
-      },
-    };
+    return { status: 200, body };
   }
 
   type Reply = { status: number; body: unknown; headers?: Record<string, string> };
@@ -378,6 +366,7 @@ export async function startFakeDescom(opts: FakeDescomOptions = {}): Promise<Fak
     url: `http://127.0.0.1:${port}/api`,
     user,
     pass,
+    env: { DESCOM_USER: user, DESCOM_PASS: pass, DESCOM_URL: `http://127.0.0.1:${port}/api` },
     requests,
     recipientsReceived: () => requests.flatMap((r) => r.recipients),
     recipientsDelivered: () => requests.filter((r) => r.delivered).flatMap((r) => r.recipients),

@@ -132,6 +132,8 @@ export interface FakeOvh {
   appSecret: string;
   consumerKey: string;
   serviceName: string;
+  /** The environment that points smsq's OVH provider at this fake (endpoint and the three keys). */
+  env: Record<string, string>;
   requests: FakeOvhRequest[];
   /** Every SMS of every accepted job, pending or sent. */
   outgoing: FakeOutgoingRecord[];
@@ -579,6 +581,12 @@ export async function startFakeOvh(opts: FakeOvhOptions = {}): Promise<FakeOvh> 
     endpointUrl: `https://127.0.0.1:${port}${BASE_PATH}`,
     certPem: pems.cert,
     ...secrets,
+    env: {
+      OVH_ENDPOINT: `https://127.0.0.1:${port}${BASE_PATH}`,
+      OVH_APP_KEY: secrets.appKey,
+      OVH_APP_SECRET: secrets.appSecret,
+      OVH_CONSUMER_KEY: secrets.consumerKey,
+    },
     serviceName: serviceNames[0] ?? '',
     requests,
     outgoing,

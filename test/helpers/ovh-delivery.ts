@@ -32,10 +32,7 @@ export async function startOvhDeliveryApi(
     logLevel: 'info',
     env: {
       SMSQ_PROVIDER: 'ovh',
-      OVH_ENDPOINT: fake.endpointUrl,
-      OVH_APP_KEY: fake.appKey,
-      OVH_APP_SECRET: fake.appSecret,
-      OVH_CONSUMER_KEY: fake.consumerKey,
+      ...fake.env,
       OVH_RATE_PER_S: '1000',
       OVH_DLR_TOKEN: DLR_TOKEN,
       OVH_VALIDITY_MINUTES: '1',

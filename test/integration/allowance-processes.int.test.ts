@@ -34,9 +34,7 @@ describe('the provider allowance across worker processes', () => {
       ...redisEnv(),
       SMSQ_PREFIX: config.prefix,
       SMSQ_PROVIDER: 'descom',
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
-      DESCOM_URL: fake.url,
+      ...fake.env,
       DESCOM_RATE_PER_S: String(rate),
       LOG_LEVEL: 'info',
     };

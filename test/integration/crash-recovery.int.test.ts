@@ -53,9 +53,7 @@ describe('crash recovery', () => {
     const env = {
       ...baseEnv(prefix),
       SMSQ_PROVIDER: 'descom',
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
-      DESCOM_URL: fake.url,
+      ...fake.env,
       ...extra,
     };
     return { fake, client, env };
@@ -92,10 +90,7 @@ describe('crash recovery', () => {
     const env = {
       ...baseEnv(prefix),
       SMSQ_PROVIDER: 'ovh',
-      OVH_ENDPOINT: fake.endpointUrl,
-      OVH_APP_KEY: fake.appKey,
-      OVH_APP_SECRET: fake.appSecret,
-      OVH_CONSUMER_KEY: fake.consumerKey,
+      ...fake.env,
       OVH_SERVICE_NAME: fake.serviceName,
       OVH_RATE_PER_S: '100',
       NODE_EXTRA_CA_CERTS: writeCertFile(fake.certPem),
@@ -127,9 +122,7 @@ describe('crash recovery', () => {
       env: {
         REDIS_URL: redis.url,
         SMSQ_PROVIDER: 'descom',
-        DESCOM_USER: fake.user,
-        DESCOM_PASS: fake.pass,
-        DESCOM_URL: fake.url,
+        ...fake.env,
         DESCOM_RATE_PER_S: '5',
         SMSQ_BATCH_CONCURRENCY: '2',
       },

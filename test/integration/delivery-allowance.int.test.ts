@@ -34,10 +34,7 @@ describe('delivery-report polls within the provider allowance', () => {
     const rate = 20;
     const env = {
       SMSQ_PROVIDER: 'ovh',
-      OVH_ENDPOINT: fake.endpointUrl,
-      OVH_APP_KEY: fake.appKey,
-      OVH_APP_SECRET: fake.appSecret,
-      OVH_CONSUMER_KEY: fake.consumerKey,
+      ...fake.env,
       OVH_SERVICE_NAME: fake.serviceName,
       OVH_RATE_PER_S: String(rate),
       // First polls 3 s after the sends: the set-up below is over by then.

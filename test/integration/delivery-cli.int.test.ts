@@ -48,10 +48,7 @@ describe('smsq recipients and smsq ovh callback set', () => {
     onTeardown('fake OVH', () => fake.close());
     const token = 'cli-token-0123456789abcdef';
     const result = await runSmsq(['ovh', 'callback', 'set', 'https://sms.example.com/'], {
-      OVH_ENDPOINT: fake.endpointUrl,
-      OVH_APP_KEY: fake.appKey,
-      OVH_APP_SECRET: fake.appSecret,
-      OVH_CONSUMER_KEY: fake.consumerKey,
+      ...fake.env,
       OVH_DLR_TOKEN: token,
       NODE_EXTRA_CA_CERTS: writeCertFile(fake.certPem),
     });

@@ -13,9 +13,7 @@ describe('Descom delivery reports (shipment polling)', () => {
       api: false,
       env: {
         SMSQ_PROVIDER: 'descom',
-        DESCOM_USER: fake.user,
-        DESCOM_PASS: fake.pass,
-        DESCOM_URL: fake.url,
+        ...fake.env,
         DESCOM_RATE_PER_S: '1000',
         // Horizon: (48 h + 1 h) × 3 / 30000 ≈ 17.6 s would be long; 1 ms units give 5.9 s.
         SMSQ_DLR_POLL_MS: '1',

@@ -27,10 +27,7 @@ describe('OVH under real faults: never twice, never lost', () => {
 
   const ovhEnv = (f: FakeOvh): Record<string, string> => ({
     SMSQ_PROVIDER: 'ovh',
-    OVH_ENDPOINT: f.endpointUrl,
-    OVH_APP_KEY: f.appKey,
-    OVH_APP_SECRET: f.appSecret,
-    OVH_CONSUMER_KEY: f.consumerKey,
+    ...f.env,
     OVH_SERVICE_NAME: f.serviceName,
     OVH_RATE_PER_S: '1000',
     SMSQ_PROVIDER_TIMEOUT_MS: '1000',

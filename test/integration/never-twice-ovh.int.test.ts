@@ -18,10 +18,7 @@ describe('OVH: never twice, never lost', () => {
       api: false,
       env: {
         SMSQ_PROVIDER: 'ovh',
-        OVH_ENDPOINT: fake.endpointUrl,
-        OVH_APP_KEY: fake.appKey,
-        OVH_APP_SECRET: fake.appSecret,
-        OVH_CONSUMER_KEY: fake.consumerKey,
+        ...fake.env,
         OVH_RATE_PER_S: '1000',
         OVH_BATCH_SIZE: '200',
         ...env,

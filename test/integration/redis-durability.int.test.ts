@@ -68,9 +68,7 @@ async function batchInFlight(redis: PrivateRedis) {
     env: {
       REDIS_URL: redis.url,
       SMSQ_PROVIDER: 'descom',
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
-      DESCOM_URL: fake.url,
+      ...fake.env,
     },
   });
   const { id } = await pipeline.client.send({ to: spanishMobiles(3), text: 'Durable?' });

@@ -21,10 +21,7 @@ describe('resend after reconciliation re-checks cancel, expiry and window', () =
       workerOptions: opts,
       env: {
         SMSQ_PROVIDER: 'ovh',
-        OVH_ENDPOINT: fake.endpointUrl,
-        OVH_APP_KEY: fake.appKey,
-        OVH_APP_SECRET: fake.appSecret,
-        OVH_CONSUMER_KEY: fake.consumerKey,
+        ...fake.env,
         OVH_RATE_PER_S: '1000',
         SMSQ_PROVIDER_TIMEOUT_MS: '1000',
         OVH_SETTLE_MS: '2500',

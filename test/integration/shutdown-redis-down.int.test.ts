@@ -82,9 +82,7 @@ describe('shutdown while Redis is unreachable', () => {
     const workerEnv = {
       ...base,
       SMSQ_PROVIDER: 'descom',
-      DESCOM_USER: fake.user,
-      DESCOM_PASS: fake.pass,
-      DESCOM_URL: fake.url,
+      ...fake.env,
     };
     const client = new SmsClient({ redis: redis.url, prefix: base.SMSQ_PREFIX! });
     onTeardown('client', () => client.close());

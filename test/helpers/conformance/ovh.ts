@@ -22,10 +22,7 @@ export const ovhAdapter: ConformanceAdapter = {
     /** Built the way smsq builds it: the module's env schema, `fromEnv`, `create`. */
     const build = (target: FakeOvh, env: Record<string, string> = {}) => {
       const parsed = z.object(ovhModule.envShape).parse({
-        OVH_ENDPOINT: target.endpointUrl,
-        OVH_APP_KEY: target.appKey,
-        OVH_APP_SECRET: target.appSecret,
-        OVH_CONSUMER_KEY: target.consumerKey,
+        ...target.env,
         OVH_SERVICE_NAME: target.serviceName,
         ...env,
       });
@@ -69,7 +66,8 @@ export const ovhAdapter: ConformanceAdapter = {
       'HTTP 3xx': status(302),
       'HTTP 5xx': send('html-502'),
       'never-left': async () => {
-        const dead = { ...fake, endpointUrl: `https://127.0.0.1:${await closedPort()}/1.0` };
+        const deadUrl = `https://127.0.0.1:${await closedPort()}/1.0`;
+        const dead = { ...fake, endpointUrl: deadUrl, env: { ...fake.env, OVH_ENDPOINT: deadUrl } };
         return { provider: await build(dead) };
       },
       'reason network': send('drop-after-accept'),
