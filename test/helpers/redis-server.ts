@@ -1,12 +1,29 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { freePort, redisServerArgs } from '../../src/service/redis-discovery.js';
 import { waitFor } from './wait.js';
 
 export { freePort };
+
+/** A free port whose cluster bus port (port + 10000) is free too and below 65536. */
+async function freeClusterPort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (port + 10_000 <= 65_535 && (await canListen(port + 10_000))) return port;
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
 
 export function hasRedisServerBinary(): boolean {
   return spawnSync('redis-server', ['--version'], { stdio: 'ignore' }).status === 0;
@@ -42,6 +59,8 @@ export interface PrivateRedisOptions {
   appendfsync?: AppendFsyncMode;
   /** More redis-server arguments, e.g. `['--replicaof', '127.0.0.1', '6379']`. */
   extraArgs?: string[];
+  /** A cluster node: its bus port (port + 10000) must be free too (redis-server exits otherwise). */
+  clusterBus?: boolean;
 }
 
 export interface PrivateRedis {
@@ -82,15 +101,35 @@ function persistenceArgs(opts: PrivateRedisOptions, port: number, dir: string): 
  * every acknowledged write; `everysec` fsyncs once a second; `off` keeps nothing across a restart.
  */
 export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise<PrivateRedis> {
-  const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'smsq-redis-'));
-  const url = `redis://127.0.0.1:${port}`;
+  let port = 0;
+  let args: string[] = [];
   let child: ChildProcess | undefined;
-  const args = persistenceArgs(opts, port, dir);
   const start = async () => {
-    child = spawn('redis-server', args, { stdio: 'ignore' });
-    await waitForRedis(url);
+    const proc = spawn('redis-server', args, { stdio: 'ignore' });
+    child = proc;
+    const exited = new Promise<never>((_, reject) =>
+      proc.once('exit', (code, signal) =>
+        reject(new Error(`redis-server on port ${port} exited (${signal ?? code}) before answering`)),
+      ),
+    );
+    exited.catch(() => undefined); // only raced below, while it starts
+    await Promise.race([waitForRedis(`redis://127.0.0.1:${port}`), exited]);
   };
+  // A free port can be taken between the probe and redis-server's bind (the suite starts many
+  // servers and clients at once); the first start moves to another port when that happens.
+  for (let attempt = 1; ; attempt++) {
+    port = opts.clusterBus ? await freeClusterPort() : await freePort();
+    args = persistenceArgs(opts, port, dir);
+    try {
+      await start();
+      break;
+    } catch (err) {
+      child?.kill('SIGKILL');
+      if (attempt >= 5) throw err;
+    }
+  }
+  const url = `redis://127.0.0.1:${port}`;
   const kill = async (signal: NodeJS.Signals = 'SIGKILL') => {
     const proc = child;
     child = undefined;
@@ -101,7 +140,6 @@ export async function startPrivateRedis(opts: PrivateRedisOptions = {}): Promise
       proc.kill(signal);
     });
   };
-  await start();
   return {
     url,
     port,

@@ -21,20 +21,27 @@ export interface RedisCluster {
  */
 export async function startRedisCluster(masters = 3): Promise<RedisCluster> {
   const servers: PrivateRedis[] = [];
-  for (let i = 0; i < masters; i++) {
-    servers.push(
-      await startPrivateRedis({
-        appendfsync: 'always',
-        extraArgs: [
-          '--cluster-enabled',
-          'yes',
-          '--cluster-config-file',
-          'nodes.conf',
-          '--cluster-node-timeout',
-          '2000',
-        ],
-      }),
-    );
+  try {
+    for (let i = 0; i < masters; i++) {
+      servers.push(
+        await startPrivateRedis({
+          appendfsync: 'always',
+          clusterBus: true,
+          extraArgs: [
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            'nodes.conf',
+            '--cluster-node-timeout',
+            '2000',
+          ],
+        }),
+      );
+    }
+  } catch (err) {
+    // The servers already started would keep the test process from exiting.
+    await Promise.all(servers.map((s) => s.destroy()));
+    throw err;
   }
   const addresses = servers.map((s) => `127.0.0.1:${s.port}`);
   const created = spawnSync('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-yes'], {
@@ -93,6 +100,9 @@ export async function startRedisSentinelSet(masterName = 'smsqmaster'): Promise<
   const replica = await startPrivateRedis({
     appendfsync: 'always',
     extraArgs: ['--replicaof', '127.0.0.1', String(master.port)],
+  }).catch(async (err: unknown) => {
+    await master.destroy(); // it would keep the test process from exiting
+    throw err;
   });
   const port = await freePort();
   const dir = mkdtempSync(join(tmpdir(), 'smsq-sentinel-'));
