@@ -8,11 +8,12 @@ import type { SmsqKeys } from './names.js';
 /**
  * The sliding window, in microseconds (Redis `TIME` resolution): "per second" means any second,
  * as the provider counts it. A granted call reaches the provider a little later, by a delay that
- * varies from call to call (the `beginCall` write, the request's own start, the network); the 5 %
+ * varies from call to call (the `beginCall` write, the request's own start, the network); the 4 %
  * beyond the second keeps two calls granted just over a second apart from arriving just under one
- * second apart. So at most 95 % of the rate is used: the price of never going over it.
+ * second apart, unless the first was delayed 40 ms more than the second. So at most 96 % of the
+ * rate is used: the price of never going over it.
  */
-const WINDOW_US = 1_050_000;
+const WINDOW_US = 1_040_000;
 
 /**
  * Takes one call from the allowance, or says how long until one may be free. Atomic, and timed by
@@ -68,6 +69,10 @@ if class < 3 then
 end
 return waitMs
 `;
+
+/** A grant whose round trip took longer than this may be stale (see createAllowanceMeter). */
+const STALE_GRANT_MS = 20;
+const MAX_STALE_GRANTS = 3;
 
 const CLASS_OF: Record<CallPriority, number> = { urgent: 1, normal: 2, background: 3 };
 
@@ -155,8 +160,10 @@ export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
   return async (signal, priority = 'normal') => {
     // One waiter id per call: its precedence claim is renewed on every try and dropped on success.
     const waiter = `${self}:w${counter++}`;
+    let staleGrants = 0;
     for (;;) {
       const member = `${self}:${counter++}`;
+      const askedAt = performance.now();
       const waitMs = await untilAborted(
         redis.smsqTakeAllowance(
           opts.key,
@@ -171,7 +178,15 @@ export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
         ),
         signal,
       );
-      if (waitMs === 0) return;
+      if (waitMs === 0) {
+        // Granted at Redis's clock, somewhere within this round trip. A slow one (a process
+        // starved of CPU, a stalled event loop) may hold a grant that is already old, and calls
+        // granted after it elsewhere would reach the provider in the same second: the grant is
+        // left unused (it still counts) and a fresh one taken, a few times at most.
+        if (performance.now() - askedAt <= STALE_GRANT_MS || staleGrants >= MAX_STALE_GRANTS) return;
+        staleGrants += 1;
+        continue;
+      }
       // A little spread, so the waiters of several processes do not all retry in the same ms.
       await sleep(waitMs + Math.floor(Math.random() * 5), signal);
     }
