@@ -51,9 +51,10 @@ describe('the Redis call allowance shared by processes', () => {
     expect(times).toHaveLength(30);
     // Windows are timed by Redis; ours see each grant a little later, by a few ms of jitter.
     expect(busiestWindow(times, 950)).toBeLessThanOrEqual(rate);
-    // 30 calls at 10/s, spread one per 100 ms: about 3 s; near the rate, not far below it.
+    // 30 calls at 10/s, spread one per 104 ms: about 3 s; near the rate, not far below it (a
+    // loaded machine wastes a grant now and then: see STALE_GRANT_MS; a second each is far above).
     expect(elapsed).toBeGreaterThan(1_900);
-    expect(elapsed).toBeLessThan(3_500);
+    expect(elapsed).toBeLessThan(4_500);
     expect(await a.zcard(key)).toBeLessThanOrEqual(rate);
     expect(await a.pttl(key)).toBeGreaterThan(0);
   });
