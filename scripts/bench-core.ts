@@ -4,7 +4,10 @@
  *  2. the number-validation ceiling: libphonenumber-js `max` parse + validity + type of the same
  *     numbers, on one core, nothing else;
  *  3. smsq end to end: recipients/s from SmsClient.send to every request completed, through the
- *     real Descom provider (undici) against a zero-latency Descom stand-in on loopback.
+ *     real Descom provider (undici) against a zero-latency Descom stand-in on loopback; measured
+ *     twice: with the workers in a process of their own (`smsq worker`, as deployed beside the apps
+ *     that enqueue: the producer validates numbers while the workers send), and with producer and
+ *     workers sharing this one process (each recipient's work on one core).
  *
  *   npx tsx scripts/bench-core.ts [requests=20] [recipientsPerRequest=10000] [noopJobs=20000]
  *
@@ -22,6 +25,7 @@ import { startWorkers } from '../src/queue/workers.js';
 import { startFakeDescom } from '../test/helpers/fake-descom.js';
 import { spanishMobiles } from '../test/helpers/numbers.js';
 import { removePrefix } from '../test/helpers/remove-prefix.js';
+import { spawnWorker } from '../test/helpers/worker-process.js';
 import { isMainModule } from './bench/main-module.js';
 
 export interface CoreBenchOptions {
@@ -34,7 +38,10 @@ export interface CoreBenchOptions {
 export interface CoreBenchResult {
   noopJobsPerS: number;
   validationPerS: number;
+  /** Producer here, workers in their own process. */
   recipientsPerS: number;
+  /** Producer and workers in this one process. */
+  recipientsPerSOneProcess: number;
   /** Recipients the fake recorded as delivered (= requests × perRequest when nothing went wrong). */
   delivered: number;
 }
@@ -93,9 +100,10 @@ async function benchPipeline(
   prefix: string,
   numbers: string[],
   requests: number,
+  workersIn: 'own process' | 'this process',
 ): Promise<{ perSecond: number; delivered: number }> {
   const fake = await startFakeDescom({ balance: Number.MAX_SAFE_INTEGER });
-  const config = loadConfig({
+  const env = {
     REDIS_URL: redisUrl,
     SMSQ_PREFIX: prefix,
     SMSQ_PROVIDER: 'descom',
@@ -103,8 +111,17 @@ async function benchPipeline(
     DESCOM_RATE_PER_S: '100000',
     SMSQ_BATCH_CONCURRENCY: '16',
     LOG_LEVEL: 'warn',
-  });
-  const workers = await startWorkers({ config, logger: createLogger('warn') });
+  };
+  let close: () => Promise<unknown>;
+  if (workersIn === 'own process') {
+    // At info it says when it is ready ("Workers started"); beyond that, one line per request.
+    const worker = spawnWorker({ ...env, LOG_LEVEL: 'info' });
+    close = () => worker.kill('SIGTERM');
+    await worker.waitForOutput('Workers started', 60_000);
+  } else {
+    const workers = await startWorkers({ config: loadConfig(env), logger: createLogger('warn') });
+    close = () => workers.close();
+  }
   const client = new SmsClient({ redis: redisUrl, prefix });
   try {
     const start = performance.now();
@@ -120,7 +137,7 @@ async function benchPipeline(
     return { perSecond: accepted / seconds, delivered: fake.recipientsDelivered().length };
   } finally {
     await client.close();
-    await workers.close();
+    await close();
     await fake.close();
   }
 }
@@ -131,15 +148,17 @@ export async function benchCore(opts: CoreBenchOptions): Promise<CoreBenchResult
     const noopJobsPerS = await benchNoop(opts.redisUrl, prefix, opts.noopJobs);
     const numbers = spanishMobiles(opts.perRequest);
     const validationPerS = benchValidation(numbers, opts.requests);
-    const pipeline = await benchPipeline(opts.redisUrl, prefix, numbers, opts.requests);
+    const pipeline = await benchPipeline(opts.redisUrl, `${prefix}a`, numbers, opts.requests, 'own process');
+    const oneProcess = await benchPipeline(opts.redisUrl, `${prefix}b`, numbers, opts.requests, 'this process');
     return {
       noopJobsPerS,
       validationPerS,
       recipientsPerS: pipeline.perSecond,
+      recipientsPerSOneProcess: oneProcess.perSecond,
       delivered: pipeline.delivered,
     };
   } finally {
-    await removePrefix(opts.redisUrl, prefix);
+    for (const p of [prefix, `${prefix}a`, `${prefix}b`]) await removePrefix(opts.redisUrl, p);
   }
 }
 
@@ -154,8 +173,9 @@ if (isMainModule(import.meta.url)) {
   console.log(`BullMQ no-op jobs/s:            ${r.noopJobsPerS.toFixed(0)}`);
   console.log(`numbers validated/s (1 core):   ${r.validationPerS.toFixed(0)}`);
   console.log(
-    `smsq recipients/s end to end:   ${r.recipientsPerS.toFixed(0)} (${requests} requests × ${perRequest} recipients, ${r.delivered} delivered to the fake)`,
+    `smsq recipients/s end to end:   ${r.recipientsPerS.toFixed(0)} (${requests} requests × ${perRequest} recipients, ${r.delivered} delivered to the fake; workers in their own process)`,
   );
+  console.log(`  producer and workers in one process: ${r.recipientsPerSOneProcess.toFixed(0)}`);
   console.log(`recipients/s per no-op job/s:   ${(r.recipientsPerS / r.noopJobsPerS).toFixed(1)}`);
   console.log(`recipients/s / validated/s:     ${(r.recipientsPerS / r.validationPerS).toFixed(2)}`);
 }
