@@ -2,7 +2,14 @@ import { brotliCompressSync, brotliDecompressSync, constants as zlib, inflateRaw
 import type { Redis } from 'ioredis';
 import type { SendWindow } from '../message/send-window.js';
 import type { InvalidRecipient } from '../message/recipients.js';
-import type { Batch, BatchReceipt, ProviderId, StoredReceipt } from '../message/types.js';
+import {
+  batchRecipients,
+  type Batch,
+  type BatchReceipt,
+  type ProviderId,
+  type StoredReceipt,
+} from '../message/types.js';
+import { countInvalid } from './ledger.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
 import type { SmsqKeys } from './names.js';
 import { withScripts } from '../redis.js';
@@ -740,7 +747,8 @@ export class RecordStore {
       flat(ledger.sent),
       flat(ledger.duplicate),
       JSON.stringify(receipt.providerIds),
-      ledger.duplicate.accepted ?? '0',
+      // Recipients a duplicate acceptance reached a second time (its ledger line's `accepted`).
+      String(batchRecipients(batch).length - countInvalid(batch, receipt)),
       new Date().toISOString(),
     );
     if (outcome === 'missing') throw new Error(`Batch ${batch.id} has no record`);
