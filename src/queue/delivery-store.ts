@@ -273,13 +273,14 @@ const SCRIPTS = {
 type BatchFields = Pick<BatchDelivery, 'requestId' | 'provider' | 'sentAt' | 'horizonAt'>;
 
 /**
- * The batch's fields after its records: `requestId provider sentAt horizonAt` (space-separated
- * text), then that text's length as a uint16 (big-endian), so a reader finds where records end.
+ * The batch's fields after its records: `sentAt horizonAt provider requestId` (space-separated
+ * text; the request id last, so whatever it holds reads back), then that text's length as a
+ * uint16 (big-endian), so a reader finds where the records end.
  */
 function packTrailer(fields: BatchFields): Buffer {
   const text = Buffer.from(
-    [fields.requestId, fields.provider, fields.sentAt, fields.horizonAt].join(' '),
-    'latin1',
+    [fields.sentAt, fields.horizonAt, fields.provider, fields.requestId].join(' '),
+    'utf8',
   );
   const length = Buffer.alloc(2);
   length.writeUInt16BE(text.length);
@@ -292,11 +293,16 @@ function unpackTrailer(state: Buffer): { records: Buffer; fields: BatchFields } 
   const textLength = state.readUInt16BE(state.length - 2);
   const end = state.length - 2 - textLength;
   if (end < 0 || end % RECORD_BYTES !== 0) return undefined;
-  const [requestId, provider, sentAt, horizonAt] = state.toString('latin1', end, state.length - 2).split(' ');
-  if (!requestId || !provider) return undefined;
+  const match = /^(\S+) (\S+) (\S+) (.+)$/s.exec(state.toString('utf8', end, state.length - 2));
+  if (!match) return undefined;
   return {
     records: state.subarray(0, end),
-    fields: { requestId, provider, sentAt: Number(sentAt), horizonAt: Number(horizonAt) },
+    fields: {
+      sentAt: Number(match[1]),
+      horizonAt: Number(match[2]),
+      provider: match[3]!,
+      requestId: match[4]!,
+    },
   };
 }
 

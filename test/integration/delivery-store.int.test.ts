@@ -117,7 +117,8 @@ describe('delivery state scripts', () => {
       provider: 'simulator',
       accepted: [true, true, false],
       sentAt: 1_000_000,
-      horizonAt: 2_000_000,
+      // A scaled schedule (SMSQ_DLR_POLL_MS) may give a fractional horizon.
+      horizonAt: 2_000_000.5,
       ttlMs: 60_000,
     });
     expect(await t.redis.exists(t.keys.deliveryBatch(batchId))).toBe(0);
@@ -139,7 +140,7 @@ describe('delivery state scripts', () => {
       requestId: t.requestId,
       provider: 'simulator',
       sentAt: 1_000_000,
-      horizonAt: 2_000_000,
+      horizonAt: 2_000_000.5,
       recipients: [
         { status: 'pending' },
         { status: 'undelivered', at: new Date(1_001_000).toISOString(), code: 'LONGCODE' },
