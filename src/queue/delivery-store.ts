@@ -21,7 +21,9 @@ export type DeliveryCounts = Record<DeliveryStatus, number>;
  * One fixed-size record per recipient of a batch, at `index × RECORD_BYTES` of one string:
  * 1 status byte, the time of the final status as centiseconds after the batch was sent (uint32,
  * big-endian: 497 days), and the provider's code in 3 ASCII bytes (space-padded; a longer code is
- * kept in the batch's bookkeeping hash). 8 bytes per recipient, plus one key per batch.
+ * kept in the batch's bookkeeping hash). 8 bytes per recipient. The records are followed by the
+ * batch's own fields (see `packTrailer`), so a batch's state is one key: the bookkeeping hash
+ * exists only for what a report source adds (notes, longer codes, OVH's id range).
  */
 export const RECORD_BYTES = 8;
 const CODE_BYTES = 3;
@@ -103,22 +105,38 @@ end
 
 /**
  * Creates a sent batch's delivery state once (a re-run finds it and changes nothing).
- * KEYS: dlr, dlrb, dlrq, ids. ARGV: requestId, records, accepted, provider, sentAt, horizonAt,
- * ttlMs, batchId, lowest provider id ('' for none), highest provider id.
+ * KEYS: dlr, dlrb, dlrq, ids. ARGV: requestId, records and trailer, accepted, ttlMs, batchId,
+ * lowest provider id ('' for none), highest provider id.
  */
 const INIT_SCRIPT = `
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-local ttl = tonumber(ARGV[7])
+local ttl = tonumber(ARGV[4])
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ttl)
-redis.call('HSET', KEYS[2], 'requestId', ARGV[1], 'provider', ARGV[4], 'sentAt', ARGV[5],
-  'horizonAt', ARGV[6], 'accepted', ARGV[3])
-if ARGV[9] ~= '' then
-  redis.call('HSET', KEYS[2], 'minId', ARGV[9], 'maxId', ARGV[10])
-  redis.call('ZADD', KEYS[4], tonumber(ARGV[9]), ARGV[8])
+if ARGV[6] ~= '' then
+  redis.call('HSET', KEYS[2], 'minId', ARGV[6], 'maxId', ARGV[7])
+  redis.call('PEXPIRE', KEYS[2], ttl)
+  redis.call('ZADD', KEYS[4], tonumber(ARGV[6]), ARGV[5])
 end
-redis.call('PEXPIRE', KEYS[2], ttl)
 redis.call('HINCRBY', KEYS[3], 'accepted', tonumber(ARGV[3]))
 redis.call('PEXPIRE', KEYS[3], ttl)
+return 1
+`;
+
+/** Gives a bookkeeping hash (KEYS[2]) made after its batch's state the state's (KEYS[1]) lifetime. */
+const KEEP_WITH_STATE_LUA = `
+local function keepWithState()
+  if redis.call('PTTL', KEYS[2]) == -1 then
+    local ttl = redis.call('PTTL', KEYS[1])
+    if ttl > 0 then redis.call('PEXPIRE', KEYS[2], ttl) end
+  end
+end
+`;
+
+/** Saves report-source notes (ARGV: field, value, …) in the bookkeeping hash. KEYS: dlr, dlrb. */
+const NOTES_SCRIPT = `
+${KEEP_WITH_STATE_LUA}
+redis.call('HSET', KEYS[2], unpack(ARGV))
+keepWithState()
 return 1
 `;
 
@@ -133,6 +151,7 @@ return 1
 const APPLY_SCRIPT = `
 ${STATUS_LUA}
 ${DELIVERED_LUA}
+${KEEP_WITH_STATE_LUA}
 local nowMs = tonumber(ARGV[2])
 local provider = ARGV[3]
 local sentAt = tonumber(ARGV[4])
@@ -140,9 +159,16 @@ local bounds = cjson.decode(ARGV[6])
 local webhooks = redis.call('HEXISTS', KEYS[4], 'webhookUrl') == 1
 local applied = 0
 local latencies = {}
+-- Where the records end: before the trailer (see packTrailer), or at the end of a state written
+-- by an earlier version (its fields are in the bookkeeping hash), so no update lands past them.
+local recordsEnd = redis.call('STRLEN', KEYS[1])
+if recordsEnd >= 2 and redis.call('HEXISTS', KEYS[2], 'requestId') == 0 then
+  local trailer = struct.unpack('>I2', redis.call('GETRANGE', KEYS[1], recordsEnd - 2, recordsEnd - 1))
+  recordsEnd = recordsEnd - 2 - trailer
+end
 for _, u in ipairs(cjson.decode(ARGV[5])) do
   local offset = u.i * ${RECORD_BYTES}
-  if redis.call('GETRANGE', KEYS[1], offset, offset) == 'p' then
+  if offset + ${RECORD_BYTES} <= recordsEnd and redis.call('GETRANGE', KEYS[1], offset, offset) == 'p' then
     local cs = math.floor((u.at - sentAt) / 10)
     if cs < 0 then cs = 0 end
     if cs > 4294967295 then cs = 4294967295 end
@@ -150,6 +176,7 @@ for _, u in ipairs(cjson.decode(ARGV[5])) do
     local packed = code
     if #code > ${CODE_BYTES} then
       redis.call('HSET', KEYS[2], 'c:' .. u.i, code)
+      keepWithState()
       packed = ''
     end
     packed = packed .. string.rep(' ', ${CODE_BYTES} - #packed)
@@ -201,11 +228,8 @@ interface DeliveryCommands {
     dlrq: string,
     ids: string,
     requestId: string,
-    records: Buffer,
+    state: Buffer,
     accepted: number,
-    provider: string,
-    sentAt: number,
-    horizonAt: number,
     ttlMs: number,
     batchId: string,
     minId: string,
@@ -235,13 +259,52 @@ interface DeliveryCommands {
     now: number,
     ttlMs: number,
   ): Promise<number>;
+  smsqDlrNotes(dlr: string, dlrb: string, ...fields: string[]): Promise<number>;
 }
 
 const SCRIPTS = {
   smsqDlrInit: { keys: 4, lua: INIT_SCRIPT },
+  smsqDlrNotes: { keys: 2, lua: NOTES_SCRIPT },
   smsqDlrApply: { keys: 7, lua: APPLY_SCRIPT },
   smsqDlrCompleted: { keys: 4, lua: COMPLETED_SCRIPT },
 };
+
+/** A batch's own fields, stored after its records (see `packTrailer`). */
+type BatchFields = Pick<BatchDelivery, 'requestId' | 'provider' | 'sentAt' | 'horizonAt'>;
+
+/**
+ * The batch's fields after its records: `sentAt horizonAt provider requestId` (space-separated
+ * text; the request id last, so whatever it holds reads back), then that text's length as a
+ * uint16 (big-endian), so a reader finds where the records end.
+ */
+function packTrailer(fields: BatchFields): Buffer {
+  const text = Buffer.from(
+    [fields.sentAt, fields.horizonAt, fields.provider, fields.requestId].join(' '),
+    'utf8',
+  );
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(text.length);
+  return Buffer.concat([text, length]);
+}
+
+/** Splits a batch's state into its records and fields; undefined when it holds no valid trailer. */
+function unpackTrailer(state: Buffer): { records: Buffer; fields: BatchFields } | undefined {
+  if (state.length < 2) return undefined;
+  const textLength = state.readUInt16BE(state.length - 2);
+  const end = state.length - 2 - textLength;
+  if (end < 0 || end % RECORD_BYTES !== 0) return undefined;
+  const match = /^(\S+) (\S+) (\S+) (.+)$/s.exec(state.toString('utf8', end, state.length - 2));
+  if (!match) return undefined;
+  return {
+    records: state.subarray(0, end),
+    fields: {
+      sentAt: Number(match[1]),
+      horizonAt: Number(match[2]),
+      provider: match[3]!,
+      requestId: match[4]!,
+    },
+  };
+}
 
 /** What a sent batch's delivery state starts from. */
 export interface SentBatchDelivery {
@@ -290,11 +353,8 @@ export class DeliveryStore {
       this.keys.deliveryRequest(sent.requestId),
       this.keys.deliveryIds(sent.provider),
       sent.requestId,
-      records,
+      Buffer.concat([records, packTrailer(sent)]),
       sent.accepted.filter(Boolean).length,
-      sent.provider,
-      sent.sentAt,
-      sent.horizonAt,
       sent.ttlMs,
       sent.batchId,
       min === undefined ? '' : String(min),
@@ -352,12 +412,26 @@ export class DeliveryStore {
 
   /** A batch's delivery state, decoded; undefined when the batch has none (not sent, or expired). */
   async getBatch(batchId: string): Promise<BatchDelivery | undefined> {
-    const [records, meta] = await Promise.all([
+    const [state, meta] = await Promise.all([
       this.redis.getBuffer(this.keys.delivery(batchId)),
       this.redis.hgetall(this.keys.deliveryBatch(batchId)),
     ]);
-    if (!records || !meta.requestId) return undefined;
-    const sentAt = Number(meta.sentAt ?? 0);
+    if (!state) return undefined;
+    // States written by earlier versions keep the batch's fields in the bookkeeping hash.
+    const unpacked = meta.requestId
+      ? {
+          records: state,
+          fields: {
+            requestId: meta.requestId,
+            provider: meta.provider ?? '',
+            sentAt: Number(meta.sentAt ?? 0),
+            horizonAt: Number(meta.horizonAt ?? 0),
+          },
+        }
+      : unpackTrailer(state);
+    if (!unpacked) return undefined;
+    const { records, fields } = unpacked;
+    const sentAt = fields.sentAt;
     const recipients: (RecipientDelivery | null)[] = [];
     for (let offset = 0; offset + RECORD_BYTES <= records.length; offset += RECORD_BYTES) {
       const status = STATUS_OF_BYTE.get(records.toString('latin1', offset, offset + 1));
@@ -377,20 +451,18 @@ export class DeliveryStore {
     const notes: Record<string, string> = {};
     for (const [field, value] of Object.entries(meta))
       if (field.startsWith('s:')) notes[field.slice(2)] = value;
-    return {
-      requestId: meta.requestId,
-      provider: meta.provider as ProviderId,
-      sentAt,
-      horizonAt: Number(meta.horizonAt ?? 0),
-      recipients,
-      notes,
-    };
+    return { ...fields, recipients, notes };
   }
 
   /** Saves report-source notes on a batch (e.g. whether OVH's ids are in receiver order). */
   async setNotes(batchId: string, notes: Record<string, string>): Promise<void> {
     const fields = Object.entries(notes).flatMap(([k, v]) => [`s:${k}`, v]);
-    if (fields.length > 0) await this.redis.hset(this.keys.deliveryBatch(batchId), ...fields);
+    if (fields.length > 0)
+      await this.commands.smsqDlrNotes(
+        this.keys.delivery(batchId),
+        this.keys.deliveryBatch(batchId),
+        ...fields,
+      );
   }
 
   /** Final counts of a request (pending is the caller's: accepted less these). */

@@ -55,7 +55,17 @@ export const LEDGER_FIELDS = [
   'previousState',
 ] as const;
 
-/** The stream fields of a batch's ledger entry, written atomically with its final state. */
+/** Whether a ledger line of `state` comes with a receipt (its batch was accepted). */
+const hasReceipt = (state: LedgerState) => state === 'sent' || state === 'duplicate';
+
+/**
+ * The stream fields of a batch's ledger entry, written atomically with its final state. One entry
+ * per provider request, so its size counts per batch: what a reader can derive is left out (see
+ * `toEntry`): the time (the entry id is when Redis recorded it), the request id (the batch id's
+ * part before its first `-`, when it is that), the segments (the credit estimate is one per SMS
+ * part), `accepted` when it is recipients less invalid (or 0 without a receipt), and a false
+ * `creditsChargedIsEstimate`.
+ */
 export function ledgerFields(
   batch: Batch,
   state: LedgerState,
@@ -63,23 +73,33 @@ export function ledgerFields(
 ): Record<string, string> {
   const recipients = batchRecipients(batch).length;
   const invalid = receipt ? countInvalid(batch, receipt) : 0;
+  const accepted = receipt ? recipients - invalid : 0;
   const charged = receipt ? receipt.creditsCharged : state === 'unknown' ? batch.estimatedCredits : 0;
+  const chargedIsEstimate = state === 'unknown' || Boolean(receipt?.creditsEstimated);
   return {
-    at: new Date().toISOString(),
-    requestId: batch.requestId,
+    ...(requestIdOf(batch.id) === batch.requestId ? {} : { requestId: batch.requestId }),
     batchId: batch.id,
     provider: batch.provider,
     state,
     recipients: String(recipients),
-    accepted: String(receipt ? recipients - invalid : 0),
+    ...(accepted === (hasReceipt(state) ? recipients - invalid : 0) ? {} : { accepted: String(accepted) }),
     invalid: String(invalid),
-    // Credits are estimated at one per SMS part, so the estimate is also the part count.
-    segments: String(batch.estimatedCredits),
     creditsEstimated: String(batch.estimatedCredits),
     creditsCharged: String(charged),
-    creditsChargedIsEstimate: String(state === 'unknown' || Boolean(receipt?.creditsEstimated)),
+    ...(chargedIsEstimate ? { creditsChargedIsEstimate: 'true' } : {}),
     providerIds: JSON.stringify(receipt?.providerIds ?? []),
   };
+}
+
+/** The request id a batch id starts with (`<requestId>-<n>…`), when it holds a `-`; request ids hold none. */
+function requestIdOf(batchId: string): string | undefined {
+  const dash = batchId.indexOf('-');
+  return dash > 0 ? batchId.slice(0, dash) : undefined;
+}
+
+/** When a stream entry was added: its id's milliseconds, as ISO. */
+function entryTime(id: string): string {
+  return new Date(Number(id.slice(0, id.indexOf('-')))).toISOString();
 }
 
 /** The ledger line of a duplicate send: what the second acceptance cost. */
@@ -94,21 +114,27 @@ export function countInvalid(batch: Batch, receipt: Pick<BatchReceipt, 'invalid'
   return batchRecipients(batch).filter((n) => invalid.has(n)).length;
 }
 
+/** A ledger line from its stream entry; entries written by earlier versions hold every field. */
 function toEntry(id: string, flat: string[]): LedgerEntry {
   const f: Record<string, string> = {};
   for (let i = 0; i < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+  const state = (f.state ?? 'sent') as LedgerState;
+  const recipients = Number(f.recipients ?? 0);
+  const invalid = Number(f.invalid ?? 0);
+  const creditsEstimated = Number(f.creditsEstimated ?? 0);
+  const batchId = f.batchId ?? '';
   return {
     entryId: id,
-    at: f.at ?? '',
-    requestId: f.requestId ?? '',
-    batchId: f.batchId ?? '',
+    at: f.at ?? entryTime(id),
+    requestId: f.requestId ?? requestIdOf(batchId) ?? '',
+    batchId,
     provider: f.provider ?? '',
-    state: (f.state ?? 'sent') as LedgerState,
-    recipients: Number(f.recipients ?? 0),
-    accepted: Number(f.accepted ?? 0),
-    invalid: Number(f.invalid ?? 0),
-    segments: Number(f.segments ?? 0),
-    creditsEstimated: Number(f.creditsEstimated ?? 0),
+    state,
+    recipients,
+    accepted: f.accepted !== undefined ? Number(f.accepted) : hasReceipt(state) ? recipients - invalid : 0,
+    invalid,
+    segments: f.segments !== undefined ? Number(f.segments) : creditsEstimated,
+    creditsEstimated,
     creditsCharged: Number(f.creditsCharged ?? 0),
     creditsChargedIsEstimate: f.creditsChargedIsEstimate === 'true',
     providerIds: JSON.parse(f.providerIds ?? '[]') as string[],

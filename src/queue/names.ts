@@ -42,9 +42,9 @@ export function smsqKeys(prefix: string) {
      * event JSON): written in the same script as the cut, removed once the job is added (src/webhooks/).
      */
     webhookOutbox: `${prefix}:wh-outbox`,
-    /** A batch's delivery status, one fixed-size record per recipient (src/queue/delivery-store.ts). */
+    /** A batch's delivery status: one fixed-size record per recipient, then the batch's request, provider and times (src/queue/delivery-store.ts). */
     delivery: (batchId: string) => `${prefix}:dlr:${batchId}`,
-    /** A batch's delivery bookkeeping (request, provider, send time, the report source's notes). */
+    /** What a batch's report source adds to its delivery state (notes, longer codes, OVH's id range); absent when nothing. */
     deliveryBatch: (batchId: string) => `${prefix}:dlrb:${batchId}`,
     /** A request's delivery counts (final statuses; pending is what `accepted` leaves). */
     deliveryRequest: (requestId: string) => `${prefix}:dlrq:${requestId}`,

@@ -1,8 +1,15 @@
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { brotliCompressSync, brotliDecompressSync, constants as zlib, inflateRawSync } from 'node:zlib';
 import type { Redis } from 'ioredis';
 import type { SendWindow } from '../message/send-window.js';
 import type { InvalidRecipient } from '../message/recipients.js';
-import type { Batch, BatchReceipt, ProviderId, StoredReceipt } from '../message/types.js';
+import {
+  batchRecipients,
+  type Batch,
+  type BatchReceipt,
+  type ProviderId,
+  type StoredReceipt,
+} from '../message/types.js';
+import { countInvalid } from './ledger.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
 import type { SmsqKeys } from './names.js';
 import { withScripts } from '../redis.js';
@@ -238,22 +245,56 @@ return 'ok'
 `;
 
 /**
- * Compacts a final batch record. ARGV: the batch deflated (\`batchz\`, replacing the JSON
- * \`batch\`), the receipt JSON it was computed from, that receipt without its provider ids, and
- * the ids joined by commas. Only a final record still holding its JSON batch is touched (final
- * states never go back), and its receipt only when unchanged since it was read (a late receipt
- * may have landed meanwhile: that one stays as written). Drops what a final batch no longer
- * needs: its call and lookup bookkeeping. Returns 1 when compacted.
+ * Compacts a final batch record, rewriting it so that Redis keeps it in its small-hash encoding
+ * (a listpack: a few bytes per field, where a hash with one value over `hash-max-listpack-value`,
+ * 64 bytes by default, costs a table entry and two allocations per field). ARGV: the batch
+ * compressed (replacing the JSON \`batch\`), the receipt JSON it was computed from, that receipt
+ * without its provider ids, the ids joined by commas, and the piece size. The batch is stored as
+ * fields \`z0\`, \`z1\`, … of at most that size each, or all in \`z0\` when the record is a full
+ * hash anyway (another value longer, or more than 128 fields: \`hash-max-listpack-entries\`).
+ * Only a final record still holding its JSON batch is touched (final states never go back), and
+ * its receipt only when unchanged since it was read (a late receipt may have landed meanwhile:
+ * that one stays as written). Drops what a final batch no longer needs: its call and lookup
+ * bookkeeping. Keeps the record's TTL. Returns 1 when compacted.
  */
 const COMPACT_SCRIPT = `
 local final = { sent = true, rejected = true, unknown = true, failed = true, expired = true }
 local h = redis.call('HMGET', KEYS[1], 'state', 'batch', 'receipt')
 if not h[2] or not final[h[1]] then return 0 end
-redis.call('HSET', KEYS[1], 'batchz', ARGV[1])
-redis.call('HDEL', KEYS[1], 'batch', 'callAt', 'callEnded', 'lookups', 'lookupFailures')
-if ARGV[2] ~= '' and h[3] == ARGV[2] then
-  redis.call('HSET', KEYS[1], 'receipt', ARGV[3], 'receiptIds', ARGV[4])
+local swapReceipt = ARGV[2] ~= '' and h[3] == ARGV[2]
+local drop = { batch = true, callAt = true, callEnded = true, lookups = true, lookupFailures = true }
+if swapReceipt then drop.receipt = true end
+local fields = {}
+local all = redis.call('HGETALL', KEYS[1])
+for i = 1, #all, 2 do
+  if not drop[all[i]] then
+    table.insert(fields, all[i])
+    table.insert(fields, all[i + 1])
+  end
 end
+if swapReceipt then
+  table.insert(fields, 'receipt')
+  table.insert(fields, ARGV[3])
+  table.insert(fields, 'receiptIds')
+  table.insert(fields, ARGV[4])
+end
+local size = tonumber(ARGV[5])
+local pieces = math.ceil(#ARGV[1] / size)
+-- A record that keeps a longer value, or too many fields, is a full hash whatever is done: there
+-- the batch is one value (pieces would only cost a field each).
+for i = 2, #fields, 2 do
+  if #fields[i] > size then pieces = 1 end
+end
+if #fields / 2 + pieces > 128 then pieces = 1 end
+size = math.ceil(#ARGV[1] / pieces)
+for i = 0, pieces - 1 do
+  table.insert(fields, 'z' .. i)
+  table.insert(fields, string.sub(ARGV[1], i * size + 1, (i + 1) * size))
+end
+local ttl = redis.call('PTTL', KEYS[1])
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], unpack(fields))
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
 `;
 
@@ -335,6 +376,7 @@ interface SmsqCommands {
     receiptSeen: string,
     receiptWithoutIds: string,
     providerIds: string,
+    chunkBytes: number,
   ): Promise<number>;
   smsqCreateRequest(
     idemKey: string,
@@ -375,14 +417,37 @@ function storedReceipt({ accepted: _accepted, ...rest }: BatchReceipt): StoredRe
   return rest;
 }
 
-/** A final batch as stored: its JSON deflated (numbers and repeated or templated texts shrink most). */
+/**
+ * The longest value Redis keeps in a small hash's compact encoding by default
+ * (`hash-max-listpack-value`): a compacted record's batch is stored in pieces of this size.
+ */
+export const COMPACT_CHUNK_BYTES = 64;
+
+/**
+ * A final batch as stored: its JSON compressed with Brotli (numbers and repeated or templated
+ * texts shrink most; quality 5 is within a few percent of the best at a hundredth of its time).
+ */
 export function compactBatch(batch: Batch): Buffer {
-  return deflateRawSync(JSON.stringify(batch));
+  const json = Buffer.from(JSON.stringify(batch));
+  return brotliCompressSync(json, {
+    params: { [zlib.BROTLI_PARAM_QUALITY]: 5, [zlib.BROTLI_PARAM_SIZE_HINT]: json.length },
+  });
 }
 
-function expandBatch(compact: Buffer): Batch {
-  return JSON.parse(inflateRawSync(compact).toString('utf8')) as Batch;
+/**
+ * The batch of a compacted record: fields `z0`, `z1`, … joined (Brotli), or `batchz` (raw
+ * deflate, how records compacted by earlier versions hold it); undefined when it has neither.
+ */
+function expandBatch(raw: Record<string, Buffer>): Batch | undefined {
+  if (raw.batchz) return JSON.parse(inflateRawSync(raw.batchz).toString('utf8')) as Batch;
+  const chunks: Buffer[] = [];
+  for (let i = 0; raw[`z${i}`] !== undefined; i++) chunks.push(raw[`z${i}`]!);
+  if (chunks.length === 0) return undefined;
+  return JSON.parse(brotliDecompressSync(Buffer.concat(chunks)).toString('utf8')) as Batch;
 }
+
+/** Fields of a compacted record that hold its batch (see `expandBatch`). */
+const isCompactField = (field: string) => field === 'batchz' || /^z\d+$/.test(field);
 
 /** Ids joined by commas can be split back only when none is empty or holds a comma. */
 function joinableIds(ids: readonly string[]): boolean {
@@ -504,8 +569,8 @@ export class RecordStore {
   async getBatch(id: string): Promise<BatchRecord | undefined> {
     const raw = await this.redis.hgetallBuffer(this.keys.batch(id));
     const h: Record<string, string | undefined> = {};
-    for (const [field, value] of Object.entries(raw)) if (field !== 'batchz') h[field] = value.toString();
-    const batch = raw.batchz ? expandBatch(raw.batchz) : h.batch ? (JSON.parse(h.batch) as Batch) : undefined;
+    for (const [field, value] of Object.entries(raw)) if (!isCompactField(field)) h[field] = value.toString();
+    const batch = h.batch ? (JSON.parse(h.batch) as Batch) : expandBatch(raw);
     if (!batch) return undefined;
     let receipt = h.receipt ? (JSON.parse(h.receipt) as StoredReceipt) : undefined;
     if (receipt && h.receiptIds !== undefined)
@@ -534,7 +599,8 @@ export class RecordStore {
 
   /**
    * Compacts the final ones among `records` (see COMPACT_SCRIPT): their recipients and texts
-   * deflated, their provider ids joined, their call bookkeeping dropped. `getBatch` reads both
+   * compressed, their provider ids joined, their call bookkeeping dropped, each rewritten as a
+   * small hash. `getBatch` reads both
    * encodings, so nothing else changes. Returns how many were compacted.
    */
   async compactBatches(records: readonly BatchRecord[]): Promise<number> {
@@ -557,7 +623,14 @@ export class RecordStore {
             }
           }
           const stored = JSON.parse(json) as Batch;
-          return commands(this.redis).smsqCompact(key, compactBatch(stored), seen, withoutIds, ids);
+          return commands(this.redis).smsqCompact(
+            key,
+            compactBatch(stored),
+            seen,
+            withoutIds,
+            ids,
+            COMPACT_CHUNK_BYTES,
+          );
         }),
     );
     return done.reduce((n: number, d) => n + d, 0);
@@ -674,7 +747,8 @@ export class RecordStore {
       flat(ledger.sent),
       flat(ledger.duplicate),
       JSON.stringify(receipt.providerIds),
-      ledger.duplicate.accepted ?? '0',
+      // Recipients a duplicate acceptance reached a second time (its ledger line's `accepted`).
+      String(batchRecipients(batch).length - countInvalid(batch, receipt)),
       new Date().toISOString(),
     );
     if (outcome === 'missing') throw new Error(`Batch ${batch.id} has no record`);

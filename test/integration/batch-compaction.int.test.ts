@@ -1,3 +1,4 @@
+import { deflateRawSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import type { Batch, BatchReceipt, OutboundMessage, ProviderId } from '../../src/message/types.js';
 import { duplicateLedgerFields, ledgerFields } from '../../src/queue/ledger.js';
@@ -21,8 +22,8 @@ const OVH_TEXT =
   'Votre rendez-vous est confirmé pour demain à 10h30. Répondez STOP pour ne plus recevoir de messages.';
 
 /**
- * A final batch record is compacted (recipients and texts deflated, provider ids joined, call
- * bookkeeping dropped) and reads back as the same record; receipts still find the same send,
+ * A final batch record is compacted (recipients and texts compressed, provider ids joined, call
+ * bookkeeping dropped, rewritten as a small hash) and reads back as the same record; receipts still find the same send,
  * duplicates and late receipts work on it. Real Redis, the record store's own scripts.
  */
 describe('final batch records are compacted', () => {
@@ -125,6 +126,43 @@ describe('final batch records are compacted', () => {
     );
     expect(after.bytes).toBeLessThan(before.bytes / 2);
     expect(after.record?.batch).toEqual(s.batch);
+  });
+
+  it('a 50-recipient personalised batch (one id per batch) is rewritten as a small hash (listpack)', async () => {
+    const next = digits(13);
+    const messages = Array.from({ length: 50 }, (_, i) => ({
+      text: `Hola Cliente ${i + 1}, tu pedido esta listo para recoger en tienda. Gracias por tu compra.`,
+      to: [`+346${next()}`],
+    }));
+    const s = await setup('simulator', messages);
+    await s.redis.expire(s.keys.batch(s.batch.id), 3600);
+    const { before, after } = await sendAndCompact(s, {
+      providerIds: ['sim-5d71a5d6-6a19-405a-9afb-baa077c1a3b3'],
+      accepted: s.recipients,
+      invalid: [],
+      creditsCharged: 50,
+    });
+    console.log(
+      `Personalised 50 recipients: ${before.bytes} B → ${after.bytes} B (${(before.bytes / 50).toFixed(1)} → ${(after.bytes / 50).toFixed(1)} B per recipient)`,
+    );
+    expect(await s.redis.object('ENCODING', s.keys.batch(s.batch.id))).toBe('listpack');
+    expect(after.bytes).toBeLessThan(before.bytes / 4);
+    expect(after.record?.batch).toEqual(s.batch);
+    // The rewrite keeps the record's TTL.
+    expect(await s.redis.ttl(s.keys.batch(s.batch.id))).toBeGreaterThan(3000);
+  });
+
+  it('a record compacted by an earlier version (batch deflated in `batchz`) still reads back', async () => {
+    const s = await setup('ovh', [{ text: 'Bonjour', to: spanishMobiles(3) }]);
+    const key = s.keys.batch(s.batch.id);
+    await s.redis.hdel(key, 'batch');
+    await s.redis.hset(key, 'state', 'sent', 'batchz', deflateRawSync(JSON.stringify(s.batch)));
+    await s.redis.hset(key, 'receipt', '{"invalid":[],"creditsCharged":3}', 'receiptIds', '1,2,3');
+    expect(await s.store.getBatch(s.batch.id)).toMatchObject({
+      batch: s.batch,
+      state: 'sent',
+      receipt: { providerIds: ['1', '2', '3'], creditsCharged: 3 },
+    });
   });
 
   it('on a compacted batch the same send is still recognised, and another acceptance is still a duplicate', async () => {

@@ -107,6 +107,84 @@ describe('delivery state scripts', () => {
     expect(await store.batchesForId('ovh', 503)).toEqual([]);
   });
 
+  it('keeps a batch without provider-id range or notes in one key; a hash made later lives as long as it', async () => {
+    const t = openTestStore();
+    const store = new DeliveryStore(t.redis, t.keys);
+    const batchId = `${t.requestId}-0`;
+    await store.initBatch({
+      batchId,
+      requestId: t.requestId,
+      provider: 'simulator',
+      accepted: [true, true, false],
+      sentAt: 1_000_000,
+      // A scaled schedule (SMSQ_DLR_POLL_MS) may give a fractional horizon.
+      horizonAt: 2_000_000.5,
+      ttlMs: 60_000,
+    });
+    expect(await t.redis.exists(t.keys.deliveryBatch(batchId))).toBe(0);
+    const state = { requestId: t.requestId, provider: 'simulator', sentAt: 1_000_000 };
+    // An index past the records (the batch has 3) never writes into what follows them.
+    expect(
+      await store.apply(batchId, state, [
+        { index: 3, status: 'delivered', at: 1_001_000, to: '+34600000004' },
+        { index: 9, status: 'delivered', at: 1_001_000, to: '+34600000010' },
+      ]),
+    ).toBe(0);
+    expect(
+      await store.apply(batchId, state, [
+        { index: 1, status: 'undelivered', at: 1_001_000, code: 'LONGCODE', to: '+34600000002' },
+      ]),
+    ).toBe(1);
+    await store.setNotes(batchId, { order: 'kept' });
+    expect(await store.getBatch(batchId)).toEqual({
+      requestId: t.requestId,
+      provider: 'simulator',
+      sentAt: 1_000_000,
+      horizonAt: 2_000_000.5,
+      recipients: [
+        { status: 'pending' },
+        { status: 'undelivered', at: new Date(1_001_000).toISOString(), code: 'LONGCODE' },
+        null,
+      ],
+      notes: { order: 'kept' },
+    });
+    expect(await t.redis.pttl(t.keys.deliveryBatch(batchId))).toBeGreaterThan(50_000);
+  });
+
+  it('reads and updates a state written by an earlier version (batch fields in the bookkeeping hash)', async () => {
+    const t = openTestStore();
+    const store = new DeliveryStore(t.redis, t.keys);
+    const batchId = `${t.requestId}-0`;
+    await t.redis.set(t.keys.delivery(batchId), `p${'\0'.repeat(4)}   p${'\0'.repeat(4)}   `, 'PX', 60_000);
+    await t.redis.hset(
+      t.keys.deliveryBatch(batchId),
+      'requestId',
+      t.requestId,
+      'provider',
+      'ovh',
+      'sentAt',
+      '1000000',
+      'horizonAt',
+      '2000000',
+      'accepted',
+      '2',
+    );
+    const state = { requestId: t.requestId, provider: 'ovh', sentAt: 1_000_000 };
+    expect(
+      await store.apply(batchId, state, [
+        { index: 1, status: 'delivered', at: 1_003_000, to: '+34600000002' },
+      ]),
+    ).toBe(1);
+    expect(await store.getBatch(batchId)).toEqual({
+      requestId: t.requestId,
+      provider: 'ovh',
+      sentAt: 1_000_000,
+      horizonAt: 2_000_000,
+      recipients: [{ status: 'pending' }, { status: 'delivered', at: new Date(1_003_000).toISOString() }],
+      notes: {},
+    });
+  });
+
   it('pushes nothing without a webhook target, and the delivered entry at completion when nothing was accepted', async () => {
     const t = openTestStore();
     const store = new DeliveryStore(t.redis, t.keys);
