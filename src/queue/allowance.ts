@@ -172,10 +172,8 @@ export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
         signal,
       );
       if (waitMs === 0) return;
-      // A little spread, so the waiters of several processes do not all retry in the same ms. An
-      // urgent caller gets almost none: it is the one a single send waits on, and urgent callers
-      // are few, so two meeting costs the later one an interval, not a pile-up.
-      await sleep(waitMs + Math.floor(Math.random() * (priority === 'urgent' ? 2 : 5)), signal);
+      // A little spread, so the waiters of several processes do not all retry in the same ms.
+      await sleep(waitMs + Math.floor(Math.random() * 5), signal);
     }
   };
 }
