@@ -76,15 +76,6 @@ export interface StartWorkersOptions {
   onWebhookDelivery?: (result: WebhookDeliveryResult) => void;
 }
 
-/**
- * Send jobs the splitter runs at once per process. A run is short and mostly waits on Redis (plan,
- * add the batches, then park until they are done; later, aggregate), and a single send takes two
- * runs (plan, aggregate): at 50 single sends a second that is 100 runs, so with few slots a
- * process short of CPU queued them for hundreds of ms behind each other and behind campaign
- * chunks. `high` send jobs are handed out first: a slot free is what they need.
- */
-const SPLITTER_CONCURRENCY = 16;
-
 /** Socket error codes of a Redis that is down or unreachable: ioredis reconnects by itself. */
 const CONNECTION_ERROR_CODES = new Set([
   'ECONNREFUSED',
@@ -262,7 +253,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     new Worker<SendJobData, SendJobResult>(SEND_QUEUE, splitter, {
       ...workerOpts,
       connection: workerConnection(),
-      concurrency: SPLITTER_CONCURRENCY,
+      concurrency: 4,
     }),
   ];
   // Best effort: a request whose recipients were all final before it completed gets its

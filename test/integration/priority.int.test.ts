@@ -35,7 +35,7 @@ describe('request priority', () => {
       finished.set(id, Date.parse(body.finishedAt as string));
     }
     const order = [...finished.entries()].sort((a, b) => a[1] - b[1]).map(([id]) => id);
-    // The splitter plans several requests at once, so the first batch handed out may be one planned a
+    // The splitter plans four requests at once, so the first batch handed out may be one planned a
     // moment before the OTP's; every later choice is by priority.
     expect(order.indexOf(otp)).toBeLessThanOrEqual(1);
     // Every normal request finished before any low one.
