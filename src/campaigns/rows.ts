@@ -1,5 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { open } from 'node:fs/promises';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { parse, type CsvError } from 'csv-parse';
 import type { Recipients } from './definition.js';
 import { CampaignSourceError } from './errors.js';
@@ -90,7 +91,10 @@ export async function* readCsvRecords(
     info: true,
     max_record_size: 1_000_000,
   });
-  const source = createReadStream(path);
+  // The parser turns each chunk read into records in one synchronous go: 16 KB (~400 rows) instead
+  // of the default 64 KB keeps that stretch a few ms, short enough for a single send sharing the
+  // process not to notice.
+  const source = createReadStream(path, { highWaterMark: 16 * 1024 });
   source.on('error', (err) => parser.destroy(err));
   source.pipe(parser);
   let records = 0;
@@ -156,6 +160,21 @@ class ListRow implements RecipientRow {
   value(column: string): string | undefined {
     const v = this.entry[column];
     return v === undefined ? undefined : String(v);
+  }
+}
+
+/**
+ * The items of `source`, with a turn of the event loop after every `every` of them (once the
+ * consumer is done with them). Items a source already holds come back as microtasks only, so
+ * without turns a long run of them, and whatever the consumer does with each, is one synchronous
+ * stretch that every other callback of the process waits behind.
+ */
+export async function* inTurns<T>(source: AsyncIterable<T>, every: number): AsyncGenerator<T> {
+  let count = 0;
+  for await (const item of source) {
+    yield item;
+    count += 1;
+    if (count % every === 0) await nextTurn();
   }
 }
 

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CampaignSourceError } from '../../src/campaigns/errors.js';
-import { detectDelimiter, readCsvRows, readRecipientRows } from '../../src/campaigns/rows.js';
+import { detectDelimiter, inTurns, readCsvRows, readRecipientRows } from '../../src/campaigns/rows.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'smsq-csv-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -87,5 +87,55 @@ describe('CSV recipients', () => {
       out.push([row.index, row.phone, row.value('name'), row.value('n'), row.value('x')]);
     }
     expect(out).toEqual([[1, '+34600000001', 'Ana', '3', undefined]]);
+  });
+});
+
+describe('inTurns', () => {
+  /** Turns of the event loop (check phases) taken while `iterate` runs. */
+  async function turnsDuring(iterate: () => Promise<void>): Promise<number> {
+    let turns = 0;
+    let done = false;
+    const probe = () => {
+      if (done) return;
+      turns += 1;
+      setImmediate(probe);
+    };
+    setImmediate(probe);
+    await iterate();
+    done = true;
+    return turns;
+  }
+
+  /** A source that never waits for I/O: every item is ready (a microtask away). */
+  async function* numbers(count: number) {
+    for (let i = 0; i < count; i += 1) yield await Promise.resolve(i);
+  }
+
+  it('lets other callbacks run every N items of a source that never waits, and keeps every item in order', async () => {
+    // Without turns, items a source already holds come back as microtasks only: nothing else runs.
+    expect(
+      await turnsDuring(async () => {
+        for await (const _ of numbers(1_000));
+      }),
+    ).toBe(0);
+    const seen: number[] = [];
+    const turns = await turnsDuring(async () => {
+      for await (const i of inTurns(numbers(1_000), 100)) seen.push(i);
+    });
+    expect(turns).toBeGreaterThanOrEqual(9);
+    expect(seen).toEqual([...Array(1_000).keys()]);
+  });
+
+  it('closes its source when the consumer stops early', async () => {
+    let closed = false;
+    async function* source() {
+      try {
+        yield* numbers(1_000);
+      } finally {
+        closed = true;
+      }
+    }
+    for await (const i of inTurns(source(), 100)) if (i === 150) break;
+    expect(closed).toBe(true);
   });
 });

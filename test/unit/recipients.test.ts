@@ -22,6 +22,24 @@ describe('normalizeNumber', () => {
   ])('refuses %j with a reason (%s)', (raw, reason) => {
     expect(normalizeNumber(raw, 'ES')).toEqual({ ok: false, reason });
   });
+
+  it('gives the same answer for an E.164 number it has just found valid, whatever the default country', () => {
+    // The second time is a lookup (a campaign's enqueue re-validates the numbers its rows gave).
+    expect(normalizeNumber('06 12 34 56 79', 'FR')).toEqual({ ok: true, e164: '+33612345679' });
+    expect(normalizeNumber(' +33612345679 ', 'ES')).toEqual({ ok: true, e164: '+33612345679' });
+    expect(normalizeNumber('0612345679', 'ES')).toEqual({
+      ok: false,
+      reason: 'not a valid number for its country',
+    });
+    expect(normalizeNumber('+34 91 234 56 78', 'ES')).toEqual({
+      ok: false,
+      reason: 'a fixed line cannot receive SMS',
+    });
+    expect(normalizeNumber('+34912345678', 'ES')).toEqual({
+      ok: false,
+      reason: 'a fixed line cannot receive SMS',
+    });
+  });
 });
 
 describe('normalizeRecipients', () => {
