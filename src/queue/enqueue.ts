@@ -6,7 +6,7 @@ import { prepareRequest, type PreparedRequest, type RequestPriority } from '../m
 import type { Encoding } from '../message/segments.js';
 import type { ProviderId } from '../message/types.js';
 import { PROVIDER_IDS } from '../providers/index.js';
-import { enqueuingMember, markEnqueuing, unmarkEnqueuing } from './enqueue-repair.js';
+import { enqueuingMember, unmarkEnqueuing } from './enqueue-repair.js';
 import { jobPriority, type SendJobData } from './jobs.js';
 import { SEND_JOB } from './names.js';
 import type { RecordStore } from './records.js';
@@ -107,9 +107,10 @@ function acceptedBody(id: string, prepared: PreparedRequest): AcceptedRequest {
  * nothing at all. A repeated idempotency key with the same body returns the original answer.
  *
  * The record and the job are two writes (BullMQ adds jobs with its own scripts), so the enqueue is
- * marked in progress before the record and unmarked once the job exists: a producer that dies in
- * between leaves a mark, and the workers complete that request with its recipients `failed` and
- * free its idempotency key (see enqueue-repair.ts), so a retry with the same key enqueues afresh.
+ * marked in progress with the record (one script) and unmarked once the job exists: a producer
+ * that dies in between leaves a mark, and the workers complete that request with its recipients
+ * `failed` and free its idempotency key (see enqueue-repair.ts), so a retry with the same key
+ * enqueues afresh. Two round trips to Redis for the answer: the record, then the job.
  */
 export async function enqueueRequest(
   deps: EnqueueDeps,
@@ -147,7 +148,6 @@ async function enqueueOnce(
 
   const { redis, keys } = deps.store;
   const member = enqueuingMember(id, idempotency?.hash);
-  await markEnqueuing(redis, keys, member);
   const existing = await deps.store.createRequest(
     {
       id,
@@ -165,6 +165,7 @@ async function enqueueOnce(
       webhookUrl,
     },
     idempotency,
+    member,
   );
 
   const priority: RequestPriority = request.priority ?? (prepared.recipients === 1 ? 'high' : 'normal');
@@ -182,8 +183,7 @@ async function enqueueOnce(
   };
 
   if (existing !== null && idempotency) {
-    // This attempt wrote nothing: its id is not used.
-    await unmarkEnqueuing(redis, keys, member);
+    // This attempt wrote nothing (not even its mark): its id is not used.
     const [originalId = '', bodyHash] = existing.split('|');
     if (bodyHash !== idempotency.bodyHash) throw new IdempotencyConflictError(opts.idempotencyKey!);
     const original = await deps.store.getRequest(originalId);
@@ -213,7 +213,8 @@ async function enqueueOnce(
     await unmarkEnqueuing(redis, keys, member).catch(() => undefined);
     throw err;
   }
-  // Best effort: a mark left behind (Redis hiccup) is dropped by the sweep, which finds the job.
-  await unmarkEnqueuing(redis, keys, member).catch(() => undefined);
+  // Best effort, and nothing waits for it: a mark left behind (Redis hiccup, a producer that
+  // stops right after answering) is dropped by the sweep, which finds the job.
+  void unmarkEnqueuing(redis, keys, member).catch(() => undefined);
   return { accepted, replayed: false };
 }
