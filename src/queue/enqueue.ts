@@ -72,6 +72,18 @@ export interface EnqueueOptions {
   scope?: string;
   /** How long the idempotency key is kept, in seconds (default IDEMPOTENCY_TTL_S, 24 h). */
   idempotencyTtlS?: number;
+  /**
+   * `input` already passed `sendRequestSchemaFor(PROVIDER_IDS)` and is its output (the HTTP
+   * route validates its body with that schema): it is not parsed again.
+   */
+  validated?: boolean;
+}
+
+/** What an enqueue answers: the 202 body, also as JSON (as stored, sent as it is), and whether it is a replay. */
+export interface EnqueueResult {
+  accepted: AcceptedRequest;
+  acceptedJson: string;
+  replayed: boolean;
 }
 
 function sha256(value: string): string {
@@ -116,7 +128,7 @@ export async function enqueueRequest(
   deps: EnqueueDeps,
   input: unknown,
   opts: EnqueueOptions = {},
-): Promise<{ accepted: AcceptedRequest; replayed: boolean }> {
+): Promise<EnqueueResult> {
   return enqueueOnce(deps, input, opts, true);
 }
 
@@ -125,8 +137,12 @@ async function enqueueOnce(
   input: unknown,
   opts: EnqueueOptions,
   mayRetry: boolean,
-): Promise<{ accepted: AcceptedRequest; replayed: boolean }> {
-  const prepared = prepareRequest(input, { defaultCountry: deps.defaultCountry, providerIds: PROVIDER_IDS });
+): Promise<EnqueueResult> {
+  const prepared = prepareRequest(input, {
+    defaultCountry: deps.defaultCountry,
+    providerIds: PROVIDER_IDS,
+    validated: opts.validated,
+  });
   const { request } = prepared;
   if (request.provider && deps.providers && !deps.providers.includes(request.provider)) {
     throw new InputError('Invalid send request', [
@@ -135,9 +151,13 @@ async function enqueueOnce(
   }
   const webhookUrl = await resolveWebhookTarget(deps, request.callbackUrl);
   const id = `r${randomUUID().replace(/-/g, '')}`;
-  if (request.dryRun) return { accepted: { ...acceptedBody(id, prepared), dryRun: true }, replayed: false };
+  if (request.dryRun) {
+    const accepted = { ...acceptedBody(id, prepared), dryRun: true };
+    return { accepted, acceptedJson: JSON.stringify(accepted), replayed: false };
+  }
 
   const accepted = acceptedBody(id, prepared);
+  const acceptedJson = JSON.stringify(accepted);
   const idempotency = opts.idempotencyKey
     ? {
         hash: sha256(`${opts.scope ?? ''}\u0000${opts.idempotencyKey}`),
@@ -157,7 +177,7 @@ async function enqueueOnce(
       invalid: prepared.invalid,
       duplicates: prepared.duplicates,
       estimatedCredits: prepared.estimatedCredits,
-      accepted: JSON.stringify(accepted),
+      accepted: acceptedJson,
       sendAt: request.sendAt,
       expiresAt: request.expiresAt,
       tag: request.tag,
@@ -202,7 +222,11 @@ async function enqueueOnce(
         return enqueueOnce(deps, input, opts, false);
       }
     }
-    return { accepted: JSON.parse(original.accepted) as AcceptedRequest, replayed: true };
+    return {
+      accepted: JSON.parse(original.accepted) as AcceptedRequest,
+      acceptedJson: original.accepted,
+      replayed: true,
+    };
   }
 
   try {
@@ -216,5 +240,5 @@ async function enqueueOnce(
   // Best effort, and nothing waits for it: a mark left behind (Redis hiccup, a producer that
   // stops right after answering) is dropped by the sweep, which finds the job.
   void unmarkEnqueuing(redis, keys, member).catch(() => undefined);
-  return { accepted, replayed: false };
+  return { accepted, acceptedJson, replayed: false };
 }
