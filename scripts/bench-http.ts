@@ -3,6 +3,11 @@
  * and a private prefix, fires single-recipient POST /v1/messages at it with autocannon, prints
  * req/s and latency, then stops the service and removes its keys.
  *
+ * The anchor: GET /healthz on the same server, with the same connections, measured just before
+ * (the workers idle). It answers from memory, so it is what this machine gives one smsq process
+ * for HTTP alone at that moment; on a shared or noisy machine the ratio of the two says more than
+ * either number.
+ *
  *   npx tsx scripts/bench-http.ts [--duration 10] [--connections 20]
  *
  * Redis: REDIS_URL, else whatever `smsq start` finds (127.0.0.1:6379, or a private redis-server).
@@ -36,6 +41,8 @@ export interface HttpBenchResult {
   requestsPerSMax: number;
   latencyMs: { p50: number; p90: number; p99: number; max: number };
   statusCodes: Record<string, { count: number }>;
+  /** GET /healthz on the same server just before: the anchor. */
+  anchor: { requestsPerS: number; latencyMs: { p50: number; p99: number }; non2xx: number; errors: number };
   /** The same load from a shell. */
   equivalent: string;
 }
@@ -59,6 +66,10 @@ export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult
         headers,
         body,
       });
+    const anchorLoad = (duration: number) =>
+      autocannon({ url: `${service.url}/healthz`, connections: opts.connections, duration });
+    await anchorLoad(opts.warmupS ?? 2);
+    const anchor = await anchorLoad(opts.durationS);
     await load(opts.warmupS ?? 2);
     const result = await load(opts.durationS);
     return {
@@ -78,6 +89,12 @@ export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult
         max: result.latency.max,
       },
       statusCodes: result.statusCodeStats,
+      anchor: {
+        requestsPerS: anchor.requests.average,
+        latencyMs: { p50: anchor.latency.p50, p99: anchor.latency.p99 },
+        non2xx: anchor.non2xx,
+        errors: anchor.errors,
+      },
       equivalent:
         `npx autocannon -d ${opts.durationS} -c ${opts.connections} -m POST -H 'authorization: Bearer ${service.apiKey}' ` +
         `-H 'content-type: application/json' -b '${body}' ${service.url}/v1/messages`,
@@ -108,4 +125,8 @@ if (isMainModule(import.meta.url)) {
     `latency         p50 ${r.latencyMs.p50} ms, p90 ${r.latencyMs.p90} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`,
   );
   console.log(`status codes    ${JSON.stringify(r.statusCodes)}`);
+  console.log(
+    `anchor          GET /healthz ${r.anchor.requestsPerS.toFixed(0)} req/s (p99 ${r.anchor.latencyMs.p99} ms); ` +
+      `POST / anchor = ${(r.requestsPerS / r.anchor.requestsPerS).toFixed(3)}`,
+  );
 }

@@ -8,8 +8,8 @@
  * latency, 1 and 2 worker processes), `memory` (Redis bytes per recipient and import rows/s on a
  * 1,000,000-row campaign, 100,000 with --quick), `otp` (single-send latency alone and during a
  * campaign), `core` (end-to-end recipients/s against the number-validation and BullMQ no-op
- * ceilings), `http` (POST /v1/messages requests/s and p99). Each section runs on its own: one that
- * fails is reported and the others still run. Everything runs on private redis-servers on
+ * ceilings), `http` (POST /v1/messages requests/s and p99, against GET /healthz on the same
+ * server). Each section runs on its own: one that fails is reported and the others still run. Everything runs on private redis-servers on
  * loopback, never on REDIS_URL. Exit code 1 when a section could not run; a figure that misses its
  * target is reported, not an error.
  */
@@ -208,6 +208,20 @@ const sections: Record<Section, () => Promise<void>> = {
         ...details,
       }),
     );
+    onFigure({
+      figure: 'POST /v1/messages requests/s vs GET /healthz requests/s (same server, just before)',
+      value: Math.round(r.requestsPerS),
+      unit: 'req/s',
+      anchor: { name: 'GET /healthz', value: Math.round(r.anchor.requestsPerS), unit: 'req/s' },
+      ratio: ratio(r.requestsPerS, r.anchor.requestsPerS),
+      target: 'none (an anchor: what this machine gave the process for HTTP alone in the same run)',
+      pass: true,
+      details: {
+        anchorLatencyMs: r.anchor.latencyMs,
+        anchorNon2xx: r.anchor.non2xx,
+        anchorErrors: r.anchor.errors,
+      },
+    });
   },
 };
 

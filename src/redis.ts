@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import { Cluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
 import { SmsqError } from './errors.js';
 
@@ -83,13 +84,43 @@ export function redisAddress(
 }
 
 /**
+ * Makes the commands `redis` issues in one tick leave in one write to its socket: the socket is
+ * corked at the first write of a tick and uncorked at the next one. On loopback under load every
+ * write is a system call costing about as much as the command itself, and a tick often issues
+ * several (a request's next step once a reply is read, a worker's jobs, the replies of one read).
+ * Nothing else changes: commands go in the order given and ioredis reads replies in that order.
+ * Applied anew at each (re)connection, whose socket is new.
+ */
+function coalesceWrites(redis: Redis): Redis {
+  redis.on('connect', () => {
+    const socket = (redis as unknown as { stream?: Socket }).stream;
+    if (!socket) return;
+    const write = socket.write.bind(socket);
+    let corked = false;
+    const uncork = () => {
+      corked = false;
+      socket.uncork();
+    };
+    socket.write = function (...args: Parameters<Socket['write']>) {
+      if (!corked) {
+        corked = true;
+        socket.cork();
+        process.nextTick(uncork);
+      }
+      return write(...args);
+    } as Socket['write'];
+  });
+  return redis;
+}
+
+/**
  * Opens a connection to `address` with `opts` applied to every server connection. A Cluster is
  * returned typed as `Redis`: the commands smsq and BullMQ use exist on both (ioredis's Cluster
  * routes each by its first key, and every smsq key shares the prefix's hash slot).
  */
 export function connectRedis(address: string, opts: RedisOptions = {}): Redis {
   const target = parseRedisAddress(address);
-  if (target.kind === 'single') return new Redis(target.url, opts);
+  if (target.kind === 'single') return coalesceWrites(new Redis(target.url, opts));
   const server: RedisOptions = {
     ...opts,
     username: target.username,
@@ -98,7 +129,9 @@ export function connectRedis(address: string, opts: RedisOptions = {}): Redis {
     ...(target.tls ? { tls: {} } : {}),
   };
   if (target.kind === 'sentinel') {
-    return new Redis({ ...server, sentinels: target.nodes, name: target.master ?? 'mymaster' });
+    return coalesceWrites(
+      new Redis({ ...server, sentinels: target.nodes, name: target.master ?? 'mymaster' }),
+    );
   }
   const { lazyConnect, enableOfflineQueue, enableReadyCheck, ...perNode } = server;
   const clusterOpts: ClusterOptions = {
@@ -107,7 +140,10 @@ export function connectRedis(address: string, opts: RedisOptions = {}): Redis {
     enableOfflineQueue,
     enableReadyCheck,
   };
-  return new Cluster(target.nodes, clusterOpts) as unknown as Redis;
+  const cluster = new Cluster(target.nodes, clusterOpts);
+  for (const node of cluster.nodes()) coalesceWrites(node);
+  cluster.on('+node', (node: Redis) => coalesceWrites(node));
+  return cluster as unknown as Redis;
 }
 
 /** True when `redis` is a Cluster connection (see connectRedis). */

@@ -106,19 +106,27 @@ export function zodIssues(error: z.ZodError): InputIssue[] {
   return error.issues.map((issue) => ({ path: issue.path.map(String).join('.'), message: issue.message }));
 }
 
+function parseSendRequest(input: unknown, providerIds?: readonly [string, ...string[]]): SendRequest {
+  const schema = providerIds ? sendRequestSchemaFor(providerIds) : sendRequestSchema;
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) throw new InputError('Invalid send request', zodIssues(parsed.error));
+  return parsed.data;
+}
+
 function asList(to: string | string[]): string[] {
   return typeof to === 'string' ? [to] : to;
 }
 
-/** Validates and normalises a send request. Throws InputError (every bad field) or TooLargeError. */
+/**
+ * Validates and normalises a send request. Throws InputError (every bad field) or TooLargeError.
+ * `validated`: `input` is already the output of that schema (the HTTP route's body), so it is not
+ * parsed a second time.
+ */
 export function prepareRequest(
   input: unknown,
-  opts: { defaultCountry: string; providerIds?: readonly [string, ...string[]] },
+  opts: { defaultCountry: string; providerIds?: readonly [string, ...string[]]; validated?: boolean },
 ): PreparedRequest {
-  const schema = opts.providerIds ? sendRequestSchemaFor(opts.providerIds) : sendRequestSchema;
-  const parsed = schema.safeParse(input);
-  if (!parsed.success) throw new InputError('Invalid send request', zodIssues(parsed.error));
-  const request = parsed.data;
+  const request = opts.validated ? (input as SendRequest) : parseSendRequest(input, opts.providerIds);
   const rawMessages = request.messages ?? [{ to: request.to!, text: request.text! }];
   const fieldOf = request.messages ? (i: number) => `messages.${i}.to` : () => 'to';
 

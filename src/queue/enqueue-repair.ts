@@ -2,7 +2,8 @@
  * Repair of interrupted enqueues. An enqueue writes a request record, then adds its send job: two
  * steps, because BullMQ adds jobs with its own scripts. A producer that dies between them would
  * leave a request `queued` forever, with no job to move it. So each enqueue is marked in a sorted
- * set before its record and unmarked once its job exists; the workers sweep marks older than
+ * set with its record (the same script, RecordStore.createRequest) and unmarked once its job
+ * exists; the workers sweep marks older than
  * SMSQ_ENQUEUE_REPAIR_AFTER_MS and complete such requests with every recipient `failed`.
  */
 import type { Queue } from 'bullmq';
@@ -93,7 +94,10 @@ export function enqueuingMember(requestId: string, idempotencyHash?: string): st
   return idempotencyHash ? `${requestId}|${idempotencyHash}` : requestId;
 }
 
-/** Marks an enqueue in progress; call before writing the request record. */
+/**
+ * Marks an enqueue in progress, alone; call before writing the request record. (`enqueueRequest`
+ * marks with the record instead, in one script: see RecordStore.createRequest.)
+ */
 export async function markEnqueuing(redis: Redis, keys: SmsqKeys, member: string): Promise<void> {
   await commands(redis).smsqMarkEnqueuing(keys.enqueuing, member);
 }

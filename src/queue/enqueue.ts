@@ -6,7 +6,7 @@ import { prepareRequest, type PreparedRequest, type RequestPriority } from '../m
 import type { Encoding } from '../message/segments.js';
 import type { ProviderId } from '../message/types.js';
 import { PROVIDER_IDS } from '../providers/index.js';
-import { enqueuingMember, markEnqueuing, unmarkEnqueuing } from './enqueue-repair.js';
+import { enqueuingMember, unmarkEnqueuing } from './enqueue-repair.js';
 import { jobPriority, type SendJobData } from './jobs.js';
 import { SEND_JOB } from './names.js';
 import type { RecordStore } from './records.js';
@@ -72,6 +72,18 @@ export interface EnqueueOptions {
   scope?: string;
   /** How long the idempotency key is kept, in seconds (default IDEMPOTENCY_TTL_S, 24 h). */
   idempotencyTtlS?: number;
+  /**
+   * `input` already passed `sendRequestSchemaFor(PROVIDER_IDS)` and is its output (the HTTP
+   * route validates its body with that schema): it is not parsed again.
+   */
+  validated?: boolean;
+}
+
+/** What an enqueue answers: the 202 body, also as JSON (as stored, sent as it is), and whether it is a replay. */
+export interface EnqueueResult {
+  accepted: AcceptedRequest;
+  acceptedJson: string;
+  replayed: boolean;
 }
 
 function sha256(value: string): string {
@@ -107,15 +119,16 @@ function acceptedBody(id: string, prepared: PreparedRequest): AcceptedRequest {
  * nothing at all. A repeated idempotency key with the same body returns the original answer.
  *
  * The record and the job are two writes (BullMQ adds jobs with its own scripts), so the enqueue is
- * marked in progress before the record and unmarked once the job exists: a producer that dies in
- * between leaves a mark, and the workers complete that request with its recipients `failed` and
- * free its idempotency key (see enqueue-repair.ts), so a retry with the same key enqueues afresh.
+ * marked in progress with the record (one script) and unmarked once the job exists: a producer
+ * that dies in between leaves a mark, and the workers complete that request with its recipients
+ * `failed` and free its idempotency key (see enqueue-repair.ts), so a retry with the same key
+ * enqueues afresh. Two round trips to Redis for the answer: the record, then the job.
  */
 export async function enqueueRequest(
   deps: EnqueueDeps,
   input: unknown,
   opts: EnqueueOptions = {},
-): Promise<{ accepted: AcceptedRequest; replayed: boolean }> {
+): Promise<EnqueueResult> {
   return enqueueOnce(deps, input, opts, true);
 }
 
@@ -124,8 +137,12 @@ async function enqueueOnce(
   input: unknown,
   opts: EnqueueOptions,
   mayRetry: boolean,
-): Promise<{ accepted: AcceptedRequest; replayed: boolean }> {
-  const prepared = prepareRequest(input, { defaultCountry: deps.defaultCountry, providerIds: PROVIDER_IDS });
+): Promise<EnqueueResult> {
+  const prepared = prepareRequest(input, {
+    defaultCountry: deps.defaultCountry,
+    providerIds: PROVIDER_IDS,
+    validated: opts.validated,
+  });
   const { request } = prepared;
   if (request.provider && deps.providers && !deps.providers.includes(request.provider)) {
     throw new InputError('Invalid send request', [
@@ -134,9 +151,13 @@ async function enqueueOnce(
   }
   const webhookUrl = await resolveWebhookTarget(deps, request.callbackUrl);
   const id = `r${randomUUID().replace(/-/g, '')}`;
-  if (request.dryRun) return { accepted: { ...acceptedBody(id, prepared), dryRun: true }, replayed: false };
+  if (request.dryRun) {
+    const accepted = { ...acceptedBody(id, prepared), dryRun: true };
+    return { accepted, acceptedJson: JSON.stringify(accepted), replayed: false };
+  }
 
   const accepted = acceptedBody(id, prepared);
+  const acceptedJson = JSON.stringify(accepted);
   const idempotency = opts.idempotencyKey
     ? {
         hash: sha256(`${opts.scope ?? ''}\u0000${opts.idempotencyKey}`),
@@ -147,7 +168,6 @@ async function enqueueOnce(
 
   const { redis, keys } = deps.store;
   const member = enqueuingMember(id, idempotency?.hash);
-  await markEnqueuing(redis, keys, member);
   const existing = await deps.store.createRequest(
     {
       id,
@@ -157,7 +177,7 @@ async function enqueueOnce(
       invalid: prepared.invalid,
       duplicates: prepared.duplicates,
       estimatedCredits: prepared.estimatedCredits,
-      accepted: JSON.stringify(accepted),
+      accepted: acceptedJson,
       sendAt: request.sendAt,
       expiresAt: request.expiresAt,
       tag: request.tag,
@@ -165,6 +185,7 @@ async function enqueueOnce(
       webhookUrl,
     },
     idempotency,
+    member,
   );
 
   const priority: RequestPriority = request.priority ?? (prepared.recipients === 1 ? 'high' : 'normal');
@@ -182,8 +203,7 @@ async function enqueueOnce(
   };
 
   if (existing !== null && idempotency) {
-    // This attempt wrote nothing: its id is not used.
-    await unmarkEnqueuing(redis, keys, member);
+    // This attempt wrote nothing (not even its mark): its id is not used.
     const [originalId = '', bodyHash] = existing.split('|');
     if (bodyHash !== idempotency.bodyHash) throw new IdempotencyConflictError(opts.idempotencyKey!);
     const original = await deps.store.getRequest(originalId);
@@ -202,7 +222,11 @@ async function enqueueOnce(
         return enqueueOnce(deps, input, opts, false);
       }
     }
-    return { accepted: JSON.parse(original.accepted) as AcceptedRequest, replayed: true };
+    return {
+      accepted: JSON.parse(original.accepted) as AcceptedRequest,
+      acceptedJson: original.accepted,
+      replayed: true,
+    };
   }
 
   try {
@@ -213,7 +237,8 @@ async function enqueueOnce(
     await unmarkEnqueuing(redis, keys, member).catch(() => undefined);
     throw err;
   }
-  // Best effort: a mark left behind (Redis hiccup) is dropped by the sweep, which finds the job.
-  await unmarkEnqueuing(redis, keys, member).catch(() => undefined);
-  return { accepted, replayed: false };
+  // Best effort, and nothing waits for it: a mark left behind (Redis hiccup, a producer that
+  // stops right after answering) is dropped by the sweep, which finds the job.
+  void unmarkEnqueuing(redis, keys, member).catch(() => undefined);
+  return { accepted, acceptedJson, replayed: false };
 }

@@ -298,11 +298,21 @@ if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl) end
 return 1
 `;
 
+/**
+ * Writes a request record, with its idempotency key (KEYS[1]; the record's own key when none) and
+ * its enqueue mark (ARGV[4] in the enqueuing set KEYS[3], scored by Redis's clock, as
+ * enqueue-repair.ts reads it; none when ARGV[4] is empty): one step, so a record never exists
+ * without its mark. A key already used writes nothing and returns its value.
+ */
 const CREATE_REQUEST_SCRIPT = `
 if KEYS[1] ~= KEYS[2] then
   local existing = redis.call('GET', KEYS[1])
   if existing then return existing end
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+end
+if ARGV[4] ~= '' then
+  local t = redis.call('TIME')
+  redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[4])
 end
 redis.call('HSET', KEYS[2], unpack(cjson.decode(ARGV[3])))
 return false
@@ -381,9 +391,11 @@ interface SmsqCommands {
   smsqCreateRequest(
     idemKey: string,
     requestKey: string,
+    enqueuingKey: string,
     idemValue: string,
     ttlS: number,
     fields: string,
+    enqueuingMember: string,
   ): Promise<string | null>;
 }
 
@@ -394,7 +406,7 @@ const SCRIPTS = {
   smsqRecordReceipt: { keys: 3, lua: RECORD_RECEIPT_SCRIPT },
   smsqCancel: { keys: 1, lua: CANCEL_SCRIPT },
   smsqSavePlan: { keys: 1, lua: SAVE_PLAN_SCRIPT },
-  smsqCreateRequest: { keys: 2, lua: CREATE_REQUEST_SCRIPT },
+  smsqCreateRequest: { keys: 3, lua: CREATE_REQUEST_SCRIPT },
   smsqCompact: { keys: 1, lua: COMPACT_SCRIPT },
 };
 
@@ -466,8 +478,10 @@ export class RecordStore {
   ) {}
 
   /**
-   * Creates a request record, atomically with its idempotency key when one is given.
-   * Returns the existing idempotency value (`<id>|<bodyHash>`) when the key was already used.
+   * Creates a request record, atomically with its idempotency key when one is given and with its
+   * enqueue mark (`enqueuingMember`, see enqueue-repair.ts) when one is given.
+   * Returns the existing idempotency value (`<id>|<bodyHash>`) when the key was already used:
+   * then nothing was written, mark included.
    */
   async createRequest(
     record: Omit<
@@ -475,15 +489,18 @@ export class RecordStore {
       'batchIds' | 'planned' | 'cancelled' | 'suppressed' | 'state' | 'duplicatesSent' | 'unsentFailed'
     >,
     idempotency?: { hash: string; bodyHash: string; ttlS: number },
+    enqueuingMember?: string,
   ): Promise<string | null> {
     const requestKey = this.keys.request(record.id);
     const fields = toHashFields({ ...record, state: 'queued', suppressed: 0, batchIds: [] });
     return commands(this.redis).smsqCreateRequest(
       idempotency ? this.keys.idempotency(idempotency.hash) : requestKey,
       requestKey,
+      this.keys.enqueuing,
       idempotency ? `${record.id}|${idempotency.bodyHash}` : '',
       idempotency?.ttlS ?? 0,
       JSON.stringify(fields),
+      enqueuingMember ?? '',
     );
   }
 

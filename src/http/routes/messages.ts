@@ -4,7 +4,7 @@ import { sendRequestSchemaFor } from '../../message/request.js';
 import { PROVIDER_IDS } from '../../providers/index.js';
 import { configuredProviderIds } from '../../providers/index.js';
 import { BATCH_STATES } from '../../queue/batch-state.js';
-import { enqueueRequest } from '../../queue/enqueue.js';
+import { enqueueRequest, type AcceptedRequest } from '../../queue/enqueue.js';
 import { webhookTargetFromConfig } from '../../webhooks/target.js';
 import { cancelRequest, getRequestSummary } from '../../queue/status.js';
 import type { HttpDeps } from '../deps.js';
@@ -137,11 +137,21 @@ export const messagesRoutes: FastifyPluginCallbackZod<HttpDeps> = (app, deps, do
     },
     async (request, reply) => {
       const idempotencyKey = request.headers['idempotency-key'];
-      const { accepted, replayed } = await withRedis(context, () =>
-        enqueueRequest(enqueueDeps, request.body, { idempotencyKey, scope: request.apiKeyScope }),
+      // The body was validated by the route's schema, the one enqueueRequest would parse it with.
+      const { acceptedJson, replayed } = await withRedis(context, () =>
+        enqueueRequest(enqueueDeps, request.body, {
+          idempotencyKey,
+          scope: request.apiKeyScope,
+          validated: true,
+        }),
       );
       if (replayed) void reply.header('Idempotent-Replayed', 'true');
-      return reply.code(202).send(accepted);
+      // The 202 body as enqueueRequest serialised it (and stored it for replays): Fastify sends a
+      // string with a JSON content type untouched, so it is not checked and serialised again.
+      return reply
+        .code(202)
+        .type('application/json; charset=utf-8')
+        .send(acceptedJson as unknown as AcceptedRequest);
     },
   );
 
