@@ -118,7 +118,10 @@ async function benchPipeline(
     // At info it says when it is ready ("Workers started"); beyond that, one line per request.
     const worker = spawnWorker({ ...env, LOG_LEVEL: 'info' });
     close = () => worker.kill('SIGTERM');
-    await worker.waitForOutput('Workers started', 60_000);
+    await worker.waitForOutput('Workers started', 60_000).catch(async (err: unknown) => {
+      await worker.kill('SIGKILL');
+      throw err;
+    });
   } else {
     const workers = await startWorkers({ config: loadConfig(env), logger: createLogger('warn') });
     close = () => workers.close();
