@@ -110,7 +110,6 @@ async function benchPipeline(
     SMSQ_PROVIDER: 'descom',
     ...fake.env,
     DESCOM_RATE_PER_S: '100000',
-    SMSQ_BATCH_CONCURRENCY: '16',
     LOG_LEVEL: 'warn',
   };
   let close: () => Promise<unknown>;
