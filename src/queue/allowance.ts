@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import { abortableSleep } from '../abort.js';
 import type { Config } from '../config.js';
 import type { ProviderId } from '../message/types.js';
 import type { CallMeter, CallPriority } from '../providers/types.js';
@@ -116,25 +117,6 @@ function untilAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
   });
 }
 
-/**
- * Waits `ms`, or rejects with the signal's reason when it fires first. Its listener goes when the
- * wait ends: a call can wait many times on the same job signal.
- */
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.reject(signal.reason as Error);
-  return new Promise<void>((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
-
 /** Options of {@link createAllowanceMeter}. */
 export interface AllowanceMeterOptions {
   redis: Redis;
@@ -188,7 +170,7 @@ export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
         continue;
       }
       // A little spread, so the waiters of several processes do not all retry in the same ms.
-      await sleep(waitMs + Math.floor(Math.random() * 5), signal);
+      await abortableSleep(waitMs + Math.floor(Math.random() * 5), signal);
     }
   };
 }

@@ -1,25 +1,8 @@
+import { abortableSleep } from '../abort.js';
 import type { CallMeter } from '../providers/types.js';
 
 /** How often a report call waiting behind sends looks again, in ms. */
 const BEHIND_SENDS_RECHECK_MS = 200;
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason as Error);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason as Error);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
 /**
  * The meter of delivery-report calls: the provider's own allowance (sends and reports share it,
@@ -28,7 +11,7 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
  */
 export function behindSends(meter: CallMeter, sendsWaiting: () => Promise<boolean>): CallMeter {
   return async (signal) => {
-    while (await sendsWaiting()) await sleep(BEHIND_SENDS_RECHECK_MS, signal);
+    while (await sendsWaiting()) await abortableSleep(BEHIND_SENDS_RECHECK_MS, signal);
     // And at the meter itself, any send waiting there goes first.
     await meter(signal, 'background');
   };

@@ -11,7 +11,7 @@ const src = fileURLToPath(new URL('../../src/', import.meta.url));
  * providers declare (their env schemas, their redaction paths), and the public entry points.
  */
 const LAYERS: readonly (readonly string[])[] = [
-  ['errors.ts', 'env-fields.ts', 'redis.ts'],
+  ['abort.ts', 'errors.ts', 'env-fields.ts', 'redis.ts'],
   ['message'],
   ['providers'],
   ['config.ts', 'logger.ts'],

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
+import { abortableSleep } from '../../abort.js';
 import { batchRecipients, type Batch, type BatchReceipt } from '../../message/types.js';
 import { decide, errorFor } from '../decisions.js';
 import { withDeadline } from '../transport.js';
@@ -32,21 +33,6 @@ export interface SimulatorControls {
 function reject(when: string, retryAfter?: string): never {
   const decision = decide(SIMULATOR_DECISIONS, [when]);
   throw errorFor(decision, `Simulator: ${decision.why}`, { ...(retryAfter ? { retryAfter } : {}) });
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(new Error('aborted'));
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** Resolves when `signal` aborts: a provider that never answers. */
@@ -85,7 +71,7 @@ export function createSimulatorProvider(
 
   async function sendWithin(batch: Batch, bounded: AbortSignal): Promise<BatchReceipt> {
     try {
-      await sleep(cfg.latencyMs, bounded);
+      if (cfg.latencyMs > 0) await abortableSleep(cfg.latencyMs, bounded);
     } catch {
       reject('never-left');
     }
