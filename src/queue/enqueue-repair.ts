@@ -16,13 +16,6 @@ import { withScripts } from '../redis.js';
 /** The reason recorded on a repaired request. */
 export const ENQUEUE_INTERRUPTED = 'enqueue interrupted';
 
-/** Marks scored by Redis's clock, so producers and sweepers on different machines agree on ages. */
-const MARK_SCRIPT = `
-local t = redis.call('TIME')
-redis.call('ZADD', KEYS[1], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[1])
-return 1
-`;
-
 /**
  * One step, so nothing can slip between the check and the repair: a send job that exists (added
  * late, or by an idempotent replay) wins, and a request that moved on is left alone. Marking the
@@ -63,7 +56,6 @@ return done('repaired')
 `;
 
 interface RepairCommands {
-  smsqMarkEnqueuing(setKey: string, member: string): Promise<number>;
   smsqRepairEnqueue(
     setKey: string,
     requestKey: string,
@@ -81,7 +73,6 @@ interface RepairCommands {
 }
 
 const SCRIPTS = {
-  smsqMarkEnqueuing: { keys: 1, lua: MARK_SCRIPT },
   smsqRepairEnqueue: { keys: 6, lua: REPAIR_SCRIPT },
 };
 
@@ -92,14 +83,6 @@ function commands(redis: Redis): RepairCommands {
 /** The member of one enqueue in the enqueuing set: the request id, and its idempotency hash when it has one. */
 export function enqueuingMember(requestId: string, idempotencyHash?: string): string {
   return idempotencyHash ? `${requestId}|${idempotencyHash}` : requestId;
-}
-
-/**
- * Marks an enqueue in progress, alone; call before writing the request record. (`enqueueRequest`
- * marks with the record instead, in one script: see RecordStore.createRequest.)
- */
-export async function markEnqueuing(redis: Redis, keys: SmsqKeys, member: string): Promise<void> {
-  await commands(redis).smsqMarkEnqueuing(keys.enqueuing, member);
 }
 
 /** Unmarks an enqueue whose send job exists (or that wrote nothing). */

@@ -4,7 +4,6 @@ import { SmsClient } from '../../src/client.js';
 import type { Config } from '../../src/config.js';
 import { buildApp } from '../../src/http/app.js';
 import { createQueueContext, type QueueContext } from '../../src/queue/context.js';
-import { markEnqueuing } from '../../src/queue/enqueue-repair.js';
 import { startWorkers, type SmsqWorkers } from '../../src/queue/workers.js';
 import type { WebhookDeliveryResult } from '../../src/webhooks/delivery.js';
 import { startWebhookWorkers } from '../../src/webhooks/worker.js';
@@ -321,18 +320,21 @@ describe('producer webhooks', () => {
       );
 
     // A producer that wrote its record (with its webhook target) and died before adding the job.
-    const { store, redis, keys } = smsq.context;
+    const { store } = smsq.context;
     const orphan = 'rorphan00000000000000000000000000';
-    await markEnqueuing(redis, keys, orphan);
-    await store.createRequest({
-      id: orphan,
-      createdAt: new Date().toISOString(),
-      total: 2,
-      invalid: [],
-      estimatedCredits: 2,
-      accepted: '{}',
-      webhookUrl: hooks.url,
-    });
+    await store.createRequest(
+      {
+        id: orphan,
+        createdAt: new Date().toISOString(),
+        total: 2,
+        invalid: [],
+        estimatedCredits: 2,
+        accepted: '{}',
+        webhookUrl: hooks.url,
+      },
+      undefined,
+      orphan, // its enqueue mark, written with the record as enqueueRequest does
+    );
     ids.push(orphan);
 
     await hooks.waitFor((r) => ofType(r, 'message.completed').length === 7, 15_000);
