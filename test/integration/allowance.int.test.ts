@@ -71,6 +71,32 @@ describe('the Redis call allowance shared by processes', () => {
     expect(performance.now() - started).toBeLessThan(500);
   });
 
+  it('takes a fresh grant when the round trip that got one was slow (the grant may be stale)', async () => {
+    const key = `${uniquePrefix()}:allowance:descom`;
+    const meter = createAllowanceMeter({ redis: a, key, ratePerSecond: 100 });
+    await Promise.all([a.ping(), b.ping()]); // both connections up before Redis is made busy
+    // Redis busy for 60 ms (a script spinning on TIME, from the other connection): the meter's take
+    // queues behind it, so its round trip lasts far longer than a grant may be old when used.
+    const busy = b.eval(
+      `local t = redis.call('TIME')
+       local start = tonumber(t[1]) * 1000000 + tonumber(t[2])
+       repeat
+         local n = redis.call('TIME')
+       until tonumber(n[1]) * 1000000 + tonumber(n[2]) - start > tonumber(ARGV[1])
+       return 1`,
+      0,
+      60_000,
+    );
+    await new Promise((r) => setTimeout(r, 10));
+    await meter(new AbortController().signal);
+    await busy;
+    // The slow grant is left unused (it still counts against the rate), and a second one is taken
+    // (a third or fourth if the retakes are slow too, on a loaded machine: 3 retakes at most).
+    const grants = await a.zcard(key);
+    expect(grants).toBeGreaterThanOrEqual(2);
+    expect(grants).toBeLessThanOrEqual(4);
+  });
+
   it('rejects at once with an already aborted signal', async () => {
     const meter = createAllowanceMeter({ redis: a, key: `${uniquePrefix()}:allowance:x`, ratePerSecond: 5 });
     const controller = new AbortController();
