@@ -114,6 +114,17 @@ export function countInvalid(batch: Batch, receipt: Pick<BatchReceipt, 'invalid'
   return batchRecipients(batch).filter((n) => invalid.has(n)).length;
 }
 
+/**
+ * A ledger line's `accepted`, from its stream fields: as written when it is there (lines of
+ * earlier versions, or a count that differs from the rule), else recipients less invalid for a
+ * line with a receipt, else 0.
+ */
+export function acceptedOf(f: Readonly<Record<string, string>>): number {
+  if (f.accepted !== undefined) return Number(f.accepted);
+  const state = (f.state ?? 'sent') as LedgerState;
+  return hasReceipt(state) ? Number(f.recipients ?? 0) - Number(f.invalid ?? 0) : 0;
+}
+
 /** A ledger line from its stream entry; entries written by earlier versions hold every field. */
 function toEntry(id: string, flat: string[]): LedgerEntry {
   const f: Record<string, string> = {};
@@ -131,7 +142,7 @@ function toEntry(id: string, flat: string[]): LedgerEntry {
     provider: f.provider ?? '',
     state,
     recipients,
-    accepted: f.accepted !== undefined ? Number(f.accepted) : hasReceipt(state) ? recipients - invalid : 0,
+    accepted: acceptedOf(f),
     invalid,
     segments: f.segments !== undefined ? Number(f.segments) : creditsEstimated,
     creditsEstimated,

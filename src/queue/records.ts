@@ -2,14 +2,8 @@ import { brotliCompressSync, brotliDecompressSync, constants as zlib, inflateRaw
 import type { Redis } from 'ioredis';
 import type { SendWindow } from '../message/send-window.js';
 import type { InvalidRecipient } from '../message/recipients.js';
-import {
-  batchRecipients,
-  type Batch,
-  type BatchReceipt,
-  type ProviderId,
-  type StoredReceipt,
-} from '../message/types.js';
-import { countInvalid } from './ledger.js';
+import type { Batch, BatchReceipt, ProviderId, StoredReceipt } from '../message/types.js';
+import { acceptedOf } from './ledger.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
 import type { SmsqKeys } from './names.js';
 import { withScripts } from '../redis.js';
@@ -765,7 +759,7 @@ export class RecordStore {
       flat(ledger.duplicate),
       JSON.stringify(receipt.providerIds),
       // Recipients a duplicate acceptance reached a second time (its ledger line's `accepted`).
-      String(batchRecipients(batch).length - countInvalid(batch, receipt)),
+      String(acceptedOf(ledger.duplicate)),
       new Date().toISOString(),
     );
     if (outcome === 'missing') throw new Error(`Batch ${batch.id} has no record`);
