@@ -29,7 +29,7 @@ import { healthRoutes } from './routes/health.js';
 import { messagesRoutes } from './routes/messages.js';
 import { suppressionsRoutes } from './routes/suppressions.js';
 import { queuePushedReport, type DeliveryJobData } from '../queue/delivery-worker.js';
-import { DLR_QUEUE } from '../queue/names.js';
+import { DLR_QUEUE, LANES } from '../queue/names.js';
 import { registerProviderRoutes } from './routes/provider-routes.js';
 import { recipientsRoutes } from './routes/recipients.js';
 import { withRedis } from './redis-guard.js';
@@ -120,9 +120,10 @@ export async function buildApp(deps: HttpDeps): Promise<FastifyInstance> {
     (name) => new Queue(name, smsqQueueOptions(context.redis, context.prefix)),
   );
   const dlrQueue = new Queue<DeliveryJobData>(DLR_QUEUE, smsqQueueOptions(context.redis, context.prefix));
+  // Every lane's queues: the send queues, then each provider's batch queues.
   const queues = [
-    context.sendQueue,
-    ...providers.map((p) => context.batchQueue(p)),
+    ...LANES.map((lane) => context.sendQueue(lane)),
+    ...providers.flatMap((p) => LANES.map((lane) => context.batchQueues(p)[lane])),
     dlrQueue as Queue,
     ...extraQueues,
   ];

@@ -29,8 +29,6 @@ export interface BatchProcessorDeps {
   /** Total deadline of one provider call, in ms (SMSQ_PROVIDER_TIMEOUT_MS). */
   providerTimeoutMs: number;
   logger: Logger;
-  /** The worker running this processor (a 429 rate-limits its whole queue). */
-  worker: () => Worker;
   /** Send-window check: the time (ms) to hold the batch until, or undefined to send now. */
   holdUntil?: (record: BatchRecord, now: number) => Promise<number | undefined> | number | undefined;
   /**
@@ -308,10 +306,10 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
         log.warn({ err, attempt: job.attemptsMade + 1 }, 'Provider did not act; retrying with backoff');
         throw err;
       case 'rate-limited':
-        // A 429 uses no attempt: the whole queue waits, then the job runs again.
+        // A 429 uses no attempt: the provider's queues (both lanes) wait, then the job runs again.
         if (!(await moved('planned'))) return done(batch, 'sending');
         log.warn({ retryAfterMs: err.retryAfterMs }, 'Provider rate limit; waiting');
-        await deps.worker().rateLimit(err.retryAfterMs);
+        await deps.control.rateLimit(provider.id, err.retryAfterMs);
         throw Worker.RateLimitError();
       case 'permanent':
         // The provider answered: it is up, whatever it thought of this batch.

@@ -3,7 +3,15 @@ import type { Redis } from 'ioredis';
 import type { ProviderId } from '../message/types.js';
 import { createProducerConnection, createWorkerConnection, ensureReady } from '../redis.js';
 import type { BatchJobData, SendJobData } from './jobs.js';
-import { batchQueueName, SEND_QUEUE, smsqKeys, type SmsqKeys } from './names.js';
+import {
+  batchQueueName,
+  LANES,
+  sendQueueName,
+  smsqKeys,
+  type Lane,
+  type PerLane,
+  type SmsqKeys,
+} from './names.js';
 import { RecordStore } from './records.js';
 import { SuppressionList } from './suppressions.js';
 
@@ -14,8 +22,10 @@ export interface QueueContext {
   keys: SmsqKeys;
   store: RecordStore;
   suppressions: SuppressionList;
-  sendQueue: Queue<SendJobData>;
-  batchQueue(provider: ProviderId): Queue<BatchJobData>;
+  /** The send queue of a lane (see Lane; a request's lane is `laneOf(priority)`). */
+  sendQueue: (lane: Lane) => Queue<SendJobData>;
+  /** A provider's batch queues, one per lane. */
+  batchQueues: (provider: ProviderId) => PerLane<Queue<BatchJobData>>;
   /** For a producer connection: resolves when Redis answers, or throws RedisUnavailableError within 1 s. */
   ready(): Promise<void>;
   close(): Promise<void>;
@@ -57,8 +67,11 @@ export function createQueueContext(opts: {
       : createWorkerConnection(opts.redisUrl);
   const keys = smsqKeys(opts.prefix);
   const queueOpts = smsqQueueOptions(redis, opts.prefix);
-  const sendQueue = new Queue<SendJobData>(SEND_QUEUE, queueOpts);
-  const batchQueues = new Map<ProviderId, Queue<BatchJobData>>();
+  const sendQueues = {
+    priority: new Queue<SendJobData>(sendQueueName('priority'), queueOpts),
+    bulk: new Queue<SendJobData>(sendQueueName('bulk'), queueOpts),
+  } satisfies PerLane<Queue<SendJobData>>;
+  const batchQueues = new Map<ProviderId, PerLane<Queue<BatchJobData>>>();
   let closed: Promise<void> | undefined;
   return {
     redis,
@@ -66,19 +79,23 @@ export function createQueueContext(opts: {
     keys,
     store: new RecordStore(redis, keys),
     suppressions: new SuppressionList(redis, keys.suppressions, opts.defaultCountry),
-    sendQueue,
-    batchQueue(provider) {
-      let queue = batchQueues.get(provider);
-      if (!queue) {
-        queue = new Queue<BatchJobData>(batchQueueName(provider), queueOpts);
-        batchQueues.set(provider, queue);
+    sendQueue: (lane) => sendQueues[lane],
+    batchQueues(provider) {
+      let queues = batchQueues.get(provider);
+      if (!queues) {
+        queues = {
+          priority: new Queue<BatchJobData>(batchQueueName(provider, 'priority'), queueOpts),
+          bulk: new Queue<BatchJobData>(batchQueueName(provider, 'bulk'), queueOpts),
+        };
+        batchQueues.set(provider, queues);
       }
-      return queue;
+      return queues;
     },
     ready: () => ensureReady(redis),
     close() {
       closed ??= (async () => {
-        for (const queue of [sendQueue, ...batchQueues.values()]) await closeSharedQueue(queue);
+        const all = [sendQueues, ...batchQueues.values()].flatMap((lanes) => LANES.map((l) => lanes[l]));
+        for (const queue of all) await closeSharedQueue(queue);
         redis.disconnect();
       })();
       return closed;

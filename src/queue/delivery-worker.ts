@@ -11,7 +11,7 @@ import type {
 } from '../providers/delivery-types.js';
 import { DeliveryStore, type BatchDelivery, type DeliveryUpdate } from './delivery-store.js';
 import { nextPollAt, pollOffsetMs } from './delivery-schedule.js';
-import { DLR_QUEUE, type SmsqKeys } from './names.js';
+import { DLR_QUEUE, LANES, type PerLane, type SmsqKeys } from './names.js';
 import type { BatchRecord, RecordStore } from './records.js';
 
 /** A poll of one sent batch; `step` is the schedule step this run is (0 = first poll). */
@@ -43,10 +43,17 @@ export async function queuePushedReport(
   await queue.add('push', { kind: 'push', provider, report }, KEEP_JOBS);
 }
 
-/** True while `queue` (a provider's batch queue) has sends waiting to go (not when it is paused). */
-export async function sendsWaiting(queue: Queue | undefined): Promise<boolean> {
-  if (!queue || (await queue.isPaused())) return false;
+/** True while `queue` (one of a provider's batch queues) has sends waiting to go (not when it is paused). */
+async function queueHasSendsWaiting(queue: Queue): Promise<boolean> {
+  if (await queue.isPaused()) return false;
   return (await queue.getJobCountByTypes('wait', 'prioritized')) > 0;
+}
+
+/** True while a provider's batch queues (`lanes`, both lanes) have sends waiting to go. */
+export async function sendsWaiting(lanes: PerLane<Queue> | undefined): Promise<boolean> {
+  if (!lanes) return false;
+  const waiting = await Promise.all(LANES.map((lane) => queueHasSendsWaiting(lanes[lane])));
+  return waiting.some(Boolean);
 }
 
 /** The job id of a batch's poll: one per batch, so scheduling it twice (a re-run) adds nothing. */

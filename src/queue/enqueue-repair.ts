@@ -9,7 +9,7 @@
 import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
-import type { SmsqKeys } from './names.js';
+import type { Lane, SmsqKeys } from './names.js';
 import { COMPLETED_WEBHOOK_ENTRY } from './records.js';
 import { withScripts } from '../redis.js';
 
@@ -24,8 +24,9 @@ export const ENQUEUE_INTERRUPTED = 'enqueue interrupted';
  *
  * A request with webhooks gets its `message.completed` entry in the same step.
  *
- * KEYS: enqueuing set, request record, send job, idempotency key (the record's key when none),
- * the request's webhook list, the webhook due set.
+ * KEYS: enqueuing set, request record, send job in one lane, idempotency key (the record's key
+ * when none), the request's webhook list, the webhook due set, send job in the other lane (the
+ * repair does not know the request's priority, so either lane's job counts).
  * ARGV: member, request id, finishedAt, record TTL (s), reason, the completed webhook entry.
  */
 const REPAIR_SCRIPT = `
@@ -33,7 +34,7 @@ local function done(outcome)
   redis.call('ZREM', KEYS[1], ARGV[1])
   return outcome
 end
-if redis.call('EXISTS', KEYS[3]) == 1 then return done('enqueued') end
+if redis.call('EXISTS', KEYS[3]) == 1 or redis.call('EXISTS', KEYS[7]) == 1 then return done('enqueued') end
 local state = redis.call('HGET', KEYS[2], 'state')
 if not state then return done('no-record') end
 if state ~= 'queued' or redis.call('HGET', KEYS[2], 'planned') == 'true' then return done('progressed') end
@@ -63,6 +64,7 @@ interface RepairCommands {
     idempotencyKey: string,
     webhookUpdatesKey: string,
     webhookDueKey: string,
+    otherLaneJobKey: string,
     member: string,
     requestId: string,
     finishedAt: string,
@@ -73,7 +75,7 @@ interface RepairCommands {
 }
 
 const SCRIPTS = {
-  smsqRepairEnqueue: { keys: 6, lua: REPAIR_SCRIPT },
+  smsqRepairEnqueue: { keys: 7, lua: REPAIR_SCRIPT },
 };
 
 function commands(redis: Redis): RepairCommands {
@@ -95,7 +97,8 @@ export type RepairOutcome = 'enqueued' | 'no-record' | 'progressed' | 'repaired'
 export interface EnqueueRepairOptions {
   redis: Redis;
   keys: SmsqKeys;
-  sendQueue: Queue;
+  /** The send queue of each lane: a request's job may be in either. */
+  sendQueue: (lane: Lane) => Queue;
   /** Age of a mark, in ms, after which its enqueue is taken for dead (SMSQ_ENQUEUE_REPAIR_AFTER_MS). */
   afterMs: number;
   /** How long a repaired request's record is kept, in s (SMSQ_RECORD_TTL_S). */
@@ -130,10 +133,11 @@ export async function sweepInterruptedEnqueues(opts: EnqueueRepairOptions): Prom
     const outcome = (await commands(opts.redis).smsqRepairEnqueue(
       opts.keys.enqueuing,
       requestKey,
-      opts.sendQueue.toKey(requestId),
+      opts.sendQueue('bulk').toKey(requestId),
       idempotencyHash ? opts.keys.idempotency(idempotencyHash) : requestKey,
       opts.keys.webhookUpdates(requestId),
       opts.keys.webhookDue,
+      opts.sendQueue('priority').toKey(requestId),
       member,
       requestId,
       new Date().toISOString(),

@@ -7,8 +7,8 @@ import type { Encoding } from '../message/segments.js';
 import type { ProviderId } from '../message/types.js';
 import { PROVIDER_IDS } from '../providers/index.js';
 import { enqueuingMember, unmarkEnqueuing } from './enqueue-repair.js';
-import { jobPriority, type SendJobData } from './jobs.js';
-import { SEND_JOB } from './names.js';
+import { jobPriority, laneOf, type SendJobData } from './jobs.js';
+import { LANES, SEND_JOB, type Lane } from './names.js';
 import type { RecordStore } from './records.js';
 
 /** Idempotency keys are kept this long. */
@@ -33,6 +33,16 @@ export function sendJobOptions(id: string, sendAt?: string, priority?: RequestPr
   };
 }
 
+/**
+ * True when a send job of this id is in either lane's queue. A replay checks before adding: the
+ * first attempt's job may have been queued before lanes existed (in `send`, whatever its
+ * priority), and the same job id in the other lane would be a second send job for the request.
+ */
+async function sendJobExists(deps: EnqueueDeps, id: string): Promise<boolean> {
+  const found = await Promise.all(LANES.map((lane) => deps.sendQueue(lane).getJob(id)));
+  return found.some((job) => job !== undefined);
+}
+
 /** The 202 answer to a send request. */
 export interface AcceptedRequest {
   id: string;
@@ -47,7 +57,8 @@ export interface AcceptedRequest {
 
 export interface EnqueueDeps {
   store: RecordStore;
-  sendQueue: Queue<SendJobData>;
+  /** The send queue of each lane (the request's is `laneOf(priority)`). */
+  sendQueue: (lane: Lane) => Queue<SendJobData>;
   defaultCountry: string;
   /** Providers the workers can send through; a request naming another is refused. */
   providers?: readonly ProviderId[];
@@ -189,6 +200,7 @@ async function enqueueOnce(
   );
 
   const priority: RequestPriority = request.priority ?? (prepared.recipients === 1 ? 'high' : 'normal');
+  const sendQueue = deps.sendQueue(laneOf(priority));
   const jobData: SendJobData = {
     requestId: id,
     priority,
@@ -209,9 +221,10 @@ async function enqueueOnce(
     const original = await deps.store.getRequest(originalId);
     if (!original) throw new IdempotencyConflictError(opts.idempotencyKey!);
     // The first attempt may have died between its record and its job: adding again is a no-op
-    // when the job exists (same jobId), and completes the enqueue when it does not.
-    if (original.state === 'queued' && !original.planned) {
-      await deps.sendQueue.add(
+    // when the job exists (same jobId), and completes the enqueue when it does not. The same body
+    // has the same priority, so its job goes to the lane the first attempt's went to.
+    if (original.state === 'queued' && !original.planned && !(await sendJobExists(deps, originalId))) {
+      await sendQueue.add(
         SEND_JOB,
         { ...jobData, requestId: originalId },
         sendJobOptions(originalId, request.sendAt, priority),
@@ -230,7 +243,7 @@ async function enqueueOnce(
   }
 
   try {
-    await deps.sendQueue.add(SEND_JOB, jobData, sendJobOptions(id, request.sendAt, priority));
+    await sendQueue.add(SEND_JOB, jobData, sendJobOptions(id, request.sendAt, priority));
   } catch (err) {
     // Nothing half-enqueued: without its job, the record (and idempotency key) must go too.
     await deps.store.deleteRequest(id, idempotency?.hash).catch(() => undefined);

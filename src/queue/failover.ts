@@ -5,8 +5,8 @@ import type { ProviderId } from '../message/types.js';
 import type { SmsProvider } from '../providers/types.js';
 import { withScripts } from '../redis.js';
 import type { CircuitBreaker, ProviderAvailability, UnavailableReason } from './circuit.js';
-import type { BatchJobData } from './jobs.js';
-import { BATCH_JOB } from './names.js';
+import { laneOf, type BatchJobData } from './jobs.js';
+import { BATCH_JOB, LANES, type PerLane } from './names.js';
 import type { BatchRecord, RecordStore } from './records.js';
 import { batchJobOptions, batchTag, estimateCredits } from './splitter.js';
 
@@ -79,7 +79,8 @@ export interface FailoverDeps {
   store: RecordStore;
   circuit: CircuitBreaker;
   providers: ReadonlyMap<ProviderId, SmsProvider>;
-  batchQueues: ReadonlyMap<ProviderId, Queue<BatchJobData>>;
+  /** Each provider's batch queues, one per lane: successors stay in their batch's lane. */
+  batchQueues: ReadonlyMap<ProviderId, PerLane<Queue<BatchJobData>>>;
   retry: { attempts: number; backoffMs: number };
   /** How long a moved batch's record is kept, in seconds (SMSQ_RECORD_TTL_S). */
   recordTtlS: number;
@@ -225,7 +226,7 @@ export class Failover {
     requestId: string,
     job: MovedJob,
   ): Promise<void> {
-    const queue = this.deps.batchQueues.get(to);
+    const queue = this.deps.batchQueues.get(to)?.[laneOf(job.data?.priority)];
     if (!queue) throw new Error(`No queue for provider ${to}`);
     const parent = job.parent?.id ? { id: job.parent.id, queue: job.parent.queueKey } : undefined;
     await queue.addBulk(
@@ -240,26 +241,35 @@ export class Failover {
   /** Looks at the waiting jobs of every unavailable provider and moves what must move. */
   async scan(): Promise<void> {
     const cache = new Map<ProviderId, Promise<ProviderAvailability>>();
-    for (const [provider, queue] of this.deps.batchQueues) {
+    for (const [provider, lanes] of this.deps.batchQueues) {
       let availability = cache.get(provider);
       if (!availability) cache.set(provider, (availability = this.deps.circuit.availability(provider)));
       if (!(await availability).unavailable) continue;
-      for (let start = 0; start < SCAN_MAX_JOBS; start += SCAN_PAGE) {
-        const jobs = await queue.getJobs([...WAITING_JOB_TYPES], start, start + SCAN_PAGE - 1);
-        const records = new Map(
-          (await this.deps.store.getBatches(jobs.map((j) => j.data.batchId))).map((r) => [r.batch.id, r]),
-        );
-        for (const job of jobs) {
-          const record = records.get(job.data.batchId);
-          if (!record || (record.state !== 'planned' && record.state !== 'moved')) continue;
-          const result = await this.moveIfNeeded(record, job, cache);
-          if (result.status !== 'moved') continue;
-          // Its successors' jobs are there: the old job ends without sending. Removing it drops it from
-          // its parent's dependencies (BullMQ); a job that became active meanwhile finds its batch moved.
-          await job.remove().catch(() => undefined);
-        }
-        if (jobs.length < SCAN_PAGE) break;
+      // The priority lane first: its batches are the ones waiting on a move most urgently.
+      for (const lane of LANES) await this.scanQueue(lanes[lane], cache);
+    }
+  }
+
+  /** Moves what must move among one queue's waiting jobs (up to SCAN_MAX_JOBS). */
+  private async scanQueue(
+    queue: Queue<BatchJobData>,
+    cache: Map<ProviderId, Promise<ProviderAvailability>>,
+  ): Promise<void> {
+    for (let start = 0; start < SCAN_MAX_JOBS; start += SCAN_PAGE) {
+      const jobs = await queue.getJobs([...WAITING_JOB_TYPES], start, start + SCAN_PAGE - 1);
+      const records = new Map(
+        (await this.deps.store.getBatches(jobs.map((j) => j.data.batchId))).map((r) => [r.batch.id, r]),
+      );
+      for (const job of jobs) {
+        const record = records.get(job.data.batchId);
+        if (!record || (record.state !== 'planned' && record.state !== 'moved')) continue;
+        const result = await this.moveIfNeeded(record, job, cache);
+        if (result.status !== 'moved') continue;
+        // Its successors' jobs are there: the old job ends without sending. Removing it drops it from
+        // its parent's dependencies (BullMQ); a job that became active meanwhile finds its batch moved.
+        await job.remove().catch(() => undefined);
       }
+      if (jobs.length < SCAN_PAGE) break;
     }
   }
 

@@ -1,8 +1,9 @@
 import type { RequestPriority } from '../message/request.js';
 import type { SendWindow } from '../message/send-window.js';
 import type { OutboundMessage, ProviderId } from '../message/types.js';
+import type { Lane } from './names.js';
 
-/** Data of a send job (queue `send`): one producer request, already validated and normalised. */
+/** Data of a send job (queue `send` or `send-priority`, see laneOf): one producer request, already validated and normalised. */
 export interface SendJobData {
   requestId: string;
   provider?: ProviderId;
@@ -21,7 +22,7 @@ export interface SendJobData {
   step?: 'plan' | 'wait';
 }
 
-/** Data of a batch job (queue `batch-<provider>`): the batch itself lives in its record. */
+/** Data of a batch job (queue `batch-<provider>` or `batch-<provider>-priority`, see laneOf): the batch itself lives in its record. */
 export interface BatchJobData {
   batchId: string;
   requestId: string;
@@ -37,6 +38,17 @@ export interface BatchJobData {
 export function jobPriority(priority: RequestPriority | undefined): { priority?: number } {
   if (priority === 'high') return {};
   return { priority: priority === 'low' ? 2 : 1 };
+}
+
+/**
+ * The lane of a request of this priority: `high` has queues and slots of its own (the priority
+ * lane), so a campaign's batches waiting for the allowance never hold the slot a single send
+ * needs; `normal` and `low` (and jobs from before priorities) share the bulk lane, ordered there by
+ * jobPriority. Every queue a request's jobs go to (its send job, its batches, their failover
+ * successors) is of this lane.
+ */
+export function laneOf(priority: RequestPriority | undefined): Lane {
+  return priority === 'high' ? 'priority' : 'bulk';
 }
 
 /** What a batch job returns: its final state (the record holds the details). */

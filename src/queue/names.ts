@@ -1,15 +1,36 @@
 import type { ProviderId } from '../message/types.js';
 
-/** One job per send request; its processor is the splitter. */
-export const SEND_QUEUE = 'send';
+/**
+ * A lane is a pair of queues of its own (a send queue, and a batch queue per provider) with its own
+ * workers and slots in every worker process: `priority` carries `high` requests, `bulk` every
+ * other one, so bulk work (campaigns) can never hold a slot a `high` send waits for. Which lane a
+ * request takes is decided in one place, `laneOf` (src/queue/jobs.ts).
+ */
+export type Lane = 'priority' | 'bulk';
+export const LANES: readonly Lane[] = ['priority', 'bulk'];
+
+/** A value per lane (a lane's queue of one kind). */
+export type PerLane<T> = Readonly<Record<Lane, T>>;
+
+/**
+ * One job per send request; its processor is the splitter. The bulk lane keeps the name queues
+ * had before lanes (`send`), so jobs queued then go on; the priority lane's is `send-priority`.
+ */
+export function sendQueueName(lane: Lane): string {
+  return lane === 'bulk' ? 'send' : 'send-priority';
+}
 export const SEND_JOB = 'send';
 export const BATCH_JOB = 'batch';
 /** Delivery reports: polls per sent batch and pushed reports, apart from sending (src/queue/delivery-worker.ts). */
 export const DLR_QUEUE = 'dlr';
 
-/** One queue per provider account, so a limiter or a pause applies to that provider only. */
-export function batchQueueName(provider: ProviderId): string {
-  return `batch-${provider}`;
+/**
+ * One queue per provider account and lane, so a pause applies to that provider only and bulk
+ * batches never hold the slots of `high` ones: `batch-<provider>` (bulk, the name from before
+ * lanes) and `batch-<provider>-priority`.
+ */
+export function batchQueueName(provider: ProviderId, lane: Lane): string {
+  return lane === 'bulk' ? `batch-${provider}` : `batch-${provider}-priority`;
 }
 
 /** Redis keys smsq owns beside BullMQ's, all under the same prefix (a hash tag keeps them in one slot). */

@@ -5,7 +5,7 @@ import type { ProviderId } from '../message/types.js';
 import type { SmsProvider } from '../providers/types.js';
 import type { CircuitBreaker } from './circuit.js';
 import type { BatchJobData } from './jobs.js';
-import type { SmsqKeys } from './names.js';
+import { LANES, type PerLane, type SmsqKeys } from './names.js';
 import { RecordStore } from './records.js';
 import { withScripts } from '../redis.js';
 
@@ -44,7 +44,8 @@ export interface PauseState {
 export interface ProviderControlDeps {
   redis: Redis;
   keys: SmsqKeys;
-  queues: ReadonlyMap<ProviderId, Queue>;
+  /** Each provider's batch queues, one per lane: a pause or a resume is of all of them. */
+  queues: ReadonlyMap<ProviderId, PerLane<Queue>>;
   providers: ReadonlyMap<ProviderId, SmsProvider>;
   /** SMSQ_PROBE_INTERVAL_MS: the base probe interval, in ms, and the tick of the probe timer. */
   probeIntervalMs: number;
@@ -173,6 +174,12 @@ export class ProviderControl {
     return this.deps.logger.child({ module: 'provider-control' });
   }
 
+  /** Every batch queue of `provider` (both lanes), none when it has no queues here. */
+  private queuesOf(provider: ProviderId): Queue[] {
+    const lanes = this.deps.queues.get(provider);
+    return lanes ? LANES.map((lane) => lanes[lane]) : [];
+  }
+
   private stateKey(provider: ProviderId): string {
     return `${this.deps.keys.paused(provider)}:state`;
   }
@@ -192,7 +199,7 @@ export class ProviderControl {
       this.maxProbeIntervalMs,
       this.flapWindowMs,
     );
-    await this.deps.queues.get(provider)?.pause();
+    await Promise.all(this.queuesOf(provider).map((queue) => queue.pause()));
     await this.deps.circuit?.paused(provider);
     if (!started) {
       this.log.warn(
@@ -224,9 +231,18 @@ export class ProviderControl {
       .del(this.deps.keys.paused(provider))
       .hset(this.stateKey(provider), 'resumedAt', Date.now())
       .exec();
-    await this.deps.queues.get(provider)?.resume();
+    await Promise.all(this.queuesOf(provider).map((queue) => queue.resume()));
     this.log.info({ provider, by }, `Provider ${provider} resumed`);
     await this.deps.circuit?.halfOpen(provider, `resumed by ${by}`);
+  }
+
+  /**
+   * A provider's 429: none of its batch queues (both lanes) hands out a job for `ms` (BullMQ's
+   * limiter, which every worker of those queues reads). The account is what the provider limits,
+   * so a priority batch would only earn the same 429.
+   */
+  async rateLimit(provider: ProviderId, ms: number): Promise<void> {
+    await Promise.all(this.queuesOf(provider).map((queue) => queue.rateLimit(ms)));
   }
 
   async pausedReason(provider: ProviderId): Promise<PausedRecord | undefined> {
@@ -251,12 +267,13 @@ export class ProviderControl {
 
   /**
    * Credits the cheapest batch waiting for `provider` needs, from the first ESTIMATE_SCAN_LIMIT jobs
-   * of each waiting kind; undefined when none is found.
+   * of each waiting kind in each lane; undefined when none is found.
    */
   async smallestWaitingEstimate(provider: ProviderId): Promise<number | undefined> {
-    const queue = this.deps.queues.get(provider);
-    if (!queue) return undefined;
-    const jobs = await queue.getJobs([...WAITING_JOB_TYPES], 0, ESTIMATE_SCAN_LIMIT - 1);
+    const queues = this.queuesOf(provider);
+    const jobs = (
+      await Promise.all(queues.map((q) => q.getJobs([...WAITING_JOB_TYPES], 0, ESTIMATE_SCAN_LIMIT - 1)))
+    ).flat();
     const ids = [...new Set(jobs.map((j) => (j.data as Partial<BatchJobData> | undefined)?.batchId))];
     const records = await this.store.getBatches(ids.filter((id): id is string => typeof id === 'string'));
     const estimates = records.filter((r) => r.state === 'planned').map((r) => r.batch.estimatedCredits);
@@ -302,10 +319,9 @@ export class ProviderControl {
    * the pause and resumes the queue: each job then finds its batch final and returns at once.
    */
   private async failWaiting(provider: ProviderId, reason: PauseReason, repeats: number): Promise<void> {
-    const queue = this.deps.queues.get(provider);
     const error = `${reason.code}: ${reason.message} (paused ${repeats} times in a row; given up)`;
     let failed = 0;
-    if (queue) {
+    for (const queue of this.queuesOf(provider)) {
       for (const type of WAITING_JOB_TYPES) {
         for (let start = 0; ; start += FAIL_PAGE_SIZE) {
           const jobs = await queue.getJobs([type], start, start + FAIL_PAGE_SIZE - 1);
@@ -329,7 +345,7 @@ export class ProviderControl {
       .hset(this.stateKey(provider), 'repeats', 0)
       .hdel(this.stateKey(provider), 'repeatCode', 'resumedAt')
       .exec();
-    await queue?.resume();
+    await Promise.all(this.queuesOf(provider).map((queue) => queue.resume()));
     this.log.error(
       { provider, code: reason.code, repeats, failedBatches: failed },
       `Provider ${provider} refused ${repeats} times in a row (${reason.code}) and a probe cannot tell when ` +

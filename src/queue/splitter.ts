@@ -8,9 +8,9 @@ import { analyzeText } from '../message/segments.js';
 import type { Batch, OutboundMessage, ProviderId } from '../message/types.js';
 import type { SmsProvider } from '../providers/types.js';
 import { isFinalBatchState } from './batch-state.js';
-import { jobPriority, type BatchJobData, type SendJobData } from './jobs.js';
+import { jobPriority, laneOf, type BatchJobData, type SendJobData } from './jobs.js';
 import { ledgerFields } from './ledger.js';
-import { BATCH_JOB } from './names.js';
+import { BATCH_JOB, type PerLane } from './names.js';
 import type { BatchRecord, RecordStore } from './records.js';
 import { summarizeRequest, type BatchSummary, type RequestSummary } from './summary.js';
 import type { SuppressionList } from './suppressions.js';
@@ -18,7 +18,8 @@ import type { SuppressionList } from './suppressions.js';
 export interface SplitterDeps {
   store: RecordStore;
   providers: ReadonlyMap<ProviderId, SmsProvider>;
-  batchQueues: ReadonlyMap<ProviderId, Queue<BatchJobData>>;
+  /** Each provider's batch queues, one per lane. */
+  batchQueues: ReadonlyMap<ProviderId, PerLane<Queue<BatchJobData>>>;
   suppressions: SuppressionList;
   defaultProvider: ProviderId;
   /** Routing rules (SMSQ_ROUTES); empty: every batch goes to the request's provider or the default. */
@@ -172,7 +173,8 @@ export function createSplitter(deps: SplitterDeps) {
     for (const r of pending)
       byProvider.set(r.batch.provider, [...(byProvider.get(r.batch.provider) ?? []), r]);
     for (const [providerId, list] of byProvider) {
-      const queue = deps.batchQueues.get(providerId);
+      // The request's lane, whichever lane's send queue this job came from (one queued before lanes).
+      const queue = deps.batchQueues.get(providerId)?.[laneOf(job.data.priority)];
       if (!queue) throw new Error(`No queue for provider ${providerId}`);
       // jobId = batch id: re-adding after a crash is a no-op for children already there.
       await queue.addBulk(

@@ -21,7 +21,7 @@ import {
 import { startEnqueueRepair } from './enqueue-repair.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
 import { startLedgerTrim } from './ledger.js';
-import { batchQueueName, SEND_QUEUE } from './names.js';
+import { batchQueueName, LANES, sendQueueName } from './names.js';
 import { CircuitBreaker } from './circuit.js';
 import { Failover } from './failover.js';
 import { ProviderControl } from './provider-control.js';
@@ -75,6 +75,9 @@ export interface StartWorkersOptions {
   /** Called once per webhook delivery attempt with its result (`smsq_webhook_deliveries_total`). */
   onWebhookDelivery?: (result: WebhookDeliveryResult) => void;
 }
+
+/** Send jobs each lane's splitter runs at once, per process. */
+const SPLITTER_CONCURRENCY = 4;
 
 /** Socket error codes of a Redis that is down or unreachable: ioredis reconnects by itself. */
 const CONNECTION_ERROR_CODES = new Set([
@@ -170,7 +173,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   const providers = opts.observeProviderRequest
     ? timeProviders(created, opts.observeProviderRequest)
     : created;
-  const batchQueues = new Map([...providers.keys()].map((id) => [id, context.batchQueue(id)] as const));
+  const batchQueues = new Map([...providers.keys()].map((id) => [id, context.batchQueues(id)] as const));
   // Failover needs routes; without SMSQ_ROUTES no batch has one, and nothing here runs.
   let failover: Failover | undefined;
   const circuit = new CircuitBreaker({
@@ -249,20 +252,25 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     recordTtlS: config.recordTtlS,
     logger,
   });
-  const workers: Worker[] = [
-    new Worker<SendJobData, SendJobResult>(SEND_QUEUE, splitter, {
-      ...workerOpts,
-      connection: workerConnection(),
-      concurrency: 4,
-    }),
-  ];
+  // One splitter per lane, each with its own slots: a campaign's chunks, planned and finalized in
+  // the bulk lane's, never hold the slot a `high` request waits for.
+  const workers: Worker[] = LANES.map(
+    (lane) =>
+      new Worker<SendJobData, SendJobResult>(sendQueueName(lane), splitter, {
+        ...workerOpts,
+        connection: workerConnection(),
+        concurrency: SPLITTER_CONCURRENCY,
+      }),
+  );
   // Best effort: a request whose recipients were all final before it completed gets its
   // `delivered` webhook entry here (the report that finishes a completed request pushes it itself).
-  workers[0]!.on('completed', (job: { data: SendJobData }) => {
-    deliveryReports
-      .requestCompleted(job.data.requestId)
-      .catch((err: unknown) => log.warn({ err }, 'Delivery state of a completed request not checked'));
-  });
+  for (const worker of workers) {
+    worker.on('completed', (job: { data: SendJobData }) => {
+      deliveryReports
+        .requestCompleted(job.data.requestId)
+        .catch((err: unknown) => log.warn({ err }, 'Delivery state of a completed request not checked'));
+    });
+  }
 
   for (const [id, provider] of providers) {
     if (opts.only && !opts.only.includes(id)) continue;
@@ -270,7 +278,6 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     // When each job's send was granted its call (keyed by the job's abort signal).
     const grantedAt = new WeakMap<AbortSignal, number>();
     const sendMeter = meterFor(id);
-    // The processor reaches its worker (a 429 rate-limits the whole queue) only once jobs run.
     const processBatch = createBatchProcessor({
       store: context.store,
       provider,
@@ -287,37 +294,41 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         grantedAt.set(signal, performance.now());
       },
       logger,
-      worker: () => worker,
       holdUntil: opts.holdUntil ?? holdUntilWindow,
       ...(failover ? { circuit, failover } : {}),
     });
-    const worker: Worker<BatchJobData, BatchJobResult> = new Worker<BatchJobData, BatchJobResult>(
-      batchQueueName(id),
-      // A sent batch gets its delivery state and polls before its job completes (a re-run of a
-      // sent batch returns `sent` again, so a crash in between is completed by the re-run).
-      async (job, token, signal) => {
-        try {
-          const result = await processBatch(job, token, signal);
-          if (result.state === 'sent') await deliveryReports.batchSent(result.batchId);
-          return result;
-        } finally {
-          const granted = signal && grantedAt.get(signal);
-          if (granted) sizer.observe(performance.now() - granted);
-          if (config.batchConcurrency === undefined && worker.concurrency !== sizer.size)
-            worker.concurrency = sizer.size;
-        }
-      },
-      {
-        ...workerOpts,
-        connection: workerConnection(),
-        concurrency: config.batchConcurrency ?? sizer.size,
-        // The allowance is kept by the meter (src/queue/allowance.ts: any 1-s window, every process).
-        // The limiter's count is never reached; it only carries a provider's 429, which pauses the
-        // whole queue for its Retry-After (Worker.rateLimit).
-        limiter: { max: Number.MAX_SAFE_INTEGER - 1, duration: 1_000 },
-      },
-    );
-    workers.push(worker);
+    // One batch worker per lane, each sized alike (both follow the provider's one sizer): the
+    // priority lane alone can use the whole allowance, and the bulk lane's batches waiting at the
+    // meter never hold its slots. At the meter itself, `high` batches are granted first.
+    for (const lane of LANES) {
+      const worker: Worker<BatchJobData, BatchJobResult> = new Worker<BatchJobData, BatchJobResult>(
+        batchQueueName(id, lane),
+        // A sent batch gets its delivery state and polls before its job completes (a re-run of a
+        // sent batch returns `sent` again, so a crash in between is completed by the re-run).
+        async (job, token, signal) => {
+          try {
+            const result = await processBatch(job, token, signal);
+            if (result.state === 'sent') await deliveryReports.batchSent(result.batchId);
+            return result;
+          } finally {
+            const granted = signal && grantedAt.get(signal);
+            if (granted) sizer.observe(performance.now() - granted);
+            if (config.batchConcurrency === undefined && worker.concurrency !== sizer.size)
+              worker.concurrency = sizer.size;
+          }
+        },
+        {
+          ...workerOpts,
+          connection: workerConnection(),
+          concurrency: config.batchConcurrency ?? sizer.size,
+          // The allowance is kept by the meter (src/queue/allowance.ts: any 1-s window, every process).
+          // The limiter's count is never reached; it only carries a provider's 429, which pauses
+          // the provider's queues for its Retry-After (ProviderControl.rateLimit).
+          limiter: { max: Number.MAX_SAFE_INTEGER - 1, duration: 1_000 },
+        },
+      );
+      workers.push(worker);
+    }
   }
 
   // Webhooks: their own queue and concurrency, so a slow receiver never holds up sending.

@@ -221,9 +221,9 @@ describe('a completed request keeps each recipient once, compactly', () => {
     const { id } = await p.client.send({ to, text: 'Hola, tu cita es mañana' });
     const result = await p.client.wait(id, { timeoutMs: 20_000 });
     expect(result.counts).toMatchObject({ total: 250, accepted: 250 });
-    const job = p.workers.context.sendQueue.getJob(id);
+    const job = p.workers.context.sendQueue('bulk').getJob(id);
     await eventually(async () => (await (await job)?.getState()) === 'completed');
-    const completed = (await p.workers.context.sendQueue.getJob(id))!;
+    const completed = (await p.workers.context.sendQueue('bulk').getJob(id))!;
     expect(completed.data.messages).toEqual([]);
     const stored = JSON.stringify({
       data: completed.data,

@@ -57,7 +57,7 @@ describe('cron-scheduled campaigns', () => {
     expect(requestIds).toHaveLength(runs.length);
     const accepted = await acceptedNumbers(s, requestIds);
     for (const n of numbers) expect(accepted.filter((a) => a === n)).toHaveLength(runs.length);
-    const sendJobs = await s.workers.context.sendQueue.getJobCounts('completed');
+    const sendJobs = await s.workers.context.sendQueue('bulk').getJobCounts('completed');
     expect(sendJobs.completed).toBe(runs.length);
   });
 });

@@ -89,14 +89,9 @@ describe('campaign runs on the simulator', () => {
     const job = await stack.campaigns.runQueue.getJob(runId);
     expect(job?.attemptsMade).toBe(2); // the failed attempt and the one that completed
     // Exactly four send jobs ever reached the send queue: chunk 1 was re-found by its idempotency key.
-    const sendJobs = await stack.workers.context.sendQueue.getJobs([
-      'completed',
-      'failed',
-      'active',
-      'waiting',
-      'delayed',
-      'waiting-children',
-    ]);
+    const sendJobs = await stack.workers.context
+      .sendQueue('bulk')
+      .getJobs(['completed', 'failed', 'active', 'waiting', 'delayed', 'waiting-children']);
     expect(sendJobs).toHaveLength(4);
     const detail = await stack.campaigns.getRun(runId, { requestIds: true });
     expect(new Set(detail.requestIds).size).toBe(4);
@@ -131,7 +126,7 @@ describe('campaign runs on the simulator', () => {
     expect(run.error).toMatch(/no "phone" column \(columns: telefono, name\)/);
     const job = await stack.campaigns.runQueue.getJob(runId);
     expect(job?.attemptsMade).toBe(1); // not retried: it would fail the same way
-    expect((await stack.workers.context.sendQueue.getJobCounts()).completed ?? 0).toBe(0);
+    expect((await stack.workers.context.sendQueue('bulk').getJobCounts()).completed ?? 0).toBe(0);
   });
 
   it('skips suppressed numbers imported from CSV, on campaign runs and on API sends', async () => {

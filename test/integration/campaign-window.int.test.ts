@@ -47,7 +47,7 @@ describe('send windows and expiry at dispatch', () => {
     expect(elapsed).toBeGreaterThanOrEqual(700);
     expect(elapsed).toBeLessThan(5_000);
     expect(result.batches[0]!.attempts).toBe(1);
-    const job = await stack.workers.context.batchQueue('simulator').getJob(result.batches[0]!.id);
+    const job = await stack.workers.context.batchQueues('simulator').bulk.getJob(result.batches[0]!.id);
     expect(job?.attemptsMade).toBe(1); // the send; the hold used none
   });
 
@@ -128,6 +128,6 @@ describe('send windows and expiry at dispatch', () => {
     // Held past the window until expiresAt, every message ends expired, none sent.
     expect(run.counts).toMatchObject({ total: 4, accepted: 0, expired: 4 });
     expect(stack.logs()).toContain('Send window closed; run deferred to its next opening');
-    expect(await stack.workers.context.sendQueue.getJobCounts('completed')).toEqual({ completed: 2 });
+    expect(await stack.workers.context.sendQueue('bulk').getJobCounts('completed')).toEqual({ completed: 2 });
   });
 });

@@ -110,6 +110,8 @@ describe.skipIf(!hasChromium)('dashboard in a real browser', () => {
       .toContain('batch-simulator');
     const queues = await page.locator('body').innerText();
     expect(queues).toContain('send');
+    expect(queues).toContain('send-priority');
+    expect(queues).toContain('batch-simulator-priority');
     expect(queues).toContain('campaign-demo');
 
     await page.goto(`${api.url}/admin/queues/queue/campaign-demo/${jobId}`);

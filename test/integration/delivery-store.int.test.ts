@@ -221,30 +221,38 @@ describe('delivery state scripts', () => {
 });
 
 describe('report calls behind sends', () => {
-  it('waits while the provider has sends waiting, then takes the allowance', async () => {
+  it('waits while the provider has sends waiting in either lane, then takes the allowance', async () => {
     const t = openTestStore();
     const prefix = t.keys.ledger.slice(0, -':ledger'.length);
-    const queue = new Queue('batch-ovh', { connection: t.redis, prefix });
-    onTeardown('batch queue', () => queue.close());
+    const lanes = {
+      priority: new Queue('batch-ovh-priority', { connection: t.redis, prefix }),
+      bulk: new Queue('batch-ovh', { connection: t.redis, prefix }),
+    };
+    onTeardown('batch queues', async () => {
+      await Promise.all([lanes.priority.close(), lanes.bulk.close()]);
+    });
     let taken = 0;
     const meter = behindSends(
       () => {
         taken++;
         return Promise.resolve();
       },
-      () => sendsWaiting(queue),
+      () => sendsWaiting(lanes),
     );
-    const job = await queue.add('batch', { batchId: 'b', requestId: 'r' });
-    const waiting = meter(new AbortController().signal);
-    await new Promise((r) => setTimeout(r, 500));
-    expect(taken).toBe(0);
-    await job.remove();
-    await waiting;
-    expect(taken).toBe(1);
+    for (const queue of [lanes.priority, lanes.bulk]) {
+      const job = await queue.add('batch', { batchId: 'b', requestId: 'r' });
+      const before = taken;
+      const waiting = meter(new AbortController().signal);
+      await new Promise((r) => setTimeout(r, 500));
+      expect(taken).toBe(before);
+      await job.remove();
+      await waiting;
+      expect(taken).toBe(before + 1);
+    }
     // A paused provider sends nothing: reports do not wait for it.
-    await queue.add('batch', { batchId: 'b2', requestId: 'r' });
-    await queue.pause();
+    await lanes.bulk.add('batch', { batchId: 'b2', requestId: 'r' });
+    await lanes.bulk.pause();
     await meter(new AbortController().signal);
-    expect(taken).toBe(2);
+    expect(taken).toBe(3);
   });
 });

@@ -95,7 +95,7 @@ describe('Failover guards', () => {
     await workers.control.pause('descom', { code: 'SMSQ_TEST_PAUSE', message: 'test pause' });
     // OVH's jobs wait too (its queue paused, the provider itself available), so that a move that
     // wins leaves its successors planned for the cancel to reach; they run once it resumes.
-    const ovhQueue = workers.context.batchQueue('ovh');
+    const ovhQueue = workers.context.batchQueues('ovh').bulk;
     await ovhQueue.pause();
 
     const ids: string[] = [];

@@ -300,20 +300,26 @@ describe('dashboard access and actions', () => {
     expect(listing.status).toBe(200);
     const queues = ((await listing.json()) as { queues: { name: string; readOnlyMode: boolean }[] }).queues;
     // As `smsq api` serves it: the delivery-report, campaign-runs and webhook queues beside the
-    // send and batch queues.
+    // send and batch queues of both lanes.
     expect(queues.map((q) => q.name)).toEqual([
+      'send-priority',
       'send',
+      'batch-simulator-priority',
       'batch-simulator',
       'dlr',
       'campaign-runs',
       'webhooks',
     ]);
     expect(queues[0]!.readOnlyMode).toBe(false);
-    const edit = await fetch(`${api.url}/admin/queues/api/queues/send/${body.id as string}/update-data`, {
-      method: 'PATCH',
-      headers: json,
-      body: JSON.stringify({ jobData: { to: '+34*****021' } }),
-    });
+    // A single send is `high`: its job is in the priority lane's send queue.
+    const edit = await fetch(
+      `${api.url}/admin/queues/api/queues/send-priority/${body.id as string}/update-data`,
+      {
+        method: 'PATCH',
+        headers: json,
+        body: JSON.stringify({ jobData: { to: '+34*****021' } }),
+      },
+    );
     expect(edit.status).toBe(403);
   });
 

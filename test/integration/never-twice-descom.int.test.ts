@@ -48,8 +48,8 @@ describe('Descom: never twice, never lost', () => {
     // Run the same batch again, as a duplicate delivery of its job would.
     const batchId = result.batches[0]!.id;
     const again = await pipeline.workers.context
-      .batchQueue('descom')
-      .add('batch', { batchId, requestId: id });
+      .batchQueues('descom')
+      .bulk.add('batch', { batchId, requestId: id });
     await eventually(async () => (await again.isCompleted()) || (await again.isFailed()));
     expect(await again.getState()).toBe('completed');
     expect(fake.requests.filter((r) => r.path === '/api/sms/send')).toHaveLength(1);
@@ -104,14 +104,16 @@ describe('Descom: never twice, never lost', () => {
     const to = spanishMobiles(10);
     const { id } = await client.send({ to, text: 'Hola' });
     await eventually(async () => (await pipeline.workers.control.pausedReason('descom')) !== undefined);
-    expect(await pipeline.workers.context.batchQueue('descom').isPaused()).toBe(true);
+    expect(await pipeline.workers.context.batchQueues('descom').bulk.isPaused()).toBe(true);
+    expect(await pipeline.workers.context.batchQueues('descom').priority.isPaused()).toBe(true);
     expect((await client.get(id)).state).not.toBe('completed');
     expect(pipeline.logs()).toMatch(/"level":60.*paused/);
 
     fake.setBalance(1_000);
     const result = await client.wait(id, { timeoutMs: 15_000 });
     expect(result.counts).toMatchObject({ total: 10, accepted: 10 });
-    expect(await pipeline.workers.context.batchQueue('descom').isPaused()).toBe(false);
+    expect(await pipeline.workers.context.batchQueues('descom').bulk.isPaused()).toBe(false);
+    expect(await pipeline.workers.context.batchQueues('descom').priority.isPaused()).toBe(false);
     expect(fake.recipientsDelivered().sort()).toEqual([...to].sort());
   });
 
@@ -126,7 +128,7 @@ describe('Descom: never twice, never lost', () => {
     // Several probe rounds (200 ms apart) and the batch's own 1 s recheck: no POST may follow.
     await eventually(() => Promise.resolve(probes() >= 8), 15_000);
     expect(sends()).toBe(1);
-    expect(await pipeline.workers.context.batchQueue('descom').isPaused()).toBe(true);
+    expect(await pipeline.workers.context.batchQueues('descom').bulk.isPaused()).toBe(true);
     expect((await client.get(id)).state).not.toBe('completed');
 
     fake.setBalance(10);
@@ -214,7 +216,7 @@ describe('Descom: never twice, never lost', () => {
 
   it('cancels batches not yet sent: they end failed and never reach the provider', async () => {
     const { fake, pipeline, client } = await start();
-    const queue = pipeline.workers.context.batchQueue('descom');
+    const queue = pipeline.workers.context.batchQueues('descom').bulk;
     await queue.pause();
     const { id } = await client.send({ to: spanishMobiles(250), text: 'Hola' });
     await eventually(async () => (await client.get(id)).batches.length > 0);

@@ -1,7 +1,12 @@
+import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
+import { closeSharedQueue } from '../../src/queue/context.js';
+import { startFakeDescom, type FakeDescomHold } from '../helpers/fake-descom.js';
 import { waitCompleted } from '../helpers/http-app.js';
 import { spanishMobiles } from '../helpers/numbers.js';
+import { onTeardown } from '../helpers/teardown.js';
 import { startTestSmsq, type TestSmsq } from '../helpers/test-smsq.js';
+import { waitFor } from '../helpers/wait.js';
 
 const headers = { authorization: 'Bearer test-key-1', 'content-type': 'application/json' };
 
@@ -42,6 +47,72 @@ describe('request priority', () => {
     const lastNormal = Math.max(...normal.map((id) => order.indexOf(id)));
     const firstLow = Math.min(...low.map((id) => order.indexOf(id)));
     expect(lastNormal).toBeLessThan(firstLow);
+  });
+
+  it('a high send reaches the provider while low batches hold every batch slot of the worker', async () => {
+    const fake = await startFakeDescom();
+    onTeardown('fake Descom', () => fake.close());
+    const slots = 2;
+    // The first `slots` sends are held at the fake until the test lets them go: two low batches
+    // then occupy both slots of the batch worker, and four more wait for one.
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    fake.script(...Array.from({ length: slots }, (): FakeDescomHold => ({ hold: gate })));
+    const api = await startTestSmsq({
+      logLevel: 'info',
+      env: {
+        ...fake.env,
+        SMSQ_PROVIDER: 'descom',
+        DESCOM_RATE_PER_S: '100',
+        SMSQ_BATCH_CONCURRENCY: String(slots),
+        // Held calls stay in flight until released (the test default deadline of 3 s would end them).
+        SMSQ_PROVIDER_TIMEOUT_MS: '60000',
+      },
+    });
+    onTeardown('held sends', () => release());
+    const numbers = spanishMobiles(13);
+    const low = [];
+    for (let i = 0; i < 6; i++)
+      low.push(await send(api, { to: numbers.slice(i * 2, i * 2 + 2), text: 'Promo', priority: 'low' }));
+    const sends = () => fake.requests.filter((r) => r.path === '/api/sms/send');
+    await waitFor(() => sends().length >= slots, { what: 'both batch slots held at the fake' });
+
+    const otpNumber = numbers[12]!;
+    const otp = await send(api, { to: otpNumber, text: 'Code 1234' });
+    await waitFor(() => sends().some((r) => r.recipients.includes(otpNumber)), {
+      what: 'the high send at the fake while the low batches hold every slot',
+    });
+    // Only the held low batches were sent before it: the backlog behind them had not moved.
+    expect(sends().map((r) => r.recipients.includes(otpNumber))).toEqual([false, false, true]);
+    expect((await waitCompleted(api, otp, headers)).counts).toMatchObject({ accepted: 1 });
+
+    release();
+    for (const id of low)
+      expect((await waitCompleted(api, id, headers)).counts).toMatchObject({ accepted: 2 });
+    expect(fake.recipientsDelivered().sort()).toEqual([...numbers].sort());
+  });
+
+  it('a high send is planned and sent while the bulk send queue takes no job', async () => {
+    const fake = await startFakeDescom();
+    onTeardown('fake Descom', () => fake.close());
+    const api = await startTestSmsq({
+      logLevel: 'info',
+      env: { ...fake.env, SMSQ_PROVIDER: 'descom', DESCOM_RATE_PER_S: '100' },
+    });
+    // The bulk lane's send queue keeps its name, `send`: with it paused, the splitter plans none
+    // of its requests, as when its slots are all busy with a campaign's chunks.
+    const bulk = new Queue('send', { connection: api.workers.context.redis, prefix: api.config.prefix });
+    onTeardown('bulk send queue', () => closeSharedQueue(bulk));
+    await bulk.pause();
+    const numbers = spanishMobiles(5);
+    const campaignChunk = await send(api, { to: numbers.slice(0, 4), text: 'Promo', priority: 'low' });
+    const otp = await send(api, { to: numbers[4], text: 'Code 1234' });
+
+    expect((await waitCompleted(api, otp, headers)).counts).toMatchObject({ accepted: 1 });
+    expect(fake.recipientsDelivered()).toEqual([numbers[4]]);
+    await bulk.resume();
+    expect((await waitCompleted(api, campaignChunk, headers)).counts).toMatchObject({ accepted: 4 });
+    expect(fake.recipientsDelivered().sort()).toEqual([...numbers].sort());
   });
 
   it('refuses an unknown priority, naming the field', async () => {

@@ -106,11 +106,12 @@ describe('Provider pause: ProviderControl on its own queue', () => {
       await removePrefix(redisUrl(), context.prefix);
     });
     const { logger, lines } = captureLogger('debug');
-    const queue = context.batchQueue(provider.id);
+    const lanes = context.batchQueues(provider.id);
+    const queue = lanes.bulk;
     const control = new ProviderControl({
       redis: context.redis,
       keys: context.keys,
-      queues: new Map([[provider.id, queue]]),
+      queues: new Map([[provider.id, lanes]]),
       providers: new Map([[provider.id, provider]]),
       probeIntervalMs: 100,
       logger,
@@ -191,15 +192,18 @@ describe('Provider pause: ProviderControl on its own queue', () => {
       attempts: 3,
       providerTimeoutMs: 1_000,
       logger,
-      worker: () => worker,
     });
     const workerConnection = context.redis.duplicate();
     // A connection handed to a Worker is shared: worker.close() leaves it open.
     onTeardown('worker connection', () => workerConnection.disconnect());
-    const worker: Worker = new Worker<BatchJobData, BatchJobResult>(batchQueueName('ovh'), processor, {
-      connection: workerConnection,
-      prefix: context.prefix,
-    });
+    const worker: Worker = new Worker<BatchJobData, BatchJobResult>(
+      batchQueueName('ovh', 'bulk'),
+      processor,
+      {
+        connection: workerConnection,
+        prefix: context.prefix,
+      },
+    );
     onTeardown('batch worker', () => worker.close());
     await eventually(async () => (await queue.getCompletedCount()) === 3);
     const completed = await queue.getCompleted();
@@ -247,7 +251,7 @@ describe('Provider pause: ProviderControl on its own queue', () => {
     const other = new ProviderControl({
       redis: otherRedis,
       keys: context.keys,
-      queues: new Map([['ovh', context.batchQueue('ovh')]]),
+      queues: new Map([['ovh', context.batchQueues('ovh')]]),
       providers: new Map([['ovh', provider]]),
       probeIntervalMs: 100,
       logger,

@@ -87,7 +87,7 @@ describe('resend after reconciliation re-checks cancel, expiry and window', () =
     expect(posts(fake)).toHaveLength(1);
     closedUntil = undefined;
     // Reopened: the held job is delayed until the window's end as it was then; move it along.
-    const [job] = await pipeline.workers.context.batchQueue('ovh').getDelayed();
+    const [job] = await pipeline.workers.context.batchQueues('ovh').bulk.getDelayed();
     await job?.promote();
     const result = await client.wait(id, { timeoutMs: 20_000 });
     expect(result.counts).toMatchObject({ total: 3, accepted: 3 });

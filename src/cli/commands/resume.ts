@@ -9,17 +9,17 @@ export function registerResumeCommand(program: Command): void {
   program
     .command('resume')
     .description(
-      'Resume a provider paused for its account: deletes the pause flag and resumes its queue; kept jobs go on',
+      'Resume a provider paused for its account: deletes the pause flag and resumes its queues; kept jobs go on',
     )
     .addArgument(new Argument('<provider>', 'provider to resume').choices(PROVIDER_IDS))
     .action(
       action(async (provider: ProviderId) => {
         await withQueueContext(async ({ context, config, logger }) => {
-          // The same two operations the workers' probe does: flag deleted, queue resumed.
+          // The same two operations the workers' probe does: flag deleted, queues (both lanes) resumed.
           const control = new ProviderControl({
             redis: context.redis,
             keys: context.keys,
-            queues: new Map([[provider, context.batchQueue(provider)]]),
+            queues: new Map([[provider, context.batchQueues(provider)]]),
             providers: new Map(),
             probeIntervalMs: config.probeIntervalMs,
             logger,
@@ -29,7 +29,7 @@ export function registerResumeCommand(program: Command): void {
           await writeLine(
             reason
               ? `Provider ${provider} resumed (paused since ${reason.at}: ${reason.code})`
-              : `Provider ${provider} was not paused; its queue is running`,
+              : `Provider ${provider} was not paused; its queues are running`,
           );
         });
       }),
