@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { closeSharedQueue } from '../../src/queue/context.js';
+import { closeSharedQueue, createQueueContext } from '../../src/queue/context.js';
+import { enqueueRequest, type EnqueueDeps } from '../../src/queue/enqueue.js';
 import { startFakeDescom, type FakeDescomHold } from '../helpers/fake-descom.js';
 import { waitCompleted } from '../helpers/http-app.js';
 import { spanishMobiles } from '../helpers/numbers.js';
@@ -113,6 +114,38 @@ describe('request priority', () => {
     await bulk.resume();
     expect((await waitCompleted(api, campaignChunk, headers)).counts).toMatchObject({ accepted: 4 });
     expect(fake.recipientsDelivered().sort()).toEqual([...numbers].sort());
+  });
+
+  it('a high request queued in `send` before lanes existed is sent through the priority lane, and a replay adds no second job', async () => {
+    const api = await startTestSmsq({ workers: false, logLevel: 'info' });
+    const context = createQueueContext({
+      redisUrl: api.config.redisUrl,
+      prefix: api.config.prefix,
+      defaultCountry: 'ES',
+      role: 'producer',
+    });
+    onTeardown('producer context', () => context.close());
+    await context.ready();
+    const deps: EnqueueDeps = { store: context.store, sendQueue: context.sendQueue, defaultCountry: 'ES' };
+    const request = { to: '+34600000077', text: 'Code 1234' };
+    // As an enqueue before lanes did it: every send job in `send`, whatever its priority.
+    const { accepted } = await enqueueRequest(
+      { ...deps, sendQueue: () => context.sendQueue('bulk') },
+      request,
+      {
+        idempotencyKey: 'otp-77',
+      },
+    );
+    const replay = await enqueueRequest(deps, request, { idempotencyKey: 'otp-77' });
+    expect(replay).toMatchObject({ replayed: true, accepted: { id: accepted.id } });
+    expect(await context.sendQueue('priority').getJob(accepted.id)).toBeUndefined();
+
+    await api.startWorkers();
+    const result = await waitCompleted(api, accepted.id, headers);
+    expect(result.counts).toMatchObject({ total: 1, accepted: 1 });
+    const [batch] = result.batches as { id: string }[];
+    expect(await context.batchQueues('simulator').priority.getJob(batch!.id)).toBeDefined();
+    expect(await context.batchQueues('simulator').bulk.getJob(batch!.id)).toBeUndefined();
   });
 
   it('refuses an unknown priority, naming the field', async () => {
