@@ -100,12 +100,16 @@ export function createSplitter(deps: SplitterDeps) {
 
   async function plan(job: Job<SendJobData>): Promise<BatchRecord[]> {
     const { requestId } = job.data;
-    const request = await deps.store.getRequest(requestId);
+    // The record and the opt-out check in one round trip's time (a single send waits on both).
+    const [request, unsuppressed] = await Promise.all([
+      deps.store.getRequest(requestId),
+      dropSuppressed(job.data.messages, deps.suppressions),
+    ]);
     if (!request) throw new Error(`Request ${requestId} has no record`);
     // A retried splitter reuses the stored plan: the same batches, never a second set.
     if (request.planned) return deps.store.getBatches(request.batchIds);
 
-    const { messages, suppressed } = await dropSuppressed(job.data.messages, deps.suppressions);
+    const { messages, suppressed } = unsuppressed;
     const groups =
       deps.routes.length === 0
         ? [{ route: [job.data.provider ?? deps.defaultProvider], messages }]
