@@ -148,6 +148,30 @@ describe('request priority', () => {
     expect(await context.batchQueues('simulator').bulk.getJob(batch!.id)).toBeUndefined();
   });
 
+  it("a provider's 429 on a bulk batch holds both lanes of that provider for its Retry-After", async () => {
+    const fake = await startFakeDescom();
+    onTeardown('fake Descom', () => fake.close());
+    fake.script({ status: 429, headers: { 'retry-after': '3' } });
+    const api = await startTestSmsq({
+      logLevel: 'info',
+      env: { ...fake.env, SMSQ_PROVIDER: 'descom', DESCOM_RATE_PER_S: '100' },
+    });
+    const numbers = spanishMobiles(3);
+    const bulk = await send(api, { to: numbers.slice(0, 2), text: 'Promo', priority: 'low' });
+    // BullMQ's limiter key of each queue: set (with the Retry-After as its TTL) by the 429.
+    const { redis } = api.workers.context;
+    const limiter = (queue: string) => redis.pttl(`${api.config.prefix}:${queue}:limiter`);
+    await waitFor(async () => (await limiter('batch-descom-priority')) > 0, {
+      what: 'the priority lane rate-limited by the bulk batch’s 429',
+    });
+    expect(await limiter('batch-descom')).toBeGreaterThan(0);
+
+    const otp = await send(api, { to: numbers[2], text: 'Code 1234' });
+    expect((await waitCompleted(api, otp, headers)).counts).toMatchObject({ accepted: 1 });
+    expect((await waitCompleted(api, bulk, headers)).counts).toMatchObject({ accepted: 2 });
+    expect(fake.recipientsDelivered().sort()).toEqual([...numbers].sort());
+  });
+
   it('refuses an unknown priority, naming the field', async () => {
     const api = await startTestSmsq({ workers: false, logLevel: 'info' });
     const res = await fetch(`${api.url}/v1/messages`, {
