@@ -2,10 +2,13 @@ import type { ChildProcess } from 'node:child_process';
 import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { SmsClient } from '../../src/client.js';
+import { createQueueContext } from '../../src/queue/context.js';
+import { enqueueRequest } from '../../src/queue/enqueue.js';
+import { enqueuingMember, sweepInterruptedEnqueues } from '../../src/queue/enqueue-repair.js';
 import type { RequestSummary } from '../../src/queue/summary.js';
 import { finished, spawnSmsq, waitForLine } from '../helpers/cli.js';
 import { startFreezingProxy } from '../helpers/freezing-proxy.js';
-import { redisUrl } from '../helpers/smsq.js';
+import { captureLogger, redisUrl } from '../helpers/smsq.js';
 import { onTeardown } from '../helpers/teardown.js';
 import { startTestSmsq } from '../helpers/test-smsq.js';
 import { eventually as until } from '../helpers/wait.js';
@@ -176,5 +179,37 @@ describe('an enqueue interrupted between its record and its send job', () => {
     );
     expect(await redis.zcard(`${prefix}:enqueuing`)).toBe(0);
     expect(await repairedCount(worker.url)).toBe(0);
+  });
+});
+
+describe('the sweep of interrupted enqueues', () => {
+  it('leaves alone a request whose send job is in the priority lane', async () => {
+    const { config } = await startTestSmsq({ api: false, workers: false });
+    const context = createQueueContext({
+      redisUrl: config.redisUrl,
+      prefix: config.prefix,
+      defaultCountry: 'ES',
+      role: 'producer',
+    });
+    onTeardown('producer context', () => context.close());
+    await context.ready();
+    const deps = { store: context.store, sendQueue: context.sendQueue, defaultCountry: 'ES' };
+    // A single send (`high`): its job goes to send-priority.
+    const { accepted } = await enqueueRequest(deps, { to: '+34600000103', text: 'Code 1234' });
+    expect(await context.sendQueue('priority').getJob(accepted.id)).toBeDefined();
+    // Its unmark (best effort) lost: the mark stays behind, older than any repair age.
+    await context.redis.zadd(context.keys.enqueuing, 0, enqueuingMember(accepted.id));
+
+    const repaired = await sweepInterruptedEnqueues({
+      redis: context.redis,
+      keys: context.keys,
+      sendQueue: context.sendQueue,
+      afterMs: 0,
+      recordTtlS: 60,
+      logger: captureLogger('warn').logger,
+    });
+    expect(repaired).toBe(0);
+    expect(await context.redis.zcard(context.keys.enqueuing)).toBe(0);
+    expect((await context.store.getRequest(accepted.id))?.state).toBe('queued');
   });
 });
