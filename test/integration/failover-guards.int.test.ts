@@ -88,6 +88,24 @@ describe('Failover guards', () => {
     expect(fakes.ovh.recipientsReceived()).toEqual(records[0]!.batch.messages[0]!.to);
   });
 
+  it("a high batch waiting in a paused provider's priority lane moves to the next provider's priority lane", async () => {
+    const { fakes, workers, client } = await start();
+    // Descom has no credit, so its probe keeps it paused: the batch moves only by a scan.
+    fakes.descom.setBalance(0);
+    await workers.control.pause('descom', { code: 'SMSQ_TEST_PAUSE', message: 'test pause' });
+    const to = spanishMobiles(1, 500);
+    const { id } = await client.send({ to, text: 'Code 1234' });
+    const result = await client.wait(id, { timeoutMs: 15_000 });
+    expect(result.counts).toMatchObject({ total: 1, accepted: 1 });
+    const [successor] = result.batches;
+    expect(successor).toMatchObject({ provider: 'ovh', history: [{ provider: 'descom', reason: 'paused' }] });
+    const ovh = workers.context.batchQueues('ovh');
+    expect(await ovh.priority.getJob(successor!.id)).toBeDefined();
+    expect(await ovh.bulk.getJob(successor!.id)).toBeUndefined();
+    expect(fakes.ovh.recipientsReceived()).toEqual(to);
+    expect(fakes.descom.recipientsDelivered()).toEqual([]);
+  });
+
   it('a failover racing a cancel never sends a cancelled recipient', async () => {
     const { fakes, workers, client } = await start();
     // Descom has no credit, so its probe keeps it paused and its jobs wait in its paused queue.
