@@ -78,12 +78,12 @@ export const envSchema = z.object({
   /** Total deadline of one provider request, in ms. */
   SMSQ_PROVIDER_TIMEOUT_MS: z.preprocess(emptyAsUndefined, int(100).default(30_000)),
   /**
-   * Batch jobs processed at once per provider, per worker process, fixed. Unset: sized from the
+   * Batch jobs processed at once per provider, lane and worker process, fixed. Unset: sized from the
    * provider's allowance and its observed latency (allowance × latency, with a margin), up to
    * SMSQ_MAX_INFLIGHT.
    */
   SMSQ_BATCH_CONCURRENCY: z.preprocess(emptyAsUndefined, int(1).optional()),
-  /** Upper bound of the batches in flight per provider, per worker process, when sized automatically. @defaultValue 64 */
+  /** Upper bound of the batches in flight per provider, lane and worker process, when sized automatically. @defaultValue 64 */
   SMSQ_MAX_INFLIGHT: z.preprocess(emptyAsUndefined, int(1).default(64)),
   /** How often a paused provider is probed for credit/credentials, in ms. */
   SMSQ_PROBE_INTERVAL_MS: z.preprocess(emptyAsUndefined, int(100).default(60_000)),
@@ -225,7 +225,7 @@ export interface Config {
   attempts: number;
   backoffMs: number;
   providerTimeoutMs: number;
-  /** Fixed batch concurrency per provider and process (`SMSQ_BATCH_CONCURRENCY`); unset: sized (see src/queue/inflight.ts). */
+  /** Fixed batch concurrency per provider, lane and process (`SMSQ_BATCH_CONCURRENCY`); unset: sized (see src/queue/inflight.ts). */
   batchConcurrency?: number;
   /** Bound of the sized batch concurrency (`SMSQ_MAX_INFLIGHT`). */
   maxInflight: number;
