@@ -338,6 +338,8 @@ export function createRunProcessor(deps: RunProcessorDeps) {
           idempotencyKey: chunkIdempotencyKey(record, index),
           scope: 'campaign',
           idempotencyTtlS: deps.recordTtlS,
+          // Each number was normalised as its row was read, long before its chunk's turn came.
+          normalized: true,
         },
       );
       await deps.hooks?.afterEnqueue?.(runId, index);
@@ -402,7 +404,13 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       progress.chunks += 1;
       if (chunks.has(index) || stagedBefore.has(index)) return; // staged or enqueued by an earlier attempt
 
-      await runs.stageChunk(runId, index, encodeStagedChunk(messages), { progress, rowErrors }, deps.recordTtlS);
+      await runs.stageChunk(
+        runId,
+        index,
+        encodeStagedChunk(messages),
+        { progress, rowErrors },
+        deps.recordTtlS,
+      );
       await deps.hooks?.afterStage?.(runId, index);
       toFeed.push(index);
       await feed(false);
