@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { IdempotencyConflictError, InputError, coerceError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -108,6 +108,21 @@ function groupByText(rows: readonly PendingRow[]): OutboundMessage[] {
     else byText.set(r.text, [r.to]);
   }
   return [...byText].map(([text, to]) => ({ text, to }));
+}
+
+/** The credits of rows before de-duplication: what their chunk is estimated at, at most. */
+function mostCredits(rows: readonly PendingRow[]): number {
+  let credits = 0;
+  let lastText: string | undefined;
+  let lastSegments = 0;
+  for (const r of rows) {
+    if (r.text !== lastText) {
+      lastText = r.text;
+      lastSegments = analyzeText(r.text).segments;
+    }
+    credits += lastSegments;
+  }
+  return credits;
 }
 
 function sleep(ms: number): Promise<void> {
@@ -256,7 +271,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
         rowErrors.push({ row: row.index, ...(row.line ? { line: row.line } : {}), error });
     };
     const seenKey = (r: PendingRow) =>
-      template.constant ? r.to : `${r.to}|${createHash('md5').update(r.text).digest('base64').slice(0, 12)}`;
+      template.constant ? r.to : `${r.to}|${hash('md5', r.text, 'base64').slice(0, 12)}`;
     const stopIfAborted = async () => {
       if (!signal?.aborted) return;
       await runs.updateRun(runId, { progress, rowErrors });
@@ -370,15 +385,8 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       }
     }
 
-    /** Cuts the pending rows into a chunk: de-duplicated, checked against the budget, staged. */
-    async function flush(): Promise<void> {
-      if (pending.length === 0) return;
-      const rows = pending;
-      pending = [];
-      pendingText = 0;
-      const index = chunkIndex;
-      chunkIndex += 1;
-
+    /** Makes a chunk of rows: de-duplicated, checked against the budget, staged. */
+    async function cut(rows: readonly PendingRow[], index: number): Promise<void> {
       const duplicate = await runs.markSeen(
         runId,
         rows.map((r) => ({ key: seenKey(r), row: r.row })),
@@ -416,12 +424,52 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       await feed(false);
     }
 
+    /** The chunk being cut (Redis de-duplicating and staging it) while the next one's rows are read. */
+    let cutting: Promise<void> = Promise.resolve();
+    /** Hands the pending rows to `cut` once the chunk before them is cut, so chunks stay in order. */
+    async function flush(): Promise<void> {
+      if (pending.length === 0) return;
+      const rows = pending;
+      pending = [];
+      pendingText = 0;
+      const index = chunkIndex;
+      chunkIndex += 1;
+      await cutting;
+      cutting = cut(rows, index);
+      // Awaited by the next flush or after the last row; until then its failure is not unhandled.
+      cutting.catch(() => undefined);
+      // A chunk that may reach the credit budget is cut before another row is read: the rows after
+      // the budget is reached are all counted skippedForCredits, whatever else they would have been.
+      if (spec.maxCredits !== undefined && progress.plannedCredits + mostCredits(rows) > spec.maxCredits)
+        await cutting;
+    }
+
     if (!imported) {
+      try {
+        await readRows();
+      } catch (err) {
+        // Nothing of this attempt may go on writing once it gave up.
+        await cutting.catch(() => undefined);
+        throw err;
+      }
+      await runs.markImported(runId, { progress, rowErrors }, new Date().toISOString());
+      log.info(
+        { rows: progress.rows, chunks: progress.chunks, staged: toFeed.length - fed },
+        'Run imported: every row read, its chunks staged',
+      );
+    }
+    await feed(true);
+    await settle(0);
+
+    async function readRows(): Promise<void> {
       for await (const row of inTurns(readRecipientRows(spec.recipients), ROWS_PER_TURN)) {
         progress.rows += 1;
         if (progress.rows % PROGRESS_EVERY_ROWS === 0) {
           await runs.updateRun(runId, { progress, rowErrors });
-          await stopIfAborted();
+          if (signal?.aborted) {
+            await cutting;
+            await stopIfAborted();
+          }
         }
         if (creditStop) {
           progress.skippedForCredits += 1;
@@ -448,14 +496,8 @@ export function createRunProcessor(deps: RunProcessorDeps) {
         if (pending.length >= chunkSize || pendingText >= MAX_CHUNK_TEXT) await flush();
       }
       await flush();
-      await runs.markImported(runId, { progress, rowErrors }, new Date().toISOString());
-      log.info(
-        { rows: progress.rows, chunks: progress.chunks, staged: toFeed.length - fed },
-        'Run imported: every row read, its chunks staged',
-      );
+      await cutting;
     }
-    await feed(true);
-    await settle(0);
 
     const final = await sumChunks(context.store, chunks, progress.invalid);
     await runs.completeRun(runId, final, new Date().toISOString(), deps.recordTtlS);

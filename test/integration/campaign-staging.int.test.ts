@@ -121,6 +121,23 @@ describe('campaign runs stage their chunks ahead of sending', () => {
     expect(stack.logs()).toContain('Run attempt failed; retrying');
   });
 
+  it('counts every row after the credit budget skippedForCredits, whatever else it would have been', async () => {
+    const stack = await start();
+    const numbers = spanishMobiles(2_000, 70_000);
+    const bad = Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? '12345' : '+34 91 234 56 78'));
+    const path = stack.csv(`phone\n${[...numbers, ...bad].join('\n')}\n`);
+    const { runId } = await stack.campaigns.startImport({
+      text: 'Hola',
+      recipients: { csv: path },
+      maxCredits: 1_500,
+    });
+    const run = await stack.campaigns.waitForRun(runId, { timeoutMs: 30_000 });
+    expect(run.error).toBeUndefined();
+    // The second chunk does not fit: it and the 40 bad rows read after it are skipped, not invalid.
+    expect(run.counts).toMatchObject({ total: 1_000, accepted: 1_000, invalid: 0, skippedForCredits: 1_040 });
+    expect(run.rowErrors).toEqual([]);
+  });
+
   it('resumes a run that died while feeding its staged chunks without reading the rows again', async () => {
     const gate = sendGate();
     let failures = 0;
