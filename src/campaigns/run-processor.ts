@@ -265,6 +265,11 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     let pendingText = 0;
     let chunkIndex = 0;
     let creditStop = false;
+    /** The chunk being cut (Redis de-duplicating and staging it) while the next one's rows are read. */
+    let cutting: Promise<void> = Promise.resolve();
+    /** The feed running beside the reading of rows (one at a time), and the error that stopped it. */
+    let feeding: Promise<void> | undefined;
+    let feedFailure: { error: unknown } | undefined;
 
     const noteError = (row: { index: number; line?: number }, error: string) => {
       if (rowErrors.length < MAX_ROW_ERRORS)
@@ -274,6 +279,9 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       template.constant ? r.to : `${r.to}|${hash('md5', r.text, 'base64').slice(0, 12)}`;
     const stopIfAborted = async () => {
       if (!signal?.aborted) return;
+      // Nothing of this attempt may go on writing once it gave up.
+      await cutting.catch(() => undefined);
+      await feeding;
       await runs.updateRun(runId, { progress, rowErrors });
       log.info('Run interrupted by shutdown; it resumes where it stopped');
       await job.moveToDelayed(Date.now(), token);
@@ -367,26 +375,52 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     let lastPoll = 0;
     /**
      * Enqueues staged chunks in order while fewer than N are in flight. `wait`: until every staged
-     * chunk is enqueued; else only as far as there is room now (looking at most every
-     * FEED_POLL_MS), so the rows go on being read meanwhile.
+     * chunk is enqueued (deferring the run while its window is closed, stopping on shutdown); else
+     * only as far as there is room now, looking at most every FEED_POLL_MS (see feedAside).
      */
     async function feed(wait: boolean): Promise<void> {
       while (fed < toFeed.length) {
-        if (wait) await settle(maxOutstanding - 1);
-        else if (outstanding.size >= maxOutstanding) {
-          if (performance.now() - lastPoll < FEED_POLL_MS) return;
-          lastPoll = performance.now();
-          await poll();
-          if (outstanding.size >= maxOutstanding) return;
+        if (wait) {
+          await settle(maxOutstanding - 1);
+          await stopIfAborted();
+        } else {
+          if (signal?.aborted) return;
+          if (outstanding.size >= maxOutstanding) {
+            if (performance.now() - lastPoll < FEED_POLL_MS) return;
+            lastPoll = performance.now();
+            await poll();
+            if (outstanding.size >= maxOutstanding) return;
+          }
         }
-        await stopIfAborted();
         await enqueueStaged(toFeed[fed]!);
         fed += 1;
       }
     }
 
+    /**
+     * Feeds beside the reading of rows: the reader never waits for an enqueue (several round trips
+     * to a Redis busy with sending), only for its own chunks. A failure surfaces at the next chunk.
+     */
+    function feedAside(): void {
+      if (feeding || feedFailure) return;
+      feeding = feed(false)
+        .catch((error: unknown) => {
+          feedFailure = { error };
+        })
+        .finally(() => {
+          feeding = undefined;
+        });
+    }
+
+    /** Waits for the feed running aside; throws what stopped it. */
+    async function feedAsideDone(): Promise<void> {
+      await feeding;
+      if (feedFailure) throw feedFailure.error;
+    }
+
     /** Makes a chunk of rows: de-duplicated, checked against the budget, staged. */
     async function cut(rows: readonly PendingRow[], index: number): Promise<void> {
+      if (feedFailure) throw feedFailure.error;
       const duplicate = await runs.markSeen(
         runId,
         rows.map((r) => ({ key: seenKey(r), row: r.row })),
@@ -421,11 +455,9 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       );
       await deps.hooks?.afterStage?.(runId, index);
       toFeed.push(index);
-      await feed(false);
+      feedAside();
     }
 
-    /** The chunk being cut (Redis de-duplicating and staging it) while the next one's rows are read. */
-    let cutting: Promise<void> = Promise.resolve();
     /** Hands the pending rows to `cut` once the chunk before them is cut, so chunks stay in order. */
     async function flush(): Promise<void> {
       if (pending.length === 0) return;
@@ -450,6 +482,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       } catch (err) {
         // Nothing of this attempt may go on writing once it gave up.
         await cutting.catch(() => undefined);
+        await feeding;
         throw err;
       }
       await runs.markImported(runId, { progress, rowErrors }, new Date().toISOString());
@@ -466,10 +499,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
         progress.rows += 1;
         if (progress.rows % PROGRESS_EVERY_ROWS === 0) {
           await runs.updateRun(runId, { progress, rowErrors });
-          if (signal?.aborted) {
-            await cutting;
-            await stopIfAborted();
-          }
+          await stopIfAborted();
         }
         if (creditStop) {
           progress.skippedForCredits += 1;
@@ -497,6 +527,7 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       }
       await flush();
       await cutting;
+      await feedAsideDone();
     }
 
     const final = await sumChunks(context.store, chunks, progress.invalid);
