@@ -115,7 +115,7 @@ const sections: Record<Section, () => Promise<void>> = {
     );
     onFigure(
       targetFigure(
-        `campaign import (rows read and enqueued), ${rows}`,
+        `campaign import (rows read and staged), ${rows}`,
         Math.round(r.importRowsPerS),
         'rows/s',
         { op: '≥', value: 100_000 },

@@ -9,7 +9,7 @@ import { CampaignSourceError } from './errors.js';
 export interface RecipientRow {
   /** 1-based position among data rows (the header and empty lines are not counted); stable across re-reads. */
   readonly index: number;
-  /** The line of the file it starts on (CSV only). */
+  /** The line of the file it ends on (CSV only; a quoted field may hold line breaks). */
   readonly line?: number;
   readonly phone: string | undefined;
   /** The row's value of a column, or undefined when the row has none. */
@@ -88,9 +88,14 @@ export async function* readCsvRecords(
     skip_records_with_empty_values: true,
     relax_column_count: true,
     trim: true,
-    info: true,
     max_record_size: 1_000_000,
   });
+  // The line a record ends on is the parser's line count (`parser.info`) as it hands the record
+  // over: read there it costs nothing, where `info: true` copies the whole info object for every
+  // record (a tenth of a campaign row's cost).
+  const push = parser.push.bind(parser);
+  parser.push = (record: string[] | null) =>
+    push(record === null ? null : { record, line: parser.info.lines });
   // The parser turns each chunk read into records in one synchronous go: 16 KB (~400 rows) instead
   // of the default 64 KB keeps that stretch a few ms, short enough for a single send sharing the
   // process not to notice.
@@ -99,9 +104,9 @@ export async function* readCsvRecords(
   source.pipe(parser);
   let records = 0;
   try {
-    for await (const item of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+    for await (const item of parser as AsyncIterable<{ record: string[]; line: number }>) {
       records += 1;
-      yield { record: item.record, line: item.info.lines };
+      yield item;
     }
   } catch (err) {
     const code = (err as CsvError | NodeJS.ErrnoException).code;

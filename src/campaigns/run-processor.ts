@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { IdempotencyConflictError, InputError, coerceError } from '../errors.js';
 import type { Logger } from '../logger.js';
@@ -13,6 +13,7 @@ import { parseIsoDuration } from './duration.js';
 import { CampaignSourceError } from './errors.js';
 import { inTurns, readRecipientRows } from './rows.js';
 import { sumChunks } from './run-summary.js';
+import { decodeStagedChunk, encodeStagedChunk } from './staged-chunk.js';
 import {
   emptyProgress,
   type CampaignStore,
@@ -38,6 +39,8 @@ export interface RunJobResult {
 
 /** Test seams: simulate a crash at the worst moments. */
 export interface RunHooks {
+  /** After a chunk is staged (with the progress up to it) and before anything else happens. */
+  afterStage?(runId: string, chunkIndex: number): void | Promise<void>;
   /** After a chunk's request is enqueued and before the run records it. */
   afterEnqueue?(runId: string, chunkIndex: number): void | Promise<void>;
 }
@@ -76,6 +79,8 @@ const PROGRESS_EVERY_ROWS = 10_000;
 const ROWS_PER_TURN = 100;
 const POLL_MIN_MS = 5;
 const POLL_MAX_MS = 250;
+/** While rows are read, how often at most the feed asks whether a chunk in flight has completed. */
+const FEED_POLL_MS = 20;
 
 const SCHEDULED_JOB_ID = /^repeat:(.+):(\d+)$/;
 
@@ -105,6 +110,21 @@ function groupByText(rows: readonly PendingRow[]): OutboundMessage[] {
   return [...byText].map(([text, to]) => ({ text, to }));
 }
 
+/** The credits of rows before de-duplication: what their chunk is estimated at, at most. */
+function mostCredits(rows: readonly PendingRow[]): number {
+  let credits = 0;
+  let lastText: string | undefined;
+  let lastSegments = 0;
+  for (const r of rows) {
+    if (r.text !== lastText) {
+      lastText = r.text;
+      lastSegments = analyzeText(r.text).segments;
+    }
+    credits += lastSegments;
+  }
+  return credits;
+}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -120,10 +140,14 @@ function isPermanent(err: unknown): boolean {
 }
 
 /**
- * Processes one run: streams the recipients, renders each row, cuts the rows into send requests
- * of ≤ 1,000 recipients with deterministic idempotency keys, keeps at most N of them in flight,
- * and completes when every request has. A retried or resumed run re-reads the rows and skips the
- * chunks already enqueued; every counter is recomputed from the rows, so it ends the same.
+ * Processes one run in two overlapping steps. Import: streams the recipients, renders each row,
+ * cuts the rows into chunks of ≤ 1,000 recipients and stages each chunk in Redis, compressed, with
+ * the progress up to it (the run is "imported" once every row is). Send: enqueues the staged
+ * chunks in order as send requests with deterministic idempotency keys, at most N in flight,
+ * dropping each staged copy as its request is recorded; the run completes when every request has.
+ * A retry before the import ended re-reads the rows (every counter is recomputed from them, so it
+ * ends the same) and stages only the chunks neither staged nor enqueued; a retry after it only
+ * enqueues what is still staged.
  */
 export function createRunProcessor(deps: RunProcessorDeps) {
   const { context, runs } = deps;
@@ -225,58 +249,78 @@ export function createRunProcessor(deps: RunProcessorDeps) {
     log.info({ attempt: job.attemptsMade + 1 }, 'Run started');
 
     const template = compileTemplate(spec.text);
+    /** Chunks enqueued (by this attempt or an earlier one), by index. */
     const chunks = await runs.getChunks(runId);
     const outstanding = new Map<number, string>();
     for (const [index, chunk] of chunks) if (!chunk.counts) outstanding.set(index, chunk.requestId);
+    /** Chunks staged and not yet enqueued, in order: the feed takes them from `fed` on. */
+    const toFeed = await runs.getStagedIndexes(runId);
+    const stagedBefore = new Set(toFeed);
+    let fed = 0;
 
-    const progress = emptyProgress();
-    const rowErrors: RowError[] = [];
+    const imported = record.importedAt !== undefined;
+    const progress = imported ? record.progress : emptyProgress();
+    const rowErrors: RowError[] = imported ? record.rowErrors : [];
     let pending: PendingRow[] = [];
     let pendingText = 0;
     let chunkIndex = 0;
     let creditStop = false;
+    /** The chunk being cut (Redis de-duplicating and staging it) while the next one's rows are read. */
+    let cutting: Promise<void> = Promise.resolve();
+    /** The feed running beside the reading of rows (one at a time), and the error that stopped it. */
+    let feeding: Promise<void> | undefined;
+    let feedFailure: { error: unknown } | undefined;
 
     const noteError = (row: { index: number; line?: number }, error: string) => {
       if (rowErrors.length < MAX_ROW_ERRORS)
         rowErrors.push({ row: row.index, ...(row.line ? { line: row.line } : {}), error });
     };
     const seenKey = (r: PendingRow) =>
-      template.constant ? r.to : `${r.to}|${createHash('md5').update(r.text).digest('base64').slice(0, 12)}`;
+      template.constant ? r.to : `${r.to}|${hash('md5', r.text, 'base64').slice(0, 12)}`;
     const stopIfAborted = async () => {
       if (!signal?.aborted) return;
+      // Nothing of this attempt may go on writing once it gave up.
+      await cutting.catch(() => undefined);
+      await feeding;
       await runs.updateRun(runId, { progress, rowErrors });
       log.info('Run interrupted by shutdown; it resumes where it stopped');
       await job.moveToDelayed(Date.now(), token);
       throw new DelayedError();
     };
 
-    /** Records completed chunks; waits until at most `limit` are in flight. */
+    /** Records the chunks whose request completed (or whose record is gone); true when one did. */
+    async function poll(): Promise<boolean> {
+      if (outstanding.size === 0) return false;
+      const entries = [...outstanding];
+      const pipeline = context.redis.pipeline();
+      for (const [, requestId] of entries) pipeline.hget(context.keys.request(requestId), 'state');
+      const states = (await pipeline.exec()) ?? [];
+      let progressed = false;
+      for (let i = 0; i < entries.length; i += 1) {
+        const [index, requestId] = entries[i]!;
+        const [err, state] = states[i] ?? [];
+        if (err) throw err;
+        if (state !== 'completed' && state !== null) continue;
+        const chunk: ChunkEntry = { ...chunks.get(index)!, requestId };
+        if (state === 'completed') {
+          const summary = await getRequestSummary(context.store, requestId);
+          chunk.counts = summary.counts;
+          chunk.credits = summary.credits;
+        }
+        // A request record gone (expired) has no outcome left to wait for.
+        await runs.setChunk(runId, index, chunk);
+        chunks.set(index, chunk);
+        outstanding.delete(index);
+        progressed = true;
+      }
+      return progressed;
+    }
+
+    /** Waits until at most `limit` chunks are in flight, recording those that complete. */
     async function settle(limit: number): Promise<void> {
       let delay = POLL_MIN_MS;
       while (outstanding.size > limit) {
-        const entries = [...outstanding];
-        const pipeline = context.redis.pipeline();
-        for (const [, requestId] of entries) pipeline.hget(context.keys.request(requestId), 'state');
-        const states = (await pipeline.exec()) ?? [];
-        let progressed = false;
-        for (let i = 0; i < entries.length; i += 1) {
-          const [index, requestId] = entries[i]!;
-          const [err, state] = states[i] ?? [];
-          if (err) throw err;
-          if (state !== 'completed' && state !== null) continue;
-          const chunk: ChunkEntry = { ...chunks.get(index)!, requestId };
-          if (state === 'completed') {
-            const summary = await getRequestSummary(context.store, requestId);
-            chunk.counts = summary.counts;
-            chunk.credits = summary.credits;
-          }
-          // A request record gone (expired) has no outcome left to wait for.
-          await runs.setChunk(runId, index, chunk);
-          chunks.set(index, chunk);
-          outstanding.delete(index);
-          progressed = true;
-        }
-        if (progressed || outstanding.size <= limit) {
+        if (await poll()) {
           delay = POLL_MIN_MS;
           continue;
         }
@@ -294,14 +338,89 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       }
     }
 
-    async function flush(): Promise<void> {
-      if (pending.length === 0) return;
-      const rows = pending;
-      pending = [];
-      pendingText = 0;
-      const index = chunkIndex;
-      chunkIndex += 1;
+    /** Enqueues one staged chunk as a send request; its staged copy goes in the same step as its record. */
+    async function enqueueStaged(index: number): Promise<void> {
+      const payload = await runs.getStagedChunk(runId, index);
+      if (!payload) {
+        throw new UnrecoverableError(
+          `Chunk ${index} of run ${runId} is no longer staged (its key expired?); its rows cannot be sent`,
+        );
+      }
+      const { accepted } = await enqueueRequest(
+        enqueueDeps,
+        {
+          messages: decodeStagedChunk(payload),
+          // Campaign traffic goes after everything else waiting for the same provider.
+          priority: 'low',
+          ...(spec.sender ? { sender: spec.sender } : {}),
+          ...(spec.provider ? { provider: spec.provider } : {}),
+          ...(expiresAt ? { expiresAt } : {}),
+          ...(spec.window ? { window: spec.window, timezone: spec.timezone } : {}),
+        },
+        {
+          idempotencyKey: chunkIdempotencyKey(record, index),
+          scope: 'campaign',
+          idempotencyTtlS: deps.recordTtlS,
+          // Each number was normalised as its row was read, long before its chunk's turn came.
+          normalized: true,
+        },
+      );
+      await deps.hooks?.afterEnqueue?.(runId, index);
+      const entry: ChunkEntry = { requestId: accepted.id, recipients: accepted.recipients };
+      await runs.recordEnqueued(runId, index, entry, deps.recordTtlS);
+      chunks.set(index, entry);
+      outstanding.set(index, accepted.id);
+    }
 
+    let lastPoll = 0;
+    /**
+     * Enqueues staged chunks in order while fewer than N are in flight. `wait`: until every staged
+     * chunk is enqueued (deferring the run while its window is closed, stopping on shutdown); else
+     * only as far as there is room now, looking at most every FEED_POLL_MS (see feedAside).
+     */
+    async function feed(wait: boolean): Promise<void> {
+      while (fed < toFeed.length) {
+        if (wait) {
+          await settle(maxOutstanding - 1);
+          await stopIfAborted();
+        } else {
+          if (signal?.aborted) return;
+          if (outstanding.size >= maxOutstanding) {
+            if (performance.now() - lastPoll < FEED_POLL_MS) return;
+            lastPoll = performance.now();
+            await poll();
+            if (outstanding.size >= maxOutstanding) return;
+          }
+        }
+        await enqueueStaged(toFeed[fed]!);
+        fed += 1;
+      }
+    }
+
+    /**
+     * Feeds beside the reading of rows: the reader never waits for an enqueue (several round trips
+     * to a Redis busy with sending), only for its own chunks. A failure surfaces at the next chunk.
+     */
+    function feedAside(): void {
+      if (feeding || feedFailure) return;
+      feeding = feed(false)
+        .catch((error: unknown) => {
+          feedFailure = { error };
+        })
+        .finally(() => {
+          feeding = undefined;
+        });
+    }
+
+    /** Waits for the feed running aside; throws what stopped it. */
+    async function feedAsideDone(): Promise<void> {
+      await feeding;
+      if (feedFailure) throw feedFailure.error;
+    }
+
+    /** Makes a chunk of rows: de-duplicated, checked against the budget, staged. */
+    async function cut(rows: readonly PendingRow[], index: number): Promise<void> {
+      if (feedFailure) throw feedFailure.error;
       const duplicate = await runs.markSeen(
         runId,
         rows.map((r) => ({ key: seenKey(r), row: r.row })),
@@ -325,68 +444,91 @@ export function createRunProcessor(deps: RunProcessorDeps) {
       }
       progress.plannedCredits += estimate;
       progress.chunks += 1;
-      if (chunks.has(index)) return; // enqueued by an earlier attempt
+      if (chunks.has(index) || stagedBefore.has(index)) return; // staged or enqueued by an earlier attempt
 
-      await settle(maxOutstanding - 1);
-      await stopIfAborted();
-      const { accepted } = await enqueueRequest(
-        enqueueDeps,
-        {
-          messages,
-          // Campaign traffic goes after everything else waiting for the same provider.
-          priority: 'low',
-          ...(spec.sender ? { sender: spec.sender } : {}),
-          ...(spec.provider ? { provider: spec.provider } : {}),
-          ...(expiresAt ? { expiresAt } : {}),
-          ...(spec.window ? { window: spec.window, timezone: spec.timezone } : {}),
-        },
-        {
-          idempotencyKey: chunkIdempotencyKey(record, index),
-          scope: 'campaign',
-          idempotencyTtlS: deps.recordTtlS,
-        },
+      await runs.stageChunk(
+        runId,
+        index,
+        encodeStagedChunk(messages),
+        { progress, rowErrors },
+        deps.recordTtlS,
       );
-      await deps.hooks?.afterEnqueue?.(runId, index);
-      const entry: ChunkEntry = { requestId: accepted.id, recipients: accepted.recipients };
-      await runs.setChunk(runId, index, entry);
-      chunks.set(index, entry);
-      outstanding.set(index, accepted.id);
-      await runs.updateRun(runId, { progress, rowErrors });
+      await deps.hooks?.afterStage?.(runId, index);
+      toFeed.push(index);
+      feedAside();
     }
 
-    for await (const row of inTurns(readRecipientRows(spec.recipients), ROWS_PER_TURN)) {
-      progress.rows += 1;
-      if (progress.rows % PROGRESS_EVERY_ROWS === 0) {
-        await runs.updateRun(runId, { progress, rowErrors });
-        await stopIfAborted();
-      }
-      if (creditStop) {
-        progress.skippedForCredits += 1;
-        continue;
-      }
-      const rendered = template.render((column) => row.value(column));
-      if (!rendered.ok) {
-        progress.templateErrors += 1;
-        noteError(row, rendered.error);
-        continue;
-      }
-      const phone = row.phone;
-      const number =
-        phone === undefined
-          ? { ok: false as const, reason: 'no phone number' }
-          : normalizeNumber(phone, deps.defaultCountry);
-      if (!number.ok) {
-        progress.invalid += 1;
-        noteError(row, `phone: ${number.reason}`);
-        continue;
-      }
-      pending.push({ row: row.index, to: number.e164, text: rendered.text });
-      pendingText += rendered.text.length;
-      if (pending.length >= chunkSize || pendingText >= MAX_CHUNK_TEXT) await flush();
+    /** Hands the pending rows to `cut` once the chunk before them is cut, so chunks stay in order. */
+    async function flush(): Promise<void> {
+      if (pending.length === 0) return;
+      const rows = pending;
+      pending = [];
+      pendingText = 0;
+      const index = chunkIndex;
+      chunkIndex += 1;
+      await cutting;
+      cutting = cut(rows, index);
+      // Awaited by the next flush or after the last row; until then its failure is not unhandled.
+      cutting.catch(() => undefined);
+      // A chunk that may reach the credit budget is cut before another row is read: the rows after
+      // the budget is reached are all counted skippedForCredits, whatever else they would have been.
+      if (spec.maxCredits !== undefined && progress.plannedCredits + mostCredits(rows) > spec.maxCredits)
+        await cutting;
     }
-    await flush();
-    await runs.updateRun(runId, { progress, rowErrors });
+
+    if (!imported) {
+      try {
+        await readRows();
+      } catch (err) {
+        // Nothing of this attempt may go on writing once it gave up.
+        await cutting.catch(() => undefined);
+        await feeding;
+        throw err;
+      }
+      await runs.markImported(runId, { progress, rowErrors }, new Date().toISOString());
+      log.info(
+        { rows: progress.rows, chunks: progress.chunks, staged: toFeed.length - fed },
+        'Run imported: every row read, its chunks staged',
+      );
+    }
+    await feed(true);
     await settle(0);
+
+    async function readRows(): Promise<void> {
+      for await (const row of inTurns(readRecipientRows(spec.recipients), ROWS_PER_TURN)) {
+        progress.rows += 1;
+        if (progress.rows % PROGRESS_EVERY_ROWS === 0) {
+          await runs.updateRun(runId, { progress, rowErrors });
+          await stopIfAborted();
+        }
+        if (creditStop) {
+          progress.skippedForCredits += 1;
+          continue;
+        }
+        const rendered = template.render((column) => row.value(column));
+        if (!rendered.ok) {
+          progress.templateErrors += 1;
+          noteError(row, rendered.error);
+          continue;
+        }
+        const phone = row.phone;
+        const number =
+          phone === undefined
+            ? { ok: false as const, reason: 'no phone number' }
+            : normalizeNumber(phone, deps.defaultCountry);
+        if (!number.ok) {
+          progress.invalid += 1;
+          noteError(row, `phone: ${number.reason}`);
+          continue;
+        }
+        pending.push({ row: row.index, to: number.e164, text: rendered.text });
+        pendingText += rendered.text.length;
+        if (pending.length >= chunkSize || pendingText >= MAX_CHUNK_TEXT) await flush();
+      }
+      await flush();
+      await cutting;
+      await feedAsideDone();
+    }
 
     const final = await sumChunks(context.store, chunks, progress.invalid);
     await runs.completeRun(runId, final, new Date().toISOString(), deps.recordTtlS);

@@ -25,6 +25,7 @@ export interface RunSummary extends Pick<
   | 'createdAt'
   | 'occurrence'
   | 'startedAt'
+  | 'importedAt'
   | 'finishedAt'
   | 'deferredUntil'
   | 'error'
@@ -35,6 +36,8 @@ export interface RunSummary extends Pick<
   credits: { estimated: number; charged: number };
   /** Send requests (chunks of ≤ 1,000 recipients) enqueued. */
   requests: number;
+  /** Chunks read and staged in Redis, waiting for sending capacity to become send requests. */
+  staged: number;
   requestIds?: string[];
 }
 
@@ -80,6 +83,8 @@ export async function summarizeRun(
   const chunks = needChunks ? await deps.runs.getChunks(record.runId) : new Map<number, ChunkEntry>();
   const totals = record.final ?? (await sumChunks(deps.store, chunks, record.progress.invalid));
   const { progress } = record;
+  // Until the run completes, the chunks hash holds exactly the chunks enqueued so far.
+  const requests = record.final ? progress.chunks : chunks.size;
   return {
     runId: record.runId,
     ...(record.campaignId ? { campaignId: record.campaignId } : {}),
@@ -88,6 +93,7 @@ export async function summarizeRun(
     createdAt: record.createdAt,
     occurrence: record.occurrence,
     ...(record.startedAt ? { startedAt: record.startedAt } : {}),
+    ...(record.importedAt ? { importedAt: record.importedAt } : {}),
     ...(record.finishedAt ? { finishedAt: record.finishedAt } : {}),
     ...(record.deferredUntil ? { deferredUntil: record.deferredUntil } : {}),
     ...(record.error ? { error: record.error } : {}),
@@ -99,7 +105,9 @@ export async function summarizeRun(
       skippedForCredits: progress.skippedForCredits,
     },
     credits: totals.credits,
-    requests: progress.chunks,
+    requests,
+    // A failed run dropped what it had staged.
+    staged: record.state === 'failed' ? 0 : Math.max(0, progress.chunks - requests),
     ...(opts.requestIds
       ? { requestIds: [...chunks.entries()].sort(([a], [b]) => a - b).map(([, c]) => c.requestId) }
       : {}),

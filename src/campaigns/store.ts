@@ -23,6 +23,11 @@ export function campaignKeys(prefix: string) {
     runChunks: (runId: string) => `${prefix}:crun:${runId}:chunks`,
     /** Hash: recipient (number, text) → the row that first had it; cross-chunk de-duplication. */
     runSeen: (runId: string) => `${prefix}:crun:${runId}:seen`,
+    /**
+     * Hash: chunk index → the chunk's messages, compressed (staged-chunk.ts), from the moment its
+     * rows were read until its send request is enqueued (the field is then removed).
+     */
+    runStaged: (runId: string) => `${prefix}:crun:${runId}:staged`,
   };
 }
 
@@ -49,9 +54,9 @@ export interface RunProgress {
   duplicates: number;
   /** Rows not enqueued because the next chunk would have exceeded `maxCredits`. */
   skippedForCredits: number;
-  /** Chunks (send requests) enqueued. */
+  /** Chunks (send requests) the rows were cut into: staged, then enqueued. */
   chunks: number;
-  /** Credits of the enqueued chunks, as estimated before enqueueing (what `maxCredits` is checked against). */
+  /** Credits of those chunks, as estimated when they were cut (what `maxCredits` is checked against). */
   plannedCredits: number;
 }
 
@@ -73,6 +78,11 @@ export interface RunRecord {
   spec: RunSpec;
   startedAt?: string;
   finishedAt?: string;
+  /**
+   * When every row had been read and its chunk staged in Redis ("imported"); from then on the run
+   * only enqueues its staged chunks as sending capacity frees, and a retry does not read the rows again.
+   */
+  importedAt?: string;
   /** Set while the run waits for its send window to open. */
   deferredUntil?: string;
   progress: RunProgress;
@@ -235,6 +245,7 @@ export class CampaignStore {
       spec: JSON.parse(h.spec) as RunSpec,
       startedAt: h.startedAt,
       finishedAt: h.finishedAt,
+      importedAt: h.importedAt,
       deferredUntil: h.deferredUntil,
       progress: { ...emptyProgress(), ...json<Partial<RunProgress>>(h.progress, {}) },
       rowErrors: json(h.rowErrors, []),
@@ -283,6 +294,77 @@ export class CampaignStore {
     await this.redis.hset(this.keys.runChunks(runId), String(index), JSON.stringify(entry));
   }
 
+  /**
+   * Stages one chunk: its compressed messages, with the run's progress up to and including it, in
+   * one transaction, so a retry finds either both or neither.
+   */
+  async stageChunk(
+    runId: string,
+    index: number,
+    payload: Buffer,
+    state: Pick<RunRecord, 'progress' | 'rowErrors'>,
+    ttlS: number,
+  ): Promise<void> {
+    const staged = this.keys.runStaged(runId);
+    await this.redis
+      .multi()
+      .hset(staged, String(index), payload)
+      .expire(staged, ttlS)
+      .hset(
+        this.keys.run(runId),
+        'progress',
+        JSON.stringify(state.progress),
+        'rowErrors',
+        JSON.stringify(state.rowErrors),
+      )
+      .exec();
+  }
+
+  /** Indexes of the chunks staged and not yet enqueued, in order. */
+  async getStagedIndexes(runId: string): Promise<number[]> {
+    const fields = await this.redis.hkeys(this.keys.runStaged(runId));
+    return fields.map(Number).sort((a, b) => a - b);
+  }
+
+  async getStagedChunk(runId: string, index: number): Promise<Buffer | null> {
+    return this.redis.hgetBuffer(this.keys.runStaged(runId), String(index));
+  }
+
+  /** Records a chunk's request and drops its staged copy, in one transaction. */
+  async recordEnqueued(runId: string, index: number, entry: ChunkEntry, ttlS: number): Promise<void> {
+    const staged = this.keys.runStaged(runId);
+    await this.redis
+      .multi()
+      .hset(this.keys.runChunks(runId), String(index), JSON.stringify(entry))
+      .hdel(staged, String(index))
+      .expire(staged, ttlS)
+      .exec();
+  }
+
+  /**
+   * Marks every row read and staged: the final row counts, and the de-duplication hash goes (only
+   * reading rows needs it).
+   */
+  async markImported(
+    runId: string,
+    state: Pick<RunRecord, 'progress' | 'rowErrors'>,
+    importedAt: string,
+  ): Promise<void> {
+    await this.redis
+      .multi()
+      .hset(
+        this.keys.run(runId),
+        'importedAt',
+        importedAt,
+        'progress',
+        JSON.stringify(state.progress),
+        'rowErrors',
+        JSON.stringify(state.rowErrors),
+      )
+      .del(this.keys.runSeen(runId))
+      .exec();
+  }
+
   /** For each (key, row): true when an earlier row of the run had the key. Same rows, same answers. */
   async markSeen(
     runId: string,
@@ -315,17 +397,18 @@ export class CampaignStore {
       JSON.stringify(final),
     );
     multi.hdel(this.keys.run(runId), 'deferredUntil', 'error');
-    multi.del(this.keys.runSeen(runId));
+    multi.del(this.keys.runSeen(runId), this.keys.runStaged(runId));
     multi.expire(this.keys.run(runId), ttlS);
     multi.expire(this.keys.runChunks(runId), ttlS);
     await multi.exec();
   }
 
+  /** Marks a run failed: chunks still staged are dropped, never sent. */
   async failRun(runId: string, error: string, finishedAt: string, ttlS: number): Promise<void> {
     const multi = this.redis.multi();
     multi.hset(this.keys.run(runId), 'state', 'failed', 'finishedAt', finishedAt, 'error', error);
     multi.hdel(this.keys.run(runId), 'deferredUntil');
-    multi.del(this.keys.runSeen(runId));
+    multi.del(this.keys.runSeen(runId), this.keys.runStaged(runId));
     multi.expire(this.keys.run(runId), ttlS);
     multi.expire(this.keys.runChunks(runId), ttlS);
     await multi.exec();

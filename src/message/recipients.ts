@@ -53,8 +53,11 @@ export function normalizeNumber(
   const candidate = input.startsWith('00') ? `+${input.slice(2)}` : input;
   try {
     const parsed = parsePhoneNumberWithError(candidate, defaultCountry as CountryCode);
-    if (!parsed.isValid()) return { ok: false, reason: 'not a valid number for its country' };
+    // A type is only found for a valid number: isValid() would match the same patterns a second
+    // time, so it is asked only when there is no type (the answer for a country without types).
     const type = parsed.getType();
+    if (type === undefined && !parsed.isValid())
+      return { ok: false, reason: 'not a valid number for its country' };
     if (type === 'FIXED_LINE') return { ok: false, reason: 'a fixed line cannot receive SMS' };
     if (recentlyValid.size >= RECENTLY_VALID_MAX) recentlyValid.clear();
     recentlyValid.add(parsed.number);
@@ -89,4 +92,10 @@ export function normalizeRecipients(raw: readonly string[], defaultCountry: stri
     }
   }
   return { valid, invalid, duplicates };
+}
+
+/** Numbers already normalised (E.164, valid): only their duplicates are removed and counted. */
+export function distinctNumbers(e164: readonly string[]): NormalizedRecipients {
+  const valid = [...new Set(e164)];
+  return { valid, invalid: [], duplicates: e164.length - valid.length };
 }

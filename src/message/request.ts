@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { sendWindowSchema, timeZoneSchema } from './send-window.js';
 import { InputError, TooLargeError, type InputIssue } from '../errors.js';
-import { normalizeRecipients, type InvalidRecipient } from './recipients.js';
+import { distinctNumbers, normalizeRecipients, type InvalidRecipient } from './recipients.js';
 import { analyzeText, type Encoding } from './segments.js';
 import type { OutboundMessage } from './types.js';
 
@@ -120,11 +120,17 @@ function asList(to: string | string[]): string[] {
 /**
  * Validates and normalises a send request. Throws InputError (every bad field) or TooLargeError.
  * `validated`: `input` is already the output of that schema (the HTTP route's body), so it is not
- * parsed a second time.
+ * parsed a second time. `normalized`: every `to` is already an E.164 number `normalizeNumber`
+ * accepted, so none is parsed again (a campaign's chunk, its numbers checked as its rows were read).
  */
 export function prepareRequest(
   input: unknown,
-  opts: { defaultCountry: string; providerIds?: readonly [string, ...string[]]; validated?: boolean },
+  opts: {
+    defaultCountry: string;
+    providerIds?: readonly [string, ...string[]];
+    validated?: boolean;
+    normalized?: boolean;
+  },
 ): PreparedRequest {
   const request = opts.validated ? (input as SendRequest) : parseSendRequest(input, opts.providerIds);
   const rawMessages = request.messages ?? [{ to: request.to!, text: request.text! }];
@@ -149,7 +155,9 @@ export function prepareRequest(
 
   rawMessages.forEach((message, i) => {
     const list = asList(message.to);
-    const normalized = normalizeRecipients(list, opts.defaultCountry);
+    const normalized = opts.normalized
+      ? distinctNumbers(list)
+      : normalizeRecipients(list, opts.defaultCountry);
     const seen = seenPerText.get(message.text) ?? new Set<string>();
     seenPerText.set(message.text, seen);
     const to = normalized.valid.filter((n) => {

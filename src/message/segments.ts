@@ -13,6 +13,10 @@ const GSM_BASIC = new Set(
   '\n\r !"#$%&\'()*+,-./0123456789:;<=>?@ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz¡£¤¥§¿ÄÅÆÇÉÑÖØÜßàäåæèéìñòöøùüΓΔΘΛΞΠΣΦΨΩ',
 );
 
+/** 1 for the ASCII characters of GSM_BASIC except `\r` (see analyzeGsmBasic): a table lookup per character. */
+const ASCII_GSM_BASIC = new Uint8Array(128);
+for (const ch of GSM_BASIC) if (ch.charCodeAt(0) < 128 && ch !== '\r') ASCII_GSM_BASIC[ch.charCodeAt(0)] = 1;
+
 /**
  * The common case without the calculator: only GSM-7 basic characters (one septet each), so
  * 160 fit one part and 153 each part of a longer one. The calculator splits graphemes and costs
@@ -21,8 +25,8 @@ const GSM_BASIC = new Set(
  */
 function analyzeGsmBasic(text: string): TextAnalysis | undefined {
   for (let i = 0; i < text.length; i += 1) {
-    const ch = text[i]!;
-    if (ch === '\r' || !GSM_BASIC.has(ch)) return undefined;
+    const code = text.charCodeAt(i);
+    if (code < 128 ? ASCII_GSM_BASIC[code] === 0 : !GSM_BASIC.has(text[i]!)) return undefined;
   }
   const n = text.length;
   return { encoding: 'GSM-7', segments: n <= 160 ? 1 : Math.ceil(n / 153), characters: n };

@@ -88,6 +88,8 @@ export interface EnqueueOptions {
    * route validates its body with that schema): it is not parsed again.
    */
   validated?: boolean;
+  /** Every `to` is already an E.164 number `normalizeNumber` accepted (see prepareRequest). */
+  normalized?: boolean;
 }
 
 /** What an enqueue answers: the 202 body, also as JSON (as stored, sent as it is), and whether it is a replay. */
@@ -153,6 +155,7 @@ async function enqueueOnce(
     defaultCountry: deps.defaultCountry,
     providerIds: PROVIDER_IDS,
     validated: opts.validated,
+    normalized: opts.normalized,
   });
   const { request } = prepared;
   if (request.provider && deps.providers && !deps.providers.includes(request.provider)) {

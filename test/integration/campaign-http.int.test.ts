@@ -68,7 +68,10 @@ describe('campaign HTTP routes', () => {
       runId,
       state: 'completed',
       startedAt: expect.any(String),
+      importedAt: expect.any(String),
       finishedAt: expect.any(String),
+      requests: 1,
+      staged: 0,
       counts: {
         total: 3,
         accepted: 3,

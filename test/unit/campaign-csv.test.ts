@@ -58,6 +58,17 @@ describe('CSV recipients', () => {
     ]);
   });
 
+  it('gives each row its line in the file, past empty lines and quoted line breaks', async () => {
+    const path = csvFile('\nphone,name\n+34600000001,Ana\n\n+34600000002,"Luis\njr"\n+34600000003,Eva\n');
+    const lines: [number, number | undefined][] = [];
+    for await (const row of readCsvRows({ path, phoneColumn: 'phone' })) lines.push([row.index, row.line]);
+    expect(lines).toEqual([
+      [1, 3],
+      [2, 6],
+      [3, 7],
+    ]);
+  });
+
   it('gives no value for a column a short row lacks', async () => {
     const path = csvFile('phone,name,city\n+34600000001,Ana\n');
     expect(await rows(path, 'phone', ['name', 'city', 'nope'])).toEqual([

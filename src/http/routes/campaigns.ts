@@ -30,6 +30,10 @@ const runSchema = z
       .string()
       .describe('The time the run is for (cron occurrence or request); expiresAfter counts from it'),
     startedAt: z.string().optional(),
+    importedAt: z
+      .string()
+      .optional()
+      .describe('When every row had been read and staged; the run then only sends its staged chunks'),
     finishedAt: z.string().optional(),
     deferredUntil: z.string().optional().describe('Set while the run waits for its send window'),
     error: z.string().optional(),
@@ -41,6 +45,7 @@ const runSchema = z
     }),
     credits: z.object({ estimated: z.number(), charged: z.number() }),
     requests: count.describe('Send requests (chunks of at most 1,000 recipients) enqueued'),
+    staged: count.describe('Chunks read and staged, waiting for sending capacity to be enqueued'),
     requestIds: z.array(z.string()).optional(),
     rowErrors: z.array(z.object({ row: count, line: count.optional(), error: z.string() })),
   })
