@@ -531,6 +531,12 @@ export class RecordStore {
     };
   }
 
+  /** A request's state alone (what a wait polls); undefined when there is no such request. */
+  async getRequestState(id: string): Promise<RequestRecord['state'] | undefined> {
+    const state = await this.redis.hget(this.keys.request(id), 'state');
+    return state === null ? undefined : (state as RequestRecord['state']);
+  }
+
   /**
    * Stores a request's plan once, atomically: its batches (state `planned`, or `failed` when the
    * request was cancelled meanwhile) and the suppressed count. Returns false when a plan was
