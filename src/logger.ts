@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
-import { pino, type Bindings, type ChildLoggerOptions, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
+import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import { PROVIDER_REDACT_PATHS } from './providers/index.js';
 
 export type { Logger } from 'pino';
@@ -53,36 +53,6 @@ function loggerOptions(level: string): LoggerOptions {
 /** A JSON-lines logger to `destination` (default: stdout), redacting {@link REDACT_PATHS}. */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(loggerOptions(level), destination);
-}
-
-const LEVEL_METHODS = new Set(['fatal', 'error', 'warn', 'info', 'debug', 'trace']);
-const noop = () => undefined;
-
-/**
- * `parent.child(bindings, options)`, made only when first needed: a call at a level the parent
- * does not log is a no-op that makes nothing. A child per HTTP request or per job costs its
- * bindings serialised and redacted, for lines that at the usual level (`warn`) are never written.
- */
-export function lazyChild(parent: Logger, bindings: Bindings, options?: ChildLoggerOptions): Logger {
-  // A child with a level of its own may log what the parent does not: made at once.
-  if (options?.level !== undefined) return parent.child(bindings, options);
-  let made: Logger | undefined;
-  const child = () => (made ??= parent.child(bindings, options));
-  return new Proxy(parent, {
-    get(_parent, prop) {
-      if (made === undefined) {
-        if (typeof prop === 'string' && LEVEL_METHODS.has(prop) && !parent.isLevelEnabled(prop)) return noop;
-        // Asked for (Fastify checks that a request's logger has one), not called: nothing made yet.
-        if (prop === 'child')
-          return (more: Bindings, moreOptions?: ChildLoggerOptions) => child().child(more, moreOptions);
-      }
-      const value: unknown = Reflect.get(child(), prop);
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(child()) : value;
-    },
-    set(_parent, prop, value) {
-      return Reflect.set(child(), prop, value);
-    },
-  });
 }
 
 /** How a process writes its log: JSON lines, or a prettifier's lines (a pino transport at `target`). */

@@ -16,7 +16,6 @@ import {
   serializerCompiler,
   validatorCompiler,
 } from 'fastify-type-provider-zod';
-import { lazyChild, type Logger } from '../logger.js';
 import { MAX_REQUEST_BYTES } from '../message/request.js';
 import type { ProviderId } from '../message/types.js';
 import { configuredProviderIds } from '../providers/index.js';
@@ -81,8 +80,6 @@ function createBaseApp(logger: HttpDeps['logger']): FastifyInstance {
     bodyLimit: MAX_REQUEST_BYTES,
     genReqId: requestIdOf,
     requestIdHeader: false,
-    // Every request gets a child logger (its request id): made only when the request logs a line.
-    childLoggerFactory: (parent, bindings, opts) => lazyChild(parent as Logger, bindings, opts),
   });
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);

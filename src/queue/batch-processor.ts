@@ -6,7 +6,7 @@ import {
   TransientError,
   type DeliveryError,
 } from '../errors.js';
-import { lazyChild, type Logger } from '../logger.js';
+import type { Logger } from '../logger.js';
 import type { Batch, BatchReceipt } from '../message/types.js';
 import type { CallMeter, SmsProvider } from '../providers/types.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
@@ -456,7 +456,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     const record = await store.getBatch(job.data.batchId);
     if (!record) throw new UnrecoverableError(`Batch ${job.data.batchId} has no record`);
     const { batch } = record;
-    const log = lazyChild(baseLog, { jobId: job.id, batchId: batch.id, requestId: batch.requestId });
+    const log = baseLog.child({ jobId: job.id, batchId: batch.id, requestId: batch.requestId });
     // This run's identity: the job's lock token changes with every run, so a frozen run is fenced out.
     const owner = `${token ?? 'no-token'}:${job.attemptsMade}`;
 
