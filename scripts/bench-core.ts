@@ -4,10 +4,15 @@
  *  2. the number-validation ceiling: libphonenumber-js `max` parse + validity + type of the same
  *     numbers, on one core, nothing else;
  *  3. smsq end to end: recipients/s from SmsClient.send to every request completed, through the
- *     real Descom provider (undici) against a zero-latency Descom stand-in on loopback; measured
+ *     real Descom provider (undici) against a zero-latency Descom stand-in on loopback (in a
+ *     process of its own, as a provider is: in the producer's process it would answer each send
+ *     only between the producer's validations); measured
  *     twice: with the workers in a process of their own (`smsq worker`, as deployed beside the apps
  *     that enqueue: the producer validates numbers while the workers send), and with producer and
- *     workers sharing this one process (each recipient's work on one core).
+ *     workers sharing this one process (each recipient's work on one core). The producer keeps up
+ *     to PRODUCER_IN_FLIGHT enqueues under way at once, as a real producer does (a cron job, an app
+ *     serving several users): one request at a time would measure the producer's wait for each
+ *     answer, not what smsq can carry.
  *
  *   npx tsx scripts/bench-core.ts [requests=20] [recipientsPerRequest=10000] [noopJobs=20000]
  *
@@ -22,10 +27,10 @@ import { SmsClient } from '../src/client.js';
 import { loadConfig } from '../src/config.js';
 import { createLogger } from '../src/logger.js';
 import { startWorkers } from '../src/queue/workers.js';
-import { startFakeDescom } from '../test/helpers/fake-descom.js';
 import { spanishMobiles } from '../test/helpers/numbers.js';
 import { removePrefix } from '../test/helpers/remove-prefix.js';
 import { spawnWorker } from '../test/helpers/worker-process.js';
+import { startFakeDescomProcess } from './bench/fake-descom-process.js';
 import { isMainModule } from './bench/main-module.js';
 
 export interface CoreBenchOptions {
@@ -78,6 +83,23 @@ async function benchNoop(redisUrl: string, prefix: string, noopJobs: number): Pr
   return noopJobs / seconds;
 }
 
+/** Enqueues the bench's producer keeps under way at once (see the doc comment above). */
+export const PRODUCER_IN_FLIGHT = 4;
+
+/** Runs `task(i)` for i in [0, count) with at most `limit` under way at once; results in order. */
+async function inFlight<T>(count: number, limit: number, task: (i: number) => Promise<T>): Promise<T[]> {
+  const results: T[] = new Array<T>(count);
+  let next = 0;
+  const lane = async () => {
+    while (next < count) {
+      const i = next++;
+      results[i] = await task(i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, count) }, lane));
+  return results;
+}
+
 /** Numbers validated per second: what checking a recipient costs, and so the pipeline's ceiling. */
 function benchValidation(numbers: readonly string[], rounds: number): number {
   let valid = 0;
@@ -103,7 +125,7 @@ async function benchPipeline(
   requests: number,
   workersIn: 'own process' | 'this process',
 ): Promise<{ perSecond: number; delivered: number }> {
-  const fake = await startFakeDescom({ balance: Number.MAX_SAFE_INTEGER });
+  const fake = await startFakeDescomProcess({ balance: Number.MAX_SAFE_INTEGER });
   const env = {
     REDIS_URL: redisUrl,
     SMSQ_PREFIX: prefix,
@@ -128,16 +150,18 @@ async function benchPipeline(
   const client = new SmsClient({ redis: redisUrl, prefix });
   try {
     const start = performance.now();
-    const ids: string[] = [];
-    for (let i = 0; i < requests; i++) ids.push((await client.send({ to: numbers[i]!, text: `Bench ${i}` })).id);
+    const ids = await inFlight(requests, PRODUCER_IN_FLIGHT, async (i) => {
+      return (await client.send({ to: numbers[i]!, text: `Bench ${i}` })).id;
+    });
     const results = await Promise.all(
-      ids.map((id) => client.wait(id, { timeoutMs: 30 * 60_000, pollMs: 100 })),
+      // Polled every 10 ms (a read of the request's state): the run's end is seen within 10 ms of it.
+      ids.map((id) => client.wait(id, { timeoutMs: 30 * 60_000, pollMs: 10 })),
     );
     const seconds = (performance.now() - start) / 1000;
     const accepted = results.reduce((n, r) => n + r.counts.accepted, 0);
     const total = numbers.reduce((n, list) => n + list.length, 0);
     if (accepted !== total) throw new Error(`only ${accepted} of ${total} accepted`);
-    return { perSecond: accepted / seconds, delivered: fake.recipientsDelivered().length };
+    return { perSecond: accepted / seconds, delivered: await fake.recipientsDelivered() };
   } finally {
     await client.close();
     await close();
@@ -158,7 +182,13 @@ export async function benchCore(opts: CoreBenchOptions): Promise<CoreBenchResult
     const total = opts.requests * opts.perRequest;
     const validationPerS = benchValidation(spanishMobiles(total, 2 * total), 1);
     const pipeline = await benchPipeline(opts.redisUrl, `${prefix}a`, lists(0), opts.requests, 'own process');
-    const oneProcess = await benchPipeline(opts.redisUrl, `${prefix}b`, lists(total), opts.requests, 'this process');
+    const oneProcess = await benchPipeline(
+      opts.redisUrl,
+      `${prefix}b`,
+      lists(total),
+      opts.requests,
+      'this process',
+    );
     return {
       noopJobsPerS,
       validationPerS,

@@ -87,13 +87,22 @@ export class SmsClient {
     return getRequestSummary(this.context.store, id);
   }
 
-  /** Resolves when every recipient has an outcome (state `completed`); rejects after `timeoutMs`. */
+  /**
+   * Resolves when every recipient has an outcome (state `completed`); rejects after `timeoutMs`.
+   * Each poll reads the request's state alone; the summary (every batch and its recipients) is
+   * read once, when it is final.
+   */
   async wait(id: string, options: { timeoutMs?: number; pollMs?: number } = {}): Promise<RequestSummary> {
     const deadline = Date.now() + (options.timeoutMs ?? 10 * 60_000);
     let delay = 50;
     for (;;) {
-      const summary = await this.get(id);
-      if (summary.state === 'completed') return summary;
+      await this.context.ready();
+      const state = await this.context.store.getRequestState(id);
+      // A missing request: `get` says so (NotFoundError).
+      if (state === undefined || state === 'completed') {
+        const summary = await this.get(id);
+        if (summary.state === 'completed') return summary;
+      }
       if (Date.now() > deadline)
         throw new Error(`Request ${id} not completed within ${options.timeoutMs ?? 600_000} ms`);
       await new Promise((r) => setTimeout(r, delay));

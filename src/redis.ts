@@ -227,9 +227,17 @@ export interface ScriptDefinition {
  * and falls back to EVAL), and returns the connection typed with them.
  */
 export function withScripts<T>(redis: Redis, scripts: Readonly<Record<string, ScriptDefinition>>): T {
+  // Called before every scripted command: a set already defined on this connection is not walked again.
+  let done = scriptSetsDefined.get(redis);
+  if (done?.has(scripts)) return redis as unknown as T;
   const defined = redis as unknown as Record<string, unknown>;
   for (const [name, { keys, lua }] of Object.entries(scripts)) {
     if (typeof defined[name] !== 'function') redis.defineCommand(name, { numberOfKeys: keys, lua });
   }
+  if (!done) scriptSetsDefined.set(redis, (done = new WeakSet()));
+  done.add(scripts);
   return redis as unknown as T;
 }
+
+/** The script sets `withScripts` has defined, per connection. */
+const scriptSetsDefined = new WeakMap<Redis, WeakSet<object>>();

@@ -295,9 +295,11 @@ return 1
 
 /**
  * Writes a request record, with its idempotency key (KEYS[1]; the record's own key when none) and
- * its enqueue mark (ARGV[4] in the enqueuing set KEYS[3], scored by Redis's clock, as
- * enqueue-repair.ts reads it; none when ARGV[4] is empty): one step, so a record never exists
- * without its mark. A key already used writes nothing and returns its value.
+ * its enqueue mark (ARGV[3] in the enqueuing set KEYS[3], scored by Redis's clock, as
+ * enqueue-repair.ts reads it; none when ARGV[3] is empty): one step, so a record never exists
+ * without its mark. The record's fields and values follow, from ARGV[4] on, as they are (the 202
+ * body among them is JSON already: wrapping the fields in JSON would escape it once more, for Lua
+ * to decode). A key already used writes nothing and returns its value.
  */
 const CREATE_REQUEST_SCRIPT = `
 if KEYS[1] ~= KEYS[2] then
@@ -305,11 +307,11 @@ if KEYS[1] ~= KEYS[2] then
   if existing then return existing end
   redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
 end
-if ARGV[4] ~= '' then
+if ARGV[3] ~= '' then
   local t = redis.call('TIME')
-  redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[4])
+  redis.call('ZADD', KEYS[3], tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000), ARGV[3])
 end
-redis.call('HSET', KEYS[2], unpack(cjson.decode(ARGV[3])))
+redis.call('HSET', KEYS[2], unpack(ARGV, 4))
 return false
 `;
 
@@ -389,8 +391,8 @@ interface SmsqCommands {
     enqueuingKey: string,
     idemValue: string,
     ttlS: number,
-    fields: string,
     enqueuingMember: string,
+    ...fields: string[]
   ): Promise<string | null>;
 }
 
@@ -469,6 +471,12 @@ function parseJson<T>(value: string | undefined, fallback: T): T {
   return value === undefined || value === '' ? fallback : (JSON.parse(value) as T);
 }
 
+/**
+ * The JSON `batch` and `receipt` fields of each record `getBatch` read from a record not compacted
+ * yet, as stored: `compactBatches` of the records a caller just read does not read them again.
+ */
+const jsonFieldsRead = new WeakMap<BatchRecord, { batch: string; receipt?: string }>();
+
 /** Reads and writes request and batch records. All state changes of a batch go through `transition`. */
 export class RecordStore {
   constructor(
@@ -498,8 +506,8 @@ export class RecordStore {
       this.keys.enqueuing,
       idempotency ? `${record.id}|${idempotency.bodyHash}` : '',
       idempotency?.ttlS ?? 0,
-      JSON.stringify(fields),
       enqueuingMember ?? '',
+      ...fields,
     );
   }
 
@@ -534,6 +542,12 @@ export class RecordStore {
       ...(h.tag !== undefined ? { tag: h.tag } : {}),
       ...(h.webhookUrl ? { webhookUrl: h.webhookUrl } : {}),
     };
+  }
+
+  /** A request's state alone (what a wait polls); undefined when there is no such request. */
+  async getRequestState(id: string): Promise<RequestRecord['state'] | undefined> {
+    const state = await this.redis.hget(this.keys.request(id), 'state');
+    return state === null ? undefined : (state as RequestRecord['state']);
   }
 
   /**
@@ -591,7 +605,7 @@ export class RecordStore {
     let receipt = h.receipt ? (JSON.parse(h.receipt) as StoredReceipt) : undefined;
     if (receipt && h.receiptIds !== undefined)
       receipt = { ...receipt, providerIds: h.receiptIds === '' ? [] : h.receiptIds.split(',') };
-    return {
+    const record: BatchRecord = {
       batch,
       state: h.state as BatchState,
       attempts: Number(h.attempts ?? 0),
@@ -611,6 +625,8 @@ export class RecordStore {
       ...(h.history ? { history: JSON.parse(h.history) as BatchMove[] } : {}),
       ...(h.movedTo ? { movedTo: JSON.parse(h.movedTo) as string[] } : {}),
     };
+    if (h.batch) jsonFieldsRead.set(record, { batch: h.batch, ...(h.receipt ? { receipt: h.receipt } : {}) });
+    return record;
   }
 
   /**
@@ -623,9 +639,15 @@ export class RecordStore {
     const done = await Promise.all(
       records
         .filter((record) => isFinalBatchState(record.state))
-        .map(async ({ batch }) => {
+        .map(async (record) => {
+          const { batch } = record;
           const key = this.keys.batch(batch.id);
-          const [json, receiptJson] = await this.redis.hmget(key, 'batch', 'receipt');
+          // The fields as `getBatch` read them, when it read this record: the script checks again
+          // what it relies on (final, JSON batch still there, receipt unchanged), as after a read here.
+          const read = jsonFieldsRead.get(record);
+          const [json, receiptJson] = read
+            ? [read.batch, read.receipt ?? null]
+            : await this.redis.hmget(key, 'batch', 'receipt');
           if (!json) return 0; // already compacted
           let seen = '';
           let withoutIds = '';
