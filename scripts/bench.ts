@@ -7,7 +7,7 @@
  * Sections: `allowance` (requests/s seen by the provider against its allowance, 0–1,000 ms
  * latency, 1 and 2 worker processes), `memory` (Redis bytes per recipient and import rows/s on a
  * 1,000,000-row campaign, 100,000 with --quick), `otp` (single-send latency alone and during a
- * campaign), `core` (end-to-end recipients/s against the number-validation and BullMQ no-op
+ * campaign in one `smsq start`, and during it with `smsq worker --lane priority` apart), `core` (end-to-end recipients/s against the number-validation and BullMQ no-op
  * ceilings), `http` (POST /v1/messages requests/s and p99, against GET /healthz on the same
  * server). Each section runs on its own: one that fails is reported and the others still run. Everything runs on private redis-servers on
  * loopback, never on REDIS_URL. Exit code 1 when a section could not run; a figure that misses its

@@ -1,8 +1,10 @@
 /**
- * OTP latency: single-recipient `POST /v1/messages` at a steady rate to `smsq start` (API +
- * workers in one process) sending to the loopback Descom fake; each latency runs from just before
- * the POST leaves to the fake having read the request carrying that number (same clock). Measured
- * alone, then while a personalised campaign import drains at the provider's allowance.
+ * OTP latency: single-recipient `POST /v1/messages` at a steady rate to smsq sending to the
+ * loopback Descom fake; each latency runs from just before the POST leaves to the fake having read
+ * the request carrying that number (same clock). With `smsq start` (API + workers in one process):
+ * measured alone, then while a personalised campaign import drains at the provider's allowance.
+ * Then during the same campaign with the deployment shape for transactional traffic: `smsq api`,
+ * `smsq worker --lane priority` and `smsq worker --lane bulk` (the campaign's import and sending).
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -17,7 +19,7 @@ import { removePrefix } from '../../test/helpers/remove-prefix.js';
 import { TEXT, writeCsv } from '../bench-campaign.js';
 import { sleep, stampArrivals, waitForArrivals, type Arrivals } from './arrivals.js';
 import { percentile, targetFigure, type Figure } from './figures.js';
-import { redisEnvFor, startBenchService, type BenchService } from './service.js';
+import { redisEnvFor, startBenchLaneWorkers, startBenchService, type BenchService } from './service.js';
 
 export interface OtpOptions {
   redisUrl: string;
@@ -115,15 +117,63 @@ function otpFigures(what: string, run: OtpRun, targets: { p50?: number; p99: num
   return [figure('p50', 50, targets.p50), figure('p99', 99, targets.p99)];
 }
 
+/** OTP numbers of one shape: a warm-up range and a measured range (campaign rows stay below +34609000000). */
+interface OtpRanges {
+  warmUp: number;
+  alone?: number;
+  during: number;
+}
+
+/** One way of running smsq, measured against the shared fake under a prefix of its own. */
+interface Shape {
+  start: (env: Record<string, string>) => Promise<BenchService>;
+  ranges: OtpRanges;
+  /** Added to the "during a campaign" label (empty for `smsq start`, whose labels predate shapes). */
+  labelSuffix: string;
+}
+
+const SHAPES: readonly Shape[] = [
+  {
+    start: startBenchService,
+    ranges: { warmUp: 9_000_000, alone: 9_100_000, during: 9_200_000 },
+    labelSuffix: '',
+  },
+  {
+    start: startBenchLaneWorkers,
+    ranges: { warmUp: 9_300_000, during: 9_400_000 },
+    labelSuffix:
+      ', transactional worker in its own process (smsq api + worker --lane priority + worker --lane bulk)',
+  },
+];
+
 export async function benchOtpLatency(
   opts: OtpOptions,
   onFigure: (f: Figure) => void,
   onError: (section: string, err: unknown) => void,
 ): Promise<void> {
-  const prefix = `bench${randomBytes(4).toString('hex')}`;
   const fake = await startFakeDescom({ balance: Number.MAX_SAFE_INTEGER });
   const arrivals = stampArrivals(fake);
   const dir = mkdtempSync(join(tmpdir(), 'smsq-bench-otp-'));
+  try {
+    const csv = join(dir, 'campaign.csv');
+    await writeCsv(csv, opts.campaignRows);
+    for (const shape of SHAPES) await benchShape(opts, shape, { fake, arrivals, csv }, onFigure, onError);
+  } finally {
+    arrivals.stop();
+    await fake.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function benchShape(
+  opts: OtpOptions,
+  shape: Shape,
+  shared: { fake: FakeDescom; arrivals: Arrivals; csv: string },
+  onFigure: (f: Figure) => void,
+  onError: (section: string, err: unknown) => void,
+): Promise<void> {
+  const { fake, arrivals, csv } = shared;
+  const prefix = `bench${randomBytes(4).toString('hex')}`;
   let service: BenchService | undefined;
   const env = {
     ...redisEnvFor(opts.redisUrl),
@@ -133,16 +183,25 @@ export async function benchOtpLatency(
     DESCOM_RATE_PER_S: String(opts.ratePerS),
   };
   const count = Math.round(opts.perS * opts.measureS);
+  const during = `OTP latency during a campaign${shape.labelSuffix}`;
   try {
-    service = await startBenchService(env);
+    service = await shape.start(env);
     // Warm-up, not measured (JIT, connections, the first jobs' scripts loaded).
-    await sendOtps(service, fake, arrivals, spanishMobiles(opts.perS, 9_000_000), opts.perS);
+    await sendOtps(service, fake, arrivals, spanishMobiles(opts.perS, shape.ranges.warmUp), opts.perS);
 
-    try {
-      const alone = await sendOtps(service, fake, arrivals, spanishMobiles(count, 9_100_000), opts.perS);
-      for (const f of otpFigures('alone', alone, { p50: 5, p99: 20 })) onFigure(f);
-    } catch (err) {
-      onError('OTP latency alone', err);
+    if (shape.ranges.alone !== undefined) {
+      try {
+        const alone = await sendOtps(
+          service,
+          fake,
+          arrivals,
+          spanishMobiles(count, shape.ranges.alone),
+          opts.perS,
+        );
+        for (const f of otpFigures('alone', alone, { p50: 5, p99: 20 })) onFigure(f);
+      } catch (err) {
+        onError('OTP latency alone', err);
+      }
     }
 
     try {
@@ -155,28 +214,26 @@ export async function benchOtpLatency(
       });
       const campaigns = new CampaignService({ context, config });
       try {
-        const csv = join(dir, 'campaign.csv');
-        await writeCsv(csv, opts.campaignRows);
         const before = fake.requests.length;
         const { runId } = await campaigns.startImport({ text: TEXT, recipients: { csv } });
         // Measure once the campaign's sends have begun, so OTPs meet a queue that is draining.
         await waitForArrivals(fake, before + 10, 60_000);
         let drainingAtEnd = false;
-        const during = await sendOtps(
+        const run = await sendOtps(
           service,
           fake,
           arrivals,
-          spanishMobiles(count, 9_200_000),
+          spanishMobiles(count, shape.ranges.during),
           opts.perS,
           async () => void (drainingAtEnd = (await campaigns.runs.getRun(runId))?.state !== 'completed'),
         );
         // Campaign rows are +3460 followed by their row index; OTP numbers start at +34609000000.
         const isCampaign = (n: string) => Number(digits(n).slice(4)) < 9_000_000;
         const campaignSends = fake.requests.slice(before).filter((r) => r.recipients.some(isCampaign)).length;
-        const label = `during a ${opts.campaignRows.toLocaleString('en')}-recipient personalised campaign at ${opts.ratePerS} req/s`;
+        const label = `during a ${opts.campaignRows.toLocaleString('en')}-recipient personalised campaign at ${opts.ratePerS} req/s${shape.labelSuffix}`;
         for (const f of otpFigures(
           label,
-          during,
+          run,
           { p99: 50 },
           { campaignSends, campaignStillDrainingAfterLastOtp: drainingAtEnd },
         )) {
@@ -196,13 +253,10 @@ export async function benchOtpLatency(
         await context.close();
       }
     } catch (err) {
-      onError('OTP latency during a campaign', err);
+      onError(during, err);
     }
   } finally {
-    arrivals.stop();
     await service?.stop();
-    await fake.close();
-    rmSync(dir, { recursive: true, force: true });
     await removePrefix(opts.redisUrl, prefix).catch(() => undefined);
   }
 }

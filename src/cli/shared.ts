@@ -6,6 +6,7 @@ import { createLogger, type Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
 import { PROVIDER_IDS } from '../providers/index.js';
 import { createQueueContext, type QueueContext } from '../queue/context.js';
+import { isLane, LANES, type Lane } from '../queue/names.js';
 import { RedisUnavailableError } from '../redis.js';
 import { displayRedisUrl } from '../service/redis-discovery.js';
 
@@ -96,6 +97,12 @@ export function collectProvider(value: string, previous: ProviderId[] | undefine
   if (!(PROVIDER_IDS as readonly string[]).includes(value)) {
     throw new InvalidArgumentError(`expected one of ${PROVIDER_IDS.join(', ')}`);
   }
+  return [...(previous ?? []), value];
+}
+
+/** Parses a repeatable `--lane` option: each value a lane (isLane). */
+export function collectLane(value: string, previous: Lane[] | undefined): Lane[] {
+  if (!isLane(value)) throw new InvalidArgumentError(`expected one of ${LANES.join(', ')}`);
   return [...(previous ?? []), value];
 }
 

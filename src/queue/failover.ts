@@ -6,7 +6,7 @@ import type { SmsProvider } from '../providers/types.js';
 import { withScripts } from '../redis.js';
 import type { CircuitBreaker, ProviderAvailability, UnavailableReason } from './circuit.js';
 import { laneOf, type BatchJobData } from './jobs.js';
-import { BATCH_JOB, LANES, type PerLane } from './names.js';
+import { BATCH_JOB, LANES, type Lane, type PerLane } from './names.js';
 import type { BatchRecord, RecordStore } from './records.js';
 import { batchJobOptions, batchTag, estimateCredits } from './splitter.js';
 
@@ -86,6 +86,8 @@ export interface FailoverDeps {
   recordTtlS: number;
   logger: Logger;
   scanIntervalMs?: number;
+  /** The lanes whose waiting jobs the scan looks at: those this process works (default: both). */
+  scanLanes?: readonly Lane[];
 }
 
 export type MoveResult =
@@ -246,7 +248,7 @@ export class Failover {
       if (!availability) cache.set(provider, (availability = this.deps.circuit.availability(provider)));
       if (!(await availability).unavailable) continue;
       // The priority lane first: its batches are the ones waiting on a move most urgently.
-      for (const lane of LANES) await this.scanQueue(lanes[lane], cache);
+      for (const lane of this.deps.scanLanes ?? LANES) await this.scanQueue(lanes[lane], cache);
     }
   }
 

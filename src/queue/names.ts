@@ -9,6 +9,11 @@ import type { ProviderId } from '../message/types.js';
 export type Lane = 'priority' | 'bulk';
 export const LANES: readonly Lane[] = ['priority', 'bulk'];
 
+/** Whether `value` names a lane (the one check of a `--lane` value and of StartWorkersOptions.lanes). */
+export function isLane(value: string): value is Lane {
+  return (LANES as readonly string[]).includes(value);
+}
+
 /** A value per lane (a lane's queue of one kind). */
 export type PerLane<T> = Readonly<Record<Lane, T>>;
 

@@ -21,7 +21,7 @@ import {
 import { startEnqueueRepair } from './enqueue-repair.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
 import { startLedgerTrim } from './ledger.js';
-import { batchQueueName, LANES, sendQueueName } from './names.js';
+import { batchQueueName, isLane, LANES, sendQueueName, type Lane } from './names.js';
 import { CircuitBreaker } from './circuit.js';
 import { Failover } from './failover.js';
 import { ProviderControl } from './provider-control.js';
@@ -41,6 +41,8 @@ export interface SmsqWorkers {
   /** Present with SMSQ_ROUTES: moves routed planned batches off unavailable providers. */
   failover?: Failover;
   providers: ReadonlyMap<ProviderId, SmsProvider>;
+  /** The lanes this process works (StartWorkersOptions.lanes, checked). */
+  lanes: readonly Lane[];
   workers: Worker[];
   /**
    * Await right after a batch's `planned → sending` write, before its provider call: the write is
@@ -64,6 +66,12 @@ export interface StartWorkersOptions {
   logger: Logger;
   /** Run batch workers for these providers only (default: every configured one); the splitter always runs. */
   only?: readonly ProviderId[];
+  /**
+   * The lanes this process works (`smsq worker --lane`; default both). Without `bulk` it runs only
+   * the priority lane's splitter and batch workers and none of the background duties (see
+   * `backgroundDuties`), so nothing but `high` sends competes for its CPU.
+   */
+  lanes?: readonly Lane[];
   /** Times every provider request (the metrics' histogram). */
   observeProviderRequest?: ProviderRequestObserver;
   /** Injected providers (tests, benchmarks); default: created from config, each call within its allowance. */
@@ -74,6 +82,30 @@ export interface StartWorkersOptions {
   onEnqueueRepaired?: (requestId: string) => void;
   /** Called once per webhook delivery attempt with its result (`smsq_webhook_deliveries_total`). */
   onWebhookDelivery?: (result: WebhookDeliveryResult) => void;
+}
+
+/**
+ * Whether a process working `lanes` runs the duties that serve no send of its own and need one
+ * process anywhere, not every one: the delivery-report and webhook workers, enqueue repair and the
+ * ledger trim (and, in src/service/start.ts, the campaign-run worker). Those are left to the
+ * processes that work the bulk lane; a priority-only process keeps everything its own sends need
+ * (allowance meter, durability gate, circuit, failover of its batches, 429 handling, probing of a
+ * paused provider).
+ */
+export function backgroundDuties(lanes: readonly Lane[]): boolean {
+  return lanes.includes('bulk');
+}
+
+/** The lanes of StartWorkersOptions.lanes, in LANES order; an empty list or an unknown lane is refused. */
+export function workerLanes(lanes: readonly string[] | undefined): readonly Lane[] {
+  if (lanes === undefined) return LANES;
+  const unknown = lanes.filter((lane) => !isLane(lane));
+  if (unknown.length > 0 || lanes.length === 0) {
+    throw new Error(
+      `lanes: expected one or more of ${LANES.join(', ')}, got ${lanes.length === 0 ? 'none' : unknown.join(', ')}`,
+    );
+  }
+  return LANES.filter((lane) => lanes.includes(lane));
 }
 
 /** Send jobs each lane's splitter runs at once, per process. */
@@ -122,6 +154,8 @@ function reportWorkerError(log: Logger, queue: string): (err: Error) => void {
 export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorkers> {
   const { config, logger } = opts;
   const log = logger.child({ module: 'workers' });
+  const lanes = workerLanes(opts.lanes);
+  const background = backgroundDuties(lanes);
   const context = createQueueContext({
     redisUrl: config.redisUrl,
     prefix: config.prefix,
@@ -194,6 +228,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       retry: { attempts: config.attempts, backoffMs: config.backoffMs },
       recordTtlS: config.recordTtlS,
       logger,
+      scanLanes: lanes,
     });
   }
   const control = new ProviderControl({
@@ -254,7 +289,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   });
   // One splitter per lane, each with its own slots: a campaign's chunks, planned and finalized in
   // the bulk lane's, never hold the slot a `high` request waits for.
-  const workers: Worker[] = LANES.map(
+  const workers: Worker[] = lanes.map(
     (lane) =>
       new Worker<SendJobData, SendJobResult>(sendQueueName(lane), splitter, {
         ...workerOpts,
@@ -300,7 +335,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     // One batch worker per lane, each sized alike (both follow the provider's one sizer): the
     // priority lane alone can use the whole allowance, and the bulk lane's batches waiting at the
     // meter never hold its slots. At the meter itself, `high` batches are granted first.
-    for (const lane of LANES) {
+    for (const lane of lanes) {
       const worker: Worker<BatchJobData, BatchJobResult> = new Worker<BatchJobData, BatchJobResult>(
         batchQueueName(id, lane),
         // A sent batch gets its delivery state and polls before its job completes (a re-run of a
@@ -332,36 +367,46 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
   }
 
   // Webhooks: their own queue and concurrency, so a slow receiver never holds up sending.
-  const webhooks = startWebhookWorkers({
-    config,
-    logger,
-    connections: { commands: workerConnection(), worker: workerConnection() },
-    onDelivery: opts.onWebhookDelivery,
-  });
-  workers.push(webhooks.worker);
+  // A priority-only process leaves these to the bulk lane's (see backgroundDuties).
+  const webhooks = background
+    ? startWebhookWorkers({
+        config,
+        logger,
+        connections: { commands: workerConnection(), worker: workerConnection() },
+        onDelivery: opts.onWebhookDelivery,
+      })
+    : undefined;
+  if (webhooks) workers.push(webhooks.worker);
 
-  workers.push(deliveryReports.startWorker(workerConnection(), workerOpts));
+  if (background) workers.push(deliveryReports.startWorker(workerConnection(), workerOpts));
   for (const worker of workers) worker.on('error', reportWorkerError(log, worker.name));
   control.startProbing();
   failover?.start();
-  const repair = startEnqueueRepair({
-    redis: context.redis,
-    keys: context.keys,
-    sendQueue: context.sendQueue,
-    afterMs: config.enqueueRepairAfterMs,
-    recordTtlS: config.recordTtlS,
-    logger,
-    onRepaired: opts.onEnqueueRepaired,
-  });
-  const ledgerTrim = startLedgerTrim({
-    redis: context.redis,
-    key: context.keys.ledger,
-    retentionDays: config.ledgerRetentionDays,
-    logger,
-  });
+  const repair = background
+    ? startEnqueueRepair({
+        redis: context.redis,
+        keys: context.keys,
+        sendQueue: context.sendQueue,
+        afterMs: config.enqueueRepairAfterMs,
+        recordTtlS: config.recordTtlS,
+        logger,
+        onRepaired: opts.onEnqueueRepaired,
+      })
+    : undefined;
+  const ledgerTrim = background
+    ? startLedgerTrim({
+        redis: context.redis,
+        key: context.keys.ledger,
+        retentionDays: config.ledgerRetentionDays,
+        logger,
+      })
+    : undefined;
   // A provider paused before this process started is probed at once, not after a full interval.
   control.probePaused().catch((err: unknown) => log.error({ err }, 'Probe of paused providers failed'));
-  log.info({ providers: [...providers.keys()], defaultProvider: config.defaultProvider }, 'Workers started');
+  log.info(
+    { providers: [...providers.keys()], defaultProvider: config.defaultProvider, lanes },
+    'Workers started',
+  );
 
   let closing: Promise<void> | undefined;
   const abort = () => {
@@ -376,14 +421,15 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
     ...(failover ? { failover } : {}),
     deliveryReports,
     providers,
+    lanes,
     workers,
     running: () => workers.every((w) => w.isRunning()),
     close(graceMs = config.shutdownTimeoutMs) {
       closing ??= (async () => {
         control.stop();
         failover?.stop();
-        repair.stop();
-        await ledgerTrim.stop();
+        repair?.stop();
+        await ledgerTrim?.stop();
         const timer = setTimeout(() => {
           log.warn({ graceMs }, 'Shutdown grace period over; aborting provider calls in flight');
           abort();
@@ -393,7 +439,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
           workers.map((w) => w.close().catch((err: unknown) => log.error({ err }, 'Worker close failed'))),
         );
         clearTimeout(timer);
-        await webhooks.stop().catch((err: unknown) => log.error({ err }, 'Webhook drain stop failed'));
+        await webhooks?.stop().catch((err: unknown) => log.error({ err }, 'Webhook drain stop failed'));
         await deliveryReports.close();
         for (const connection of connections) connection.disconnect();
         for (const provider of providers.values()) await provider.close().catch(() => undefined);

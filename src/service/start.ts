@@ -20,7 +20,13 @@ import { createStdoutLogger, type Logger } from '../logger.js';
 import type { ProviderId } from '../message/types.js';
 import { providerModule } from '../providers/index.js';
 import { createQueueContext, type QueueContext } from '../queue/context.js';
-import { startWorkers, type SmsqWorkers, type StartWorkersOptions } from '../queue/workers.js';
+import type { Lane } from '../queue/names.js';
+import {
+  backgroundDuties,
+  startWorkers,
+  type SmsqWorkers,
+  type StartWorkersOptions,
+} from '../queue/workers.js';
 import { WEBHOOK_QUEUE } from '../webhooks/events.js';
 import { installShutdown, type ShutdownStep } from './lifecycle.js';
 import { discoverRedis, displayRedisUrl, redisAnswers } from './redis-discovery.js';
@@ -100,8 +106,8 @@ function httpExtras(options: ServiceOptions): Pick<ServiceOptions, 'plugins' | '
 }
 
 /**
- * The batch workers and the campaign-run worker, as shutdown steps: the campaign worker closes
- * first (it shares the workers' connection).
+ * The batch workers and the campaign-run worker (unless the bulk lane is not worked here), as
+ * shutdown steps: the campaign worker closes first (it shares the workers' connection).
  */
 async function startAllWorkers(
   steps: ShutdownStep[],
@@ -110,10 +116,11 @@ async function startAllWorkers(
     logger: Logger;
     metrics: SmsqMetrics;
     only?: readonly ProviderId[];
+    lanes?: readonly Lane[];
   },
 ): Promise<{
   workers: SmsqWorkers;
-  campaignWorkers: CampaignWorkers;
+  campaignWorkers?: CampaignWorkers;
   providers: ReadonlyMap<ProviderId, unknown>;
 }> {
   const { config, logger } = opts;
@@ -122,6 +129,7 @@ async function startAllWorkers(
     config,
     logger,
     only: opts.only,
+    lanes: opts.lanes,
     observeProviderRequest: (o) => opts.metrics.observeProviderRequest(o),
     onEnqueueRepaired: () => opts.metrics.enqueueRepaired.inc(),
     onWebhookDelivery: (result) => opts.metrics.webhookDeliveries.inc({ result }),
@@ -132,6 +140,8 @@ async function startAllWorkers(
     close: (abortAt) => workers.close(abortAt === undefined ? undefined : Math.max(0, abortAt - Date.now())),
     abort: () => workers.abort(),
   });
+  // Campaign runs feed the bulk lane: a priority-only process leaves them to the bulk lane's.
+  if (!backgroundDuties(workers.lanes)) return { workers, providers };
   const campaigns = await startCampaignWorkers({
     ...opts.campaignOptions,
     config,
@@ -239,6 +249,8 @@ export interface WorkerOptions extends Pick<
 > {
   /** Run batch workers for these providers only (the splitter always runs). */
   only?: readonly ProviderId[];
+  /** Work these lanes only (`--lane`; default both): see StartWorkersOptions.lanes. */
+  lanes?: readonly Lane[];
   /** Serve /healthz, /readyz and /metrics on this port (HOST as the API), e.g. for a container health check. */
   httpPort?: number;
 }
@@ -258,6 +270,7 @@ export async function startWorkerService(options: WorkerOptions = {}): Promise<R
       logger,
       metrics,
       only: options.only,
+      lanes: options.lanes,
     });
     if (options.httpPort === undefined) return { config, workers, campaignWorkers };
 

@@ -1,4 +1,6 @@
 import { existsSync } from 'node:fs';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/logger.js';
 import { discoverRedis, redisAnswers } from '../../src/service/redis-discovery.js';
@@ -98,6 +100,33 @@ describe('Redis discovery for smsq start', () => {
   });
 });
 
+/** POSTs a request, expecting 202; its id. */
+async function post(url: string, body: Record<string, unknown>): Promise<string> {
+  const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+  expect(res.status).toBe(202);
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** The request's summary once `done` says so (past 20 s, the last one, for the assertions). */
+async function summaryWhen(
+  url: string,
+  id: string,
+  done: (summary: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  let summary: Record<string, unknown> = {};
+  await eventually(
+    async () => {
+      summary = (await (await fetch(`${url}/v1/messages/${id}`, { headers: auth })).json()) as Record<
+        string,
+        unknown
+      >;
+      return done(summary);
+    },
+    { timeoutMs: 20_000, intervalMs: 50 },
+  ).catch(() => undefined);
+  return summary;
+}
+
 describe('running services, as processes', () => {
   /** The environment of the service processes: a fresh prefix (removed when the test ends). */
   async function serviceEnv(): Promise<Record<string, string>> {
@@ -163,5 +192,54 @@ describe('running services, as processes', () => {
     api.kill('SIGTERM');
     worker.kill('SIGTERM');
     expect((await Promise.all(exits)).map((e) => e.code)).toEqual([0, 0]);
+  });
+
+  it('smsq worker --lane priority sends a high request and leaves a normal one queued until a --lane bulk worker starts', async () => {
+    const env = await serviceEnv();
+    const api = spawnSmsq(['api'], env);
+    const priorityWorker = spawnSmsq(['worker', '--lane', 'priority'], env);
+    const [apiUrl] = await Promise.all([
+      waitForLine(api, /"smsq API listening/).then(urlOf),
+      waitForLine(priorityWorker, /"Workers started/),
+    ]);
+    // Two recipients: `normal`, the bulk lane. Queued first, so the splitter would meet it first.
+    const normal = await post(apiUrl, { to: ['+34600000002', '+34600000003'], text: 'Aviso' });
+    const high = await post(apiUrl, { to: '+34600000001', text: 'Code 1234' });
+    expect(await summaryWhen(apiUrl, high, (s) => s.state === 'completed')).toMatchObject({
+      state: 'completed',
+      counts: { total: 1, accepted: 1 },
+    });
+    // The priority-only worker took nothing of the bulk lane: its send job still waits, unplanned.
+    const redis = new Redis(env.REDIS_URL!, { maxRetriesPerRequest: null });
+    const bulkSends = new Queue('send', { connection: redis, prefix: env.SMSQ_PREFIX });
+    try {
+      const counts = await bulkSends.getJobCounts('waiting', 'prioritized', 'active', 'completed', 'failed');
+      expect(counts.waiting! + counts.prioritized!).toBe(1);
+      expect(counts).toMatchObject({ active: 0, completed: 0, failed: 0 });
+    } finally {
+      await bulkSends.close();
+      redis.disconnect();
+    }
+    expect(await summaryWhen(apiUrl, normal, () => true)).toMatchObject({
+      state: 'queued',
+      counts: { total: 2, accepted: 0 },
+    });
+
+    const bulkWorker = spawnSmsq(['worker', '--lane', 'bulk'], env);
+    expect(await summaryWhen(apiUrl, normal, (s) => s.state === 'completed')).toMatchObject({
+      state: 'completed',
+      counts: { total: 2, accepted: 2 },
+    });
+
+    const exits = [finished(api), finished(priorityWorker), finished(bulkWorker)];
+    for (const child of [api, priorityWorker, bulkWorker]) child.kill('SIGTERM');
+    expect((await Promise.all(exits)).map((e) => e.code)).toEqual([0, 0, 0]);
+  });
+
+  it('smsq worker refuses an unknown --lane, naming the option', async () => {
+    const result = await runSmsq(['worker', '--lane', 'urgent'], await serviceEnv());
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain("option '--lane <lane>' argument 'urgent' is invalid");
+    expect(result.stderr).toContain('expected one of priority, bulk');
   });
 });

@@ -1,7 +1,8 @@
 import type { Command } from 'commander';
 import type { ProviderId } from '../../message/types.js';
 import { PROVIDER_IDS } from '../../providers/index.js';
-import { action, collectProvider, parseInteger } from '../shared.js';
+import type { Lane } from '../../queue/names.js';
+import { action, collectLane, collectProvider, parseInteger } from '../shared.js';
 
 /**
  * `smsq start`, `smsq api`, `smsq worker`: the long-running processes. Their modules (HTTP server,
@@ -40,14 +41,20 @@ export function registerServiceCommands(program: Command): void {
       collectProvider,
     )
     .option(
+      '--lane <lane>',
+      'work this lane only (priority: `high` requests, with none of the background duties; bulk: ' +
+        'everything else; repeatable; default both)',
+      collectLane,
+    )
+    .option(
       '--http-port <port>',
       'serve /healthz, /readyz and /metrics on this port',
       parseInteger(0, 65_535),
     )
     .action(
-      action(async (opts: { provider?: ProviderId[]; httpPort?: number }) => {
+      action(async (opts: { provider?: ProviderId[]; lane?: Lane[]; httpPort?: number }) => {
         const { startWorkerService } = await import('../../service/start.js');
-        await startWorkerService({ only: opts.provider, httpPort: opts.httpPort });
+        await startWorkerService({ only: opts.provider, lanes: opts.lane, httpPort: opts.httpPort });
       }),
     );
 }
