@@ -1,14 +1,16 @@
 /**
- * HTTP benchmark: starts `smsq start` (API + workers, simulator with no latency) on a free port
- * and a private prefix, fires single-recipient POST /v1/messages at it with autocannon, prints
- * req/s and latency, then stops the service and removes its keys.
+ * HTTP benchmark: starts `smsq start` (API + workers in one process, simulator with no latency),
+ * or with `--shape api+worker` `smsq api` beside a `smsq worker` process (as deployed in
+ * production), on a free port and a private prefix, fires single-recipient POST /v1/messages at
+ * it with autocannon, prints req/s and latency, then stops the service and removes its keys. The
+ * workers send every accepted message meanwhile, in the same process or in their own.
  *
  * The anchor: GET /healthz on the same server, with the same connections, measured just before
  * (the workers idle). It answers from memory, so it is what this machine gives one smsq process
  * for HTTP alone at that moment; on a shared or noisy machine the ratio of the two says more than
  * either number.
  *
- *   npx tsx scripts/bench-http.ts [--duration 10] [--connections 20]
+ *   npx tsx scripts/bench-http.ts [--duration 10] [--connections 20] [--shape start|api+worker]
  *
  * Redis: REDIS_URL, else whatever `smsq start` finds (127.0.0.1:6379, or a private redis-server).
  * `benchHttp()` is the same measurement for `npm run bench`.
@@ -18,9 +20,14 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { removePrefix } from '../test/helpers/remove-prefix.js';
 import { isMainModule } from './bench/main-module.js';
-import { redisEnvFor, startBenchService } from './bench/service.js';
+import { redisEnvFor, startBenchApiAndWorker, startBenchService } from './bench/service.js';
+
+/** How smsq runs: `smsq start` (one process), or `smsq api` beside a `smsq worker`. */
+export type HttpBenchShape = 'start' | 'api+worker';
 
 export interface HttpBenchOptions {
+  /** Default `start`. */
+  shape?: HttpBenchShape;
   /** Redis for the service; unset: whatever `smsq start` finds. */
   redisUrl?: string;
   durationS: number;
@@ -49,7 +56,8 @@ export interface HttpBenchResult {
 
 export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult> {
   const prefix = `bench${randomBytes(4).toString('hex')}`;
-  const service = await startBenchService({
+  const start = opts.shape === 'api+worker' ? startBenchApiAndWorker : startBenchService;
+  const service = await start({
     SMSQ_PREFIX: prefix,
     SIMULATOR_LATENCY_MS: '0',
     ...(opts.redisUrl !== undefined && redisEnvFor(opts.redisUrl)),
@@ -108,9 +116,16 @@ export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult
 
 if (isMainModule(import.meta.url)) {
   const { values } = parseArgs({
-    options: { duration: { type: 'string', default: '10' }, connections: { type: 'string', default: '20' } },
+    options: {
+      duration: { type: 'string', default: '10' },
+      connections: { type: 'string', default: '20' },
+      shape: { type: 'string', default: 'start' },
+    },
   });
+  if (values.shape !== 'start' && values.shape !== 'api+worker')
+    throw new Error(`--shape: expected start or api+worker, got ${JSON.stringify(values.shape)}`);
   const r = await benchHttp({
+    shape: values.shape,
     redisUrl: process.env.REDIS_URL,
     durationS: Number(values.duration),
     connections: Number(values.connections),

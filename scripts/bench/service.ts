@@ -107,6 +107,11 @@ export function startBenchService(env: Record<string, string>): Promise<BenchSer
   return startProcesses(env, ['start']);
 }
 
+/** The production shape: `smsq api` beside one `smsq worker` (both lanes), each a process of its own. */
+export function startBenchApiAndWorker(env: Record<string, string>): Promise<BenchService> {
+  return startProcesses(env, ['api'], [['worker']]);
+}
+
 /**
  * The deployment shape for transactional traffic beside campaigns: `smsq api`, `smsq worker
  * --lane priority` and `smsq worker --lane bulk` (campaign runs, bulk sending and the background
