@@ -120,11 +120,12 @@ describe.skipIf(!hasChromium)('dashboard in a real browser', () => {
     const html = await page.content();
     for (const raw of [NUMBER, '600000789', TEXT]) expect(html).not.toContain(raw);
 
-    await page.goto(`${api.url}/admin/queues/queue/send/${requestId}`);
+    // A single send through the API is `high`: its job is in the priority lane's send queue.
+    await page.goto(`${api.url}/admin/queues/queue/send-priority/${requestId}`);
     await expect.poll(() => page.locator('body').innerText(), { timeout: 15_000 }).toContain(requestId);
 
     // What the board's API hands the page, for both jobs, never holds the raw values.
-    for (const path of [`campaign-demo/${jobId}`, `send/${requestId}`]) {
+    for (const path of [`campaign-demo/${jobId}`, `send-priority/${requestId}`]) {
       const api_ = await page.request.get(`${api.url}/admin/queues/api/queues/${path}`);
       expect(api_.status()).toBe(200);
       const body = await api_.text();
