@@ -150,14 +150,14 @@ describe('the Redis call allowance shared by processes', () => {
     let listeners = 0;
     const add = controller.signal.addEventListener.bind(controller.signal);
     const remove = controller.signal.removeEventListener.bind(controller.signal);
-    controller.signal.addEventListener = ((...args: Parameters<typeof add>) => {
+    controller.signal.addEventListener = (...args: Parameters<typeof add>) => {
       listeners++;
       add(...args);
-    });
-    controller.signal.removeEventListener = ((...args: Parameters<typeof remove>) => {
+    };
+    controller.signal.removeEventListener = (...args: Parameters<typeof remove>) => {
       listeners--;
       remove(...args);
-    });
+    };
     // 30 calls at 50/s on one signal: most of them wait, some several times.
     for (let i = 0; i < 30; i++) await meter(controller.signal);
     expect(listeners).toBe(0);

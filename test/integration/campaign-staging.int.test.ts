@@ -13,15 +13,9 @@ function sendGate() {
 
 /** Every send job that ever reached the send queue of campaigns (they are `low`: the bulk lane). */
 async function sendJobs(stack: TestSmsq) {
-  return stack.workers.context.sendQueue('bulk').getJobs([
-    'completed',
-    'failed',
-    'active',
-    'waiting',
-    'delayed',
-    'waiting-children',
-    'prioritized',
-  ]);
+  return stack.workers.context
+    .sendQueue('bulk')
+    .getJobs(['completed', 'failed', 'active', 'waiting', 'delayed', 'waiting-children', 'prioritized']);
 }
 
 /** What a run leaves of its import once it completed: nothing staged, no de-duplication hash. */

@@ -102,7 +102,11 @@ describe('Redis discovery for smsq start', () => {
 
 /** POSTs a request, expecting 202; its id. */
 async function post(url: string, body: Record<string, unknown>): Promise<string> {
-  const res = await fetch(`${url}/v1/messages`, { method: 'POST', headers: auth, body: JSON.stringify(body) });
+  const res = await fetch(`${url}/v1/messages`, {
+    method: 'POST',
+    headers: auth,
+    body: JSON.stringify(body),
+  });
   expect(res.status).toBe(202);
   return ((await res.json()) as { id: string }).id;
 }
