@@ -204,19 +204,23 @@ export function createSplitter(deps: SplitterDeps) {
     const request = await deps.store.getRequest(requestId);
     if (!request) throw new Error(`Request ${requestId} has no record`);
     let batches = await deps.store.getBatches(request.batchIds);
+    let settled = false;
     for (const record of batches) {
       // A batch job that failed outside the processor (e.g. stalled too often) left its batch
       // unfinished: planned was never sent (failed); sending may have reached the provider (unknown).
       if (record.state === 'planned') {
+        settled = true;
         await deps.store.transition(record.batch, ['planned'], 'failed', { error: 'batch job ended unsent' });
       } else if (record.state === 'sending') {
+        settled = true;
         await deps.store.transition(record.batch, ['sending'], 'unknown', {
           error: 'batch job ended mid-send',
           ledger: ledgerFields(record.batch, 'unknown'),
         });
       }
     }
-    batches = await deps.store.getBatches(request.batchIds);
+    // Read again only what this run may have changed (the usual case, every batch final, changes nothing).
+    if (settled) batches = await deps.store.getBatches(request.batchIds);
     await deps.store.compactBatches(batches);
     const finishedAt = await deps.store.completeRequest(request, deps.recordTtlS);
     const summary = summarizeRequest({ ...request, state: 'completed', finishedAt }, batches);
