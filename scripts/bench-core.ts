@@ -173,8 +173,8 @@ export async function benchCore(opts: CoreBenchOptions): Promise<CoreBenchResult
   const prefix = `bench${randomBytes(4).toString('hex')}`;
   try {
     const noopJobsPerS = await benchNoop(opts.redisUrl, prefix, opts.noopJobs);
-    // Distinct numbers throughout (the two pipeline runs use different ones too): smsq keeps
-    // recently validated numbers, and a bench that repeats them would measure that cache.
+    // Distinct numbers throughout (the two pipeline runs use different ones too), as a real
+    // request's: numbers repeated across runs would be measured warm in libphonenumber's paths.
     const lists = (offset: number) =>
       Array.from({ length: opts.requests }, (_, i) =>
         spanishMobiles(opts.perRequest, offset + i * opts.perRequest),

@@ -21,17 +21,6 @@ const PARSE_REASONS: Record<string, string> = {
   INVALID_LENGTH: 'invalid length',
 };
 
-/**
- * E.164 numbers found valid (and not fixed lines) lately. A campaign normalises each row's number,
- * then enqueues its chunk, whose validation normalises those E.164 numbers again: a libphonenumber
- * parse each (tens of µs), a thousand in one synchronous stretch that a single send sharing the
- * process waits behind. The answer for an E.164 number depends on the number alone (the default
- * country plays no part after `+`, the metadata is fixed), so the second time is a lookup.
- * Bounded: emptied when full.
- */
-const recentlyValid = new Set<string>();
-const RECENTLY_VALID_MAX = 20_000;
-
 /** Normalises one number to E.164, or says why it cannot be sent to. */
 export function normalizeNumber(
   raw: string,
@@ -39,7 +28,6 @@ export function normalizeNumber(
 ): { ok: true; e164: string } | { ok: false; reason: string } {
   const input = raw.trim();
   if (input === '') return { ok: false, reason: 'empty' };
-  if (recentlyValid.has(input)) return { ok: true, e164: input };
   // libphonenumber extracts a number from surrounding text; a recipient list should hold numbers only.
   if (/[^\d\s+().-]/.test(input)) {
     return {
@@ -59,8 +47,6 @@ export function normalizeNumber(
     if (type === undefined && !parsed.isValid())
       return { ok: false, reason: 'not a valid number for its country' };
     if (type === 'FIXED_LINE') return { ok: false, reason: 'a fixed line cannot receive SMS' };
-    if (recentlyValid.size >= RECENTLY_VALID_MAX) recentlyValid.clear();
-    recentlyValid.add(parsed.number);
     return { ok: true, e164: parsed.number };
   } catch (err) {
     if (err instanceof ParseError) return { ok: false, reason: PARSE_REASONS[err.message] ?? err.message };
