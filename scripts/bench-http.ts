@@ -5,6 +5,11 @@
  * it with autocannon, prints req/s and latency, then stops the service and removes its keys. The
  * workers send every accepted message meanwhile, in the same process or in their own.
  *
+ * Then the sustained rate: a fixed number of single sends posted as fast as the API takes them,
+ * timed from the first POST until every one is sent (the send and batch queues of both lanes
+ * empty). The acceptance rate alone can run far ahead of what the workers send: it is measured
+ * while they work through what it accepted, on the same cores.
+ *
  * The anchor: GET /healthz on the same server, with the same connections, measured just before
  * (the workers idle). It answers from memory, so it is what this machine gives one smsq process
  * for HTTP alone at that moment; on a shared or noisy machine the ratio of the two says more than
@@ -18,6 +23,9 @@
 import { randomBytes } from 'node:crypto';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
+import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
+import { batchQueueName, LANES, sendQueueName } from '../src/queue/names.js';
 import { removePrefix } from '../test/helpers/remove-prefix.js';
 import { isMainModule } from './bench/main-module.js';
 import { redisEnvFor, startBenchApiAndWorker, startBenchService } from './bench/service.js';
@@ -34,6 +42,8 @@ export interface HttpBenchOptions {
   connections: number;
   /** Unmeasured run first (JIT, connection pools), in seconds. */
   warmupS?: number;
+  /** Single sends of the sustained run (default 4,000). */
+  sustainedRequests?: number;
 }
 
 export interface HttpBenchResult {
@@ -50,13 +60,29 @@ export interface HttpBenchResult {
   statusCodes: Record<string, { count: number }>;
   /** GET /healthz on the same server just before: the anchor. */
   anchor: { requestsPerS: number; latencyMs: { p50: number; p99: number }; non2xx: number; errors: number };
+  /** Single sends posted at once and timed until all were sent (first POST to last sent). */
+  sustained: { requests: number; non2xx: number; seconds: number; requestsPerS: number };
   /** The same load from a shell. */
   equivalent: string;
+}
+
+/** Resolves once the send and batch queues (both lanes; the simulator's) hold nothing to do. */
+async function drained(queues: readonly Queue[], timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  for (;;) {
+    const counts = await Promise.all(
+      queues.map((q) => q.getJobCounts('wait', 'active', 'waiting-children', 'delayed', 'prioritized', 'paused')),
+    );
+    if (counts.every((c) => Object.values(c).every((n) => n === 0))) return;
+    if (performance.now() > deadline) throw new Error(`queues not drained within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
 }
 
 export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult> {
   const prefix = `bench${randomBytes(4).toString('hex')}`;
   const start = opts.shape === 'api+worker' ? startBenchApiAndWorker : startBenchService;
+  const redis = new Redis(opts.redisUrl ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: null });
   const service = await start({
     SMSQ_PREFIX: prefix,
     SIMULATOR_LATENCY_MS: '0',
@@ -79,6 +105,30 @@ export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult
     await anchorLoad(opts.warmupS ?? 2);
     const anchor = await anchorLoad(opts.durationS);
     await load(opts.warmupS ?? 2);
+
+    const queues = LANES.flatMap((lane) => [sendQueueName(lane), batchQueueName('simulator', lane)]).map(
+      (name) => new Queue(name, { connection: redis, prefix }),
+    );
+    let sustained: HttpBenchResult['sustained'];
+    try {
+      await drained(queues, 300_000);
+      const requests = opts.sustainedRequests ?? 4_000;
+      const t0 = performance.now();
+      const posted = await autocannon({
+        url: `${service.url}/v1/messages`,
+        connections: opts.connections,
+        amount: requests,
+        method: 'POST',
+        headers,
+        body,
+      });
+      await drained(queues, 300_000);
+      const seconds = (performance.now() - t0) / 1000;
+      sustained = { requests, non2xx: posted.non2xx + posted.errors, seconds, requestsPerS: requests / seconds };
+    } finally {
+      for (const queue of queues) await queue.close();
+    }
+
     const result = await load(opts.durationS);
     return {
       durationS: result.duration,
@@ -97,6 +147,7 @@ export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult
         max: result.latency.max,
       },
       statusCodes: result.statusCodeStats,
+      sustained,
       anchor: {
         requestsPerS: anchor.requests.average,
         latencyMs: { p50: anchor.latency.p50, p99: anchor.latency.p99 },
@@ -109,6 +160,7 @@ export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult
     };
   } finally {
     await service.stop();
+    redis.disconnect();
     // When no Redis answered there, the service used a private one, gone with it: nothing to remove.
     await removePrefix(opts.redisUrl ?? 'redis://127.0.0.1:6379', prefix).catch(() => undefined);
   }
@@ -140,6 +192,10 @@ if (isMainModule(import.meta.url)) {
     `latency         p50 ${r.latencyMs.p50} ms, p90 ${r.latencyMs.p90} ms, p99 ${r.latencyMs.p99} ms, max ${r.latencyMs.max} ms`,
   );
   console.log(`status codes    ${JSON.stringify(r.statusCodes)}`);
+  console.log(
+    `sustained       ${r.sustained.requests} single sends posted and sent in ${r.sustained.seconds.toFixed(1)} s: ` +
+      `${r.sustained.requestsPerS.toFixed(0)} req/s (${r.sustained.non2xx} not accepted)`,
+  );
   console.log(
     `anchor          GET /healthz ${r.anchor.requestsPerS.toFixed(0)} req/s (p99 ${r.anchor.latencyMs.p99} ms); ` +
       `POST / anchor = ${(r.requestsPerS / r.anchor.requestsPerS).toFixed(3)}`,
