@@ -21,7 +21,7 @@ import {
 import { startEnqueueRepair } from './enqueue-repair.js';
 import type { BatchJobData, BatchJobResult, SendJobData } from './jobs.js';
 import { startLedgerTrim } from './ledger.js';
-import { batchQueueName, isLane, LANES, sendQueueName, type Lane, type PerLane } from './names.js';
+import { batchQueueName, isLane, LANES, sendQueueName, type Lane } from './names.js';
 import { CircuitBreaker } from './circuit.js';
 import { Failover } from './failover.js';
 import { ProviderControl } from './provider-control.js';
@@ -108,14 +108,8 @@ export function workerLanes(lanes: readonly string[] | undefined): readonly Lane
   return LANES.filter((lane) => lanes.includes(lane));
 }
 
-/**
- * Send jobs each lane's splitter runs at once, per process. The bulk lane's plan requests of up to
- * 10,000 recipients and campaign chunks: a few at a time. The priority lane's are single sends,
- * each a few round trips to Redis to plan and a few more to complete: with 4 slots the splitter
- * planned and completed ~250 a second, and single sends queued behind it while the batch workers
- * and the allowance had room.
- */
-const SPLITTER_CONCURRENCY: PerLane<number> = { priority: 32, bulk: 4 };
+/** Send jobs each lane's splitter runs at once, per process. */
+const SPLITTER_CONCURRENCY = 4;
 
 /** Socket error codes of a Redis that is down or unreachable: ioredis reconnects by itself. */
 const CONNECTION_ERROR_CODES = new Set([
@@ -300,7 +294,7 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       new Worker<SendJobData, SendJobResult>(sendQueueName(lane), splitter, {
         ...workerOpts,
         connection: workerConnection(),
-        concurrency: SPLITTER_CONCURRENCY[lane],
+        concurrency: SPLITTER_CONCURRENCY,
       }),
   );
   // Best effort: a request whose recipients were all final before it completed gets its
