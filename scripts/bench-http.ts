@@ -17,7 +17,7 @@
  *
  *   npx tsx scripts/bench-http.ts [--duration 10] [--connections 20] [--shape start|api+worker]
  *
- * Redis: REDIS_URL, else whatever `smsq start` finds (127.0.0.1:6379, or a private redis-server).
+ * Redis: REDIS_URL, else 127.0.0.1:6379 (the sustained run reads the service's queues there).
  * `benchHttp()` is the same measurement for `npm run bench`.
  */
 import { randomBytes } from 'node:crypto';
@@ -71,7 +71,9 @@ async function drained(queues: readonly Queue[], timeoutMs: number): Promise<voi
   const deadline = performance.now() + timeoutMs;
   for (;;) {
     const counts = await Promise.all(
-      queues.map((q) => q.getJobCounts('wait', 'active', 'waiting-children', 'delayed', 'prioritized', 'paused')),
+      queues.map((q) =>
+        q.getJobCounts('wait', 'active', 'waiting-children', 'delayed', 'prioritized', 'paused'),
+      ),
     );
     if (counts.every((c) => Object.values(c).every((n) => n === 0))) return;
     if (performance.now() > deadline) throw new Error(`queues not drained within ${timeoutMs} ms`);
@@ -124,7 +126,12 @@ export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult
       });
       await drained(queues, 300_000);
       const seconds = (performance.now() - t0) / 1000;
-      sustained = { requests, non2xx: posted.non2xx + posted.errors, seconds, requestsPerS: requests / seconds };
+      sustained = {
+        requests,
+        non2xx: posted.non2xx + posted.errors,
+        seconds,
+        requestsPerS: requests / seconds,
+      };
     } finally {
       for (const queue of queues) await queue.close();
     }
@@ -178,7 +185,7 @@ if (isMainModule(import.meta.url)) {
     throw new Error(`--shape: expected start or api+worker, got ${JSON.stringify(values.shape)}`);
   const r = await benchHttp({
     shape: values.shape,
-    redisUrl: process.env.REDIS_URL,
+    redisUrl: process.env.REDIS_URL ?? 'redis://127.0.0.1:6379',
     durationS: Number(values.duration),
     connections: Number(values.connections),
   });

@@ -231,7 +231,8 @@ const sections: Record<Section, () => Promise<void>> = {
         unit: 'req/s',
         anchor: { name: 'POST accepted', value: Math.round(r.requestsPerS), unit: 'req/s' },
         ratio: ratio(r.sustained.requestsPerS, r.requestsPerS),
-        target: 'none (what the workers send beside the API on the same cores; acceptance alone runs ahead of it)',
+        target:
+          'none (what the workers send beside the API on the same cores; acceptance alone runs ahead of it)',
         pass: r.sustained.non2xx === 0,
         details: { ...r.sustained, shape },
       });
