@@ -25,6 +25,7 @@ import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { smsqQueueOptions } from '../src/queue/context.js';
 import { batchQueueName, LANES, sendQueueName } from '../src/queue/names.js';
 import { removePrefix } from '../test/helpers/remove-prefix.js';
 import { isMainModule } from './bench/main-module.js';
@@ -109,7 +110,8 @@ export async function benchHttp(opts: HttpBenchOptions): Promise<HttpBenchResult
     await load(opts.warmupS ?? 2);
 
     const queues = LANES.flatMap((lane) => [sendQueueName(lane), batchQueueName('simulator', lane)]).map(
-      (name) => new Queue(name, { connection: redis, prefix }),
+      // smsq's own queue options: a Queue writes them to the queue's meta, which the service shares.
+      (name) => new Queue(name, smsqQueueOptions(redis, prefix)),
     );
     let sustained: HttpBenchResult['sustained'];
     try {
