@@ -13,27 +13,41 @@ import { eventually } from '../helpers/wait.js';
 const KEY = 'proc-key';
 const auth = { authorization: `Bearer ${KEY}`, 'content-type': 'application/json' };
 
-async function sendAndWait(url: string): Promise<Record<string, unknown>> {
+/** POSTs a request, expecting 202; its id. */
+async function post(url: string, body: Record<string, unknown>): Promise<string> {
   const res = await fetch(`${url}/v1/messages`, {
     method: 'POST',
     headers: auth,
-    body: JSON.stringify({ to: '+34600000001', text: 'Hola' }),
+    body: JSON.stringify(body),
   });
   expect(res.status).toBe(202);
-  const { id } = (await res.json()) as { id: string };
-  // Past 20 s, the last answer goes to the assertions.
-  let result: Record<string, unknown> = {};
+  return ((await res.json()) as { id: string }).id;
+}
+
+/** The request's summary once `done` says so (past 20 s, the last one, for the assertions). */
+async function summaryWhen(
+  url: string,
+  id: string,
+  done: (summary: Record<string, unknown>) => boolean,
+): Promise<Record<string, unknown>> {
+  let summary: Record<string, unknown> = {};
   await eventually(
     async () => {
-      result = (await (await fetch(`${url}/v1/messages/${id}`, { headers: auth })).json()) as Record<
+      summary = (await (await fetch(`${url}/v1/messages/${id}`, { headers: auth })).json()) as Record<
         string,
         unknown
       >;
-      return result.state === 'completed';
+      return done(summary);
     },
     { timeoutMs: 20_000, intervalMs: 50 },
   ).catch(() => undefined);
-  return result;
+  return summary;
+}
+
+/** POSTs a single send and waits for it to complete (past 20 s, the last summary, for the assertions). */
+async function sendAndWait(url: string): Promise<Record<string, unknown>> {
+  const id = await post(url, { to: '+34600000001', text: 'Hola' });
+  return summaryWhen(url, id, (s) => s.state === 'completed');
 }
 
 /** The `url` field of a JSON log line. */
@@ -99,37 +113,6 @@ describe('Redis discovery for smsq start', () => {
     }
   });
 });
-
-/** POSTs a request, expecting 202; its id. */
-async function post(url: string, body: Record<string, unknown>): Promise<string> {
-  const res = await fetch(`${url}/v1/messages`, {
-    method: 'POST',
-    headers: auth,
-    body: JSON.stringify(body),
-  });
-  expect(res.status).toBe(202);
-  return ((await res.json()) as { id: string }).id;
-}
-
-/** The request's summary once `done` says so (past 20 s, the last one, for the assertions). */
-async function summaryWhen(
-  url: string,
-  id: string,
-  done: (summary: Record<string, unknown>) => boolean,
-): Promise<Record<string, unknown>> {
-  let summary: Record<string, unknown> = {};
-  await eventually(
-    async () => {
-      summary = (await (await fetch(`${url}/v1/messages/${id}`, { headers: auth })).json()) as Record<
-        string,
-        unknown
-      >;
-      return done(summary);
-    },
-    { timeoutMs: 20_000, intervalMs: 50 },
-  ).catch(() => undefined);
-  return summary;
-}
 
 describe('running services, as processes', () => {
   /** The environment of the service processes: a fresh prefix (removed when the test ends). */
