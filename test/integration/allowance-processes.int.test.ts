@@ -6,17 +6,7 @@ import { onTeardown } from '../helpers/teardown.js';
 import { startTestSmsq } from '../helpers/test-smsq.js';
 import { waitFor } from '../helpers/wait.js';
 import { spawnWorker } from '../helpers/worker-process.js';
-
-/** The most arrivals in any half-open window [t, t + windowMs) opening at an arrival. */
-function busiestWindow(times: readonly number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[i]! - sorted[j]! >= windowMs) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
+import { busiestWindow } from '../helpers/windows.js';
 
 /**
  * The provider's allowance as the provider sees it: two real worker processes share one Descom

@@ -4,17 +4,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createAllowanceMeter } from '../../src/queue/allowance.js';
 import { redisUrl, uniquePrefix } from '../helpers/smsq.js';
 import { onTeardown } from '../helpers/teardown.js';
-
-/** The most calls that started in any window of `windowMs` (each window opening at a call). */
-function busiestWindow(times: number[], windowMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let most = 0;
-  for (let i = 0, j = 0; i < sorted.length; i++) {
-    while (sorted[j]! <= sorted[i]! - windowMs) j++;
-    most = Math.max(most, i - j + 1);
-  }
-  return most;
-}
+import { busiestWindow } from '../helpers/windows.js';
 
 describe('the Redis call allowance shared by processes', () => {
   let a: Redis;
