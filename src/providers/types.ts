@@ -10,13 +10,27 @@ export type { ProviderLimits } from '../message/types.js';
 export type CallPriority = 'urgent' | 'normal' | 'background';
 
 /**
+ * One call taken from the allowance. The allowance counts it from when it was granted; a call
+ * that leaves much later (a starved process, a connection still opening) would be counted too
+ * early, so whoever makes the call says when its request is written, and a late one is counted
+ * from then instead.
+ */
+export interface CallGrant {
+  /** The request is being written to the provider's socket. */
+  readonly written: () => void;
+}
+
+/**
  * Waits until one more call to the provider fits its request allowance (sends, lookups, probes and
  * credit checks alike). Rejects when `signal` fires while waiting.
  */
-export type CallMeter = (signal: AbortSignal, priority?: CallPriority) => Promise<void>;
+export type CallMeter = (signal: AbortSignal, priority?: CallPriority) => Promise<CallGrant>;
+
+/** The grant of a meter that counts nothing. */
+export const NOTHING_COUNTED: CallGrant = { written: () => {} };
 
 /** A meter that never waits (tests of a provider alone, the simulator). */
-export const UNMETERED: CallMeter = async () => {};
+export const UNMETERED: CallMeter = () => Promise.resolve(NOTHING_COUNTED);
 
 export interface SendOptions {
   signal: AbortSignal;
@@ -25,6 +39,8 @@ export interface SendOptions {
    * that arrived after our deadline): the receipt proves the batch was sent and must be recorded.
    */
   onLateReceipt?: (receipt: BatchReceipt) => void;
+  /** Called when the request is being written to the provider's socket (see CallGrant). */
+  onWritten?: () => void;
 }
 
 export interface LookupOptions {

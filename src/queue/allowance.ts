@@ -71,6 +71,26 @@ end
 return waitMs
 `;
 
+/**
+ * Counts a call that left late from when it left: its time in the window (KEYS[1]) becomes Redis's
+ * `TIME` now, never earlier than it was; a call the window already dropped is counted again.
+ * ARGV: the call's member, the window key's TTL (ms).
+ */
+const RETIME_SCRIPT = `
+local now = redis.call('TIME')
+local nowUs = tonumber(now[1]) * 1000000 + tonumber(now[2])
+redis.call('ZADD', KEYS[1], 'GT', nowUs, ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 0
+`;
+
+/**
+ * A call written to the provider's socket more than this after its grant was asked for is counted
+ * again from then (see CallGrant). Well under the 40 ms the window keeps beyond the second, so
+ * what is left (the request's way to the provider) fits in the rest; under it, no extra command.
+ */
+const LATE_WRITE_MS = 10;
+
 /** A grant whose round trip took longer than this may be stale (see createAllowanceMeter). */
 const STALE_GRANT_MS = 20;
 const MAX_STALE_GRANTS = 3;
@@ -89,11 +109,13 @@ interface AllowanceRedis extends Redis {
     priorityClass: number,
     waiter: string,
   ): Promise<number>;
+  smsqRetimeAllowance(key: string, member: string, ttlMs: number): Promise<number>;
 }
 
 function withAllowanceCommand(redis: Redis): AllowanceRedis {
   if (!('smsqTakeAllowance' in redis)) {
     redis.defineCommand('smsqTakeAllowance', { numberOfKeys: 4, lua: TAKE_SCRIPT });
+    redis.defineCommand('smsqRetimeAllowance', { numberOfKeys: 1, lua: RETIME_SCRIPT });
   }
   return redis as AllowanceRedis;
 }
@@ -139,6 +161,16 @@ export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
   // Unique members: two calls in the same microsecond from two processes must both count.
   const self = randomBytes(6).toString('hex');
   let counter = 0;
+  const ttlMs = Math.ceil(WINDOW_US / 1000) + 1000;
+  /**
+   * A call written late is counted from when it was written. Not awaited: the call is already on
+   * its way, and this process's next grants queue behind it on the same connection. A failure
+   * leaves the grant's own time, as before this existed.
+   */
+  const retimeIfLate = (member: string, askedAt: number): void => {
+    if (performance.now() - askedAt <= LATE_WRITE_MS) return;
+    redis.smsqRetimeAllowance(opts.key, member, ttlMs).catch(() => {});
+  };
   return async (signal, priority = 'normal') => {
     // One waiter id per call: its precedence claim is renewed on every try and dropped on success.
     const waiter = `${self}:w${counter++}`;
@@ -165,7 +197,9 @@ export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
         // starved of CPU, a stalled event loop) may hold a grant that is already old, and calls
         // granted after it elsewhere would reach the provider in the same second: the grant is
         // left unused (it still counts) and a fresh one taken, a few times at most.
-        if (performance.now() - askedAt <= STALE_GRANT_MS || staleGrants >= MAX_STALE_GRANTS) return;
+        if (performance.now() - askedAt <= STALE_GRANT_MS || staleGrants >= MAX_STALE_GRANTS) {
+          return { written: () => retimeIfLate(member, askedAt) };
+        }
         staleGrants += 1;
         continue;
       }

@@ -8,7 +8,7 @@ import {
 } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { Batch, BatchReceipt } from '../message/types.js';
-import type { CallMeter, SmsProvider } from '../providers/types.js';
+import { NOTHING_COUNTED, type CallMeter, type SmsProvider } from '../providers/types.js';
 import { isFinalBatchState, type BatchState } from './batch-state.js';
 import type { BatchJobData, BatchJobResult } from './jobs.js';
 import { duplicateLedgerFields, ledgerFields } from './ledger.js';
@@ -398,8 +398,9 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     // between). A high-priority request's send goes before every other waiting call. The batch
     // waits in `sending` with no call begun: a cancel still fails it, and `beginCall` below still
     // checks the job lock, so a run frozen here never calls after another took over.
+    let grant = NOTHING_COUNTED;
     try {
-      await deps.meter?.(signal, job.data.priority === 'high' ? 'urgent' : 'normal');
+      if (deps.meter) grant = await deps.meter(signal, job.data.priority === 'high' ? 'urgent' : 'normal');
     } catch (err) {
       await store.transition(batch, ['sending'], 'planned', { ifOwner: owner });
       throw new TransientError('Waiting for the provider allowance failed; not sent', {
@@ -426,6 +427,7 @@ export function createBatchProcessor(deps: BatchProcessorDeps) {
     try {
       receipt = await provider.send(batch, {
         signal,
+        onWritten: grant.written,
         onLateReceipt: (late) => {
           recordReceipt(job, batch, late, owner, log).catch((err: unknown) =>
             log.error({ err }, 'Could not record a late receipt'),

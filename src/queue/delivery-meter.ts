@@ -13,6 +13,6 @@ export function behindSends(meter: CallMeter, sendsWaiting: () => Promise<boolea
   return async (signal) => {
     while (await sendsWaiting()) await abortableSleep(BEHIND_SENDS_RECHECK_MS, signal);
     // And at the meter itself, any send waiting there goes first.
-    await meter(signal, 'background');
+    return meter(signal, 'background');
   };
 }

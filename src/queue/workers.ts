@@ -325,8 +325,9 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
       // Sends take their call from the allowance here, before they are marked begun (the provider
       // meters its other calls itself).
       meter: async (signal, priority) => {
-        await sendMeter(signal, priority);
+        const grant = await sendMeter(signal, priority);
         grantedAt.set(signal, performance.now());
+        return grant;
       },
       logger,
       holdUntil: opts.holdUntil ?? holdUntilWindow,

@@ -5,6 +5,7 @@ import { DeliveryStore } from '../../src/queue/delivery-store.js';
 import { sendsWaiting } from '../../src/queue/delivery-worker.js';
 import { openTestStore } from '../helpers/store.js';
 import { onTeardown } from '../helpers/teardown.js';
+import { NOTHING_COUNTED } from '../../src/providers/types.js';
 
 describe('delivery state scripts', () => {
   async function sentBatch(store: DeliveryStore, requestId: string, accepted: boolean[]) {
@@ -235,7 +236,7 @@ describe('report calls behind sends', () => {
     const meter = behindSends(
       () => {
         taken++;
-        return Promise.resolve();
+        return Promise.resolve(NOTHING_COUNTED);
       },
       () => sendsWaiting(lanes),
     );

@@ -3,7 +3,7 @@
  */
 import { once } from 'node:events';
 import { createServer } from 'node:net';
-import { Pool } from 'undici';
+import { buildConnector, Pool } from 'undici';
 import { describe, expect, it, onTestFinished, vi } from 'vitest';
 import type { DescomConfig } from '../../src/providers/descom/env.js';
 import { AccountError, AmbiguousError, PermanentError, TransientError } from '../../src/errors.js';
@@ -110,6 +110,26 @@ describe('Descom provider: success', () => {
       creditsCharged: 3,
     });
     expect(descom.recipientsDelivered()).toEqual(receipt.accepted);
+  });
+
+  it('says when the request is written: once, after its connection opened, before Descom read it', async () => {
+    // Every connection takes 200 ms to open (a distant host, a starved process): the allowance
+    // must count the call from when it left, not from when it was asked for.
+    const connect = buildConnector({});
+    const { descom, provider } = await setup({
+      pool: (origin) =>
+        new Pool(origin, {
+          connect: (opts, callback) => void setTimeout(() => connect(opts, callback), 200),
+        }),
+    });
+    const writtenAt: number[] = [];
+    const started = Date.now();
+
+    await provider.send(makeBatch(), { signal: signal(), onWritten: () => writtenAt.push(Date.now()) });
+
+    expect(writtenAt).toHaveLength(1);
+    expect(writtenAt[0]! - started).toBeGreaterThanOrEqual(190);
+    expect(descom.requests[0]!.at).toBeGreaterThanOrEqual(writtenAt[0]!);
   });
 
   it("uses the batch's sender over the configured one, and omits senderID when neither is set", async () => {

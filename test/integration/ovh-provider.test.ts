@@ -14,7 +14,7 @@ import { createLogger, type Logger } from '../../src/logger.js';
 import type { Batch } from '../../src/message/types.js';
 import { createOvhClient } from '../../src/providers/ovh/client.js';
 import { createOvhProvider } from '../../src/providers/ovh/provider.js';
-import type { SmsProvider } from '../../src/providers/types.js';
+import { NOTHING_COUNTED, type SmsProvider } from '../../src/providers/types.js';
 import { startFakeOvh, trustCert, type FakeOvh, type FakeOvhOptions } from '../helpers/fake-ovh.js';
 import { onTeardown } from '../helpers/teardown.js';
 
@@ -586,7 +586,7 @@ describe('OVH provider against a fake OVH (real ovh client, signatures checked)'
         logger: silent,
         meter: () => {
           metered++;
-          return Promise.resolve();
+          return Promise.resolve(NOTHING_COUNTED);
         },
       });
       await provider.send(makeBatch(), { signal: signal() });

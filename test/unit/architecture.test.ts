@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROVIDER_MODULES } from '../../src/providers/index.js';
 import { findCycles, scanImports } from '../helpers/import-graph.js';
 import { findProviderNameLeaks, type ProviderNames } from '../helpers/provider-names.js';
+import { NOTHING_COUNTED } from '../../src/providers/types.js';
 
 const repo = fileURLToPath(new URL('../../', import.meta.url));
 const src = path.join(repo, 'src');
@@ -113,7 +114,7 @@ describe('adding a provider is one folder and one registry line', () => {
       timeoutMs: 1_000,
       meterFor: (id) => () => {
         metered.push(id);
-        return Promise.resolve();
+        return Promise.resolve(NOTHING_COUNTED);
       },
     });
     const acme = providers.get('acme');

@@ -1,4 +1,4 @@
-import { request } from 'undici';
+import { getGlobalDispatcher, request } from 'undici';
 import type { DescomConfig } from './env.js';
 import { TransientError } from '../../errors.js';
 import type { Logger } from 'pino';
@@ -9,6 +9,7 @@ import {
   type ProviderDeliveryReport,
 } from '../delivery-types.js';
 import type { CallMeter } from '../types.js';
+import { notifyWhenWritten } from '../written-hook.js';
 
 /** Shipment-level fields kept in the batch's notes (counts and times; never numbers or text). */
 const SHIPMENT_FIELDS = ['num_messages', 'num_sms', 'cost_credits', 'status', 'state', 'updated_at'] as const;
@@ -86,8 +87,9 @@ export function createDescomDeliveryReports(
     async poll(ctx) {
       const id = ctx.providerIds[0];
       if (!id || !/^\d+$/.test(id)) return [];
-      await deps.meter(ctx.signal);
+      const grant = await deps.meter(ctx.signal);
       const res = await request(`${base}/shipment/${id}`, {
+        dispatcher: notifyWhenWritten(getGlobalDispatcher(), grant.written),
         method: 'GET',
         headers,
         signal: AbortSignal.any([ctx.signal, AbortSignal.timeout(deps.timeoutMs)]),

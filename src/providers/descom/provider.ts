@@ -13,9 +13,11 @@ import {
   type CallMeter,
   type ProbeOptions,
   type ProviderLimits,
+  type SendOptions,
   type SmsProvider,
 } from '../types.js';
 import { withDeadline } from '../transport.js';
+import { notifyWhenWritten } from '../written-hook.js';
 import { classifyDescomNetworkError, classifyDescomStatus, descomError } from './classify.js';
 
 /** Descom's documented caps: ≤ 50 message objects per request, ≤ 100 `to` per message object. */
@@ -159,7 +161,11 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     };
   }
 
-  async function sendWithin(batch: Batch, signal: AbortSignal, bounded: AbortSignal): Promise<BatchReceipt> {
+  async function sendWithin(
+    batch: Batch,
+    { signal, onWritten }: SendOptions,
+    bounded: AbortSignal,
+  ): Promise<BatchReceipt> {
     assertWithinLimits(batch);
     if (signal.aborted) {
       // Cancelled before we wrote anything: nothing can have been sent, so a later retry is safe.
@@ -183,7 +189,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     let res: Dispatcher.ResponseData;
     try {
       res = await request(sendUrl, {
-        dispatcher,
+        dispatcher: onWritten ? notifyWhenWritten(dispatcher, onWritten) : dispatcher,
         method: 'POST',
         headers: { ...authHeaders, 'Content-Type': 'application/json' },
         body: JSON.stringify(body),
@@ -221,9 +227,9 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
     // 402 with one more POST each probe round.
     const needed = Math.max(neededCredits ?? 1, Number.MIN_VALUE);
     try {
-      await (deps.meter ?? UNMETERED)(bounded);
+      const grant = await (deps.meter ?? UNMETERED)(bounded);
       const res = await request(balanceUrl, {
-        dispatcher,
+        dispatcher: notifyWhenWritten(dispatcher, grant.written),
         method: 'GET',
         headers: authHeaders,
         signal: bounded,
@@ -248,7 +254,7 @@ export function createDescomProvider(cfg: DescomConfig, deps: DescomProviderDeps
   return {
     id: 'descom',
     limits: DESCOM_LIMITS,
-    send: (batch, { signal }) => withinDeadline(signal, (bounded) => sendWithin(batch, signal, bounded)),
+    send: (batch, opts) => withinDeadline(opts.signal, (bounded) => sendWithin(batch, opts, bounded)),
     // No `lookup`: Descom has no search by tag, so an ambiguous send stays `unknown` (DESIGN.md).
     probe: ({ signal, neededCredits }: ProbeOptions) =>
       withinDeadline(signal, (bounded) => probeWithin(bounded, neededCredits)),

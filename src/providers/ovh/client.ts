@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { OvhConfig } from './env.js';
 import { SmsqError } from '../../errors.js';
 import { withDeadline } from '../transport.js';
-import { UNMETERED, type CallMeter } from '../types.js';
+import { NOTHING_COUNTED, UNMETERED, type CallMeter } from '../types.js';
 import { OvhRequestError, toOvhRequestError, type OvhMethod, type OvhRequestPhase } from './errors.js';
 import { startWatched, type WatchedRequest } from './wire.js';
 
@@ -82,6 +82,8 @@ export interface OvhRequestOptions {
   signal?: AbortSignal;
   /** The caller already took this call from the allowance (a send: see SmsProvider). */
   metered?: boolean;
+  /** With `metered`: called when the request is being written (the caller's CallGrant). */
+  onWritten?: () => void;
   /**
    * Called with the result of a call that answered after it was settled as failed: an answer
    * complete just as the deadline fired, or one of a request that could not be watched (and so not
@@ -170,8 +172,9 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
     opts: OvhRequestOptions = {},
   ): Promise<T> {
     const signal = opts.signal ?? NEVER_ABORTED;
+    let grant = NOTHING_COUNTED;
     try {
-      if (!opts.metered) await meter(signal);
+      if (!opts.metered) grant = await meter(signal);
     } catch (err) {
       // Nothing was signed nor sent: waiting for the allowance failed (aborted, or Redis refused).
       throw new OvhRequestError({
@@ -183,7 +186,7 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
         cause: err,
       });
     }
-    return callOnce<T>(method, path, params, signal, opts.onLate);
+    return callOnce<T>(method, path, params, signal, opts.onLate, opts.onWritten ?? grant.written);
   }
 
   function callOnce<T>(
@@ -192,6 +195,7 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
     params: Record<string, unknown> | undefined,
     signal: AbortSignal,
     onLate: ((result: unknown) => void) | undefined,
+    onWritten: () => void,
   ): Promise<T> {
     const started = Date.now();
     return new Promise<T>((resolve, reject) => {
@@ -240,6 +244,9 @@ export function createOvhClient(cfg: OvhConfig, deps: OvhClientDeps): OvhApiClie
             return;
           }
           phase = 'after-send';
+          // 'finish': the request is written to its socket. Unwatched, we cannot see it: say now.
+          if (watched) watched.request.once('finish', onWritten);
+          else onWritten();
           pending.then(
             (result) => {
               if (settled) {

@@ -294,7 +294,7 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
 
     settleMs: cfg.settleMs,
 
-    async send(batch, { signal, onLateReceipt }) {
+    async send(batch, { signal, onLateReceipt, onWritten }) {
       const params = jobParams(batch);
       const service = await servicePath(signal);
       const path = `${service}/jobs`;
@@ -308,6 +308,7 @@ export function createOvhProvider(cfg: OvhConfig, deps: OvhProviderDeps): SmsPro
           signal,
           // The batch processor took this call from the allowance before it marked it begun.
           metered: true,
+          ...(onWritten ? { onWritten } : {}),
           ...(onLate ? { onLate } : {}),
         });
       } catch (err) {

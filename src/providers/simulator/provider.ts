@@ -94,7 +94,9 @@ export function createSimulatorProvider(
   const provider: SmsProvider = {
     id: 'simulator',
     limits: { maxMessagesPerRequest: 50, maxRecipientsPerMessage: 100 },
-    async send(batch: Batch, { signal }): Promise<BatchReceipt> {
+    async send(batch: Batch, { signal, onWritten }): Promise<BatchReceipt> {
+      // The simulated provider has the request as soon as it is made.
+      onWritten?.();
       const deadline = deps.timeoutMs === undefined ? undefined : withDeadline(signal, deps.timeoutMs);
       try {
         return await sendWithin(batch, deadline?.signal ?? signal);
