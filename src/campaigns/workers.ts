@@ -2,7 +2,7 @@ import { Worker } from 'bullmq';
 import type { Config } from '../config.js';
 import type { Logger } from '../logger.js';
 import { configuredProviderIds } from '../providers/index.js';
-import { createQueueContext, type QueueContext } from '../queue/context.js';
+import { absorbLateErrors, createQueueContext, type QueueContext } from '../queue/context.js';
 import { createWorkerConnection } from '../redis.js';
 import { createRunProcessor, type RunHooks, type RunJobData, type RunJobResult } from './run-processor.js';
 import { CampaignService } from './service.js';
@@ -88,6 +88,7 @@ export async function startCampaignWorkers(opts: StartCampaignWorkersOptions): P
         const timer = setTimeout(() => worker.cancelAllJobs('shutdown'), graceMs);
         timer.unref();
         await worker.close().catch((err: unknown) => log.error({ err }, 'Campaign worker close failed'));
+        absorbLateErrors(worker);
         clearTimeout(timer);
         connection.disconnect();
         await service.close().catch(() => undefined);

@@ -1,4 +1,5 @@
-import { Queue } from 'bullmq';
+import type { EventEmitter } from 'node:events';
+import { Queue, type Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { ProviderId } from '../message/types.js';
 import { createProducerConnection, createWorkerConnection, ensureReady } from '../redis.js';
@@ -32,17 +33,26 @@ export interface QueueContext {
 }
 
 /**
- * Closes a queue that shares its connection. BullMQ removes a shared connection's listeners on
- * close but leaves its pending "wait until ready" to reject later (when the connection ends before
- * it was ever ready, e.g. Redis down), which then emits an 'error' nobody listens to and crashes
- * the process; a listener left in place absorbs it.
+ * After a BullMQ queue or worker closed: BullMQ removes its connections' listeners on close but
+ * leaves a pending "wait until ready" to reject later (when the connection ends before it was ever
+ * ready: Redis down, or frozen while a connection was starting), which then emits an 'error' nobody
+ * listens to and crashes the process (seen: `smsq start` exiting 1 inside its grace period with
+ * Redis SIGSTOPped). A listener left on each of its connections absorbs it.
  */
+export function absorbLateErrors(target: Queue | Worker): void {
+  const internals = target as unknown as Record<
+    'connection' | 'blockingConnection',
+    EventEmitter | undefined
+  >;
+  for (const connection of [internals.connection, internals.blockingConnection]) {
+    connection?.on('error', () => undefined);
+  }
+}
+
+/** Closes a queue that shares its connection (see {@link absorbLateErrors}). */
 export async function closeSharedQueue(queue: Queue): Promise<void> {
   await queue.close().catch(() => undefined);
-  (queue as unknown as { connection?: { on(event: 'error', listener: () => void): void } }).connection?.on(
-    'error',
-    () => undefined,
-  );
+  absorbLateErrors(queue);
 }
 
 /**

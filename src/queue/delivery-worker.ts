@@ -1,4 +1,4 @@
-import { smsqQueueOptions } from './context.js';
+import { closeSharedQueue, smsqQueueOptions } from './context.js';
 import { DelayedError, Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logger.js';
@@ -282,7 +282,7 @@ export class DeliveryReports {
   }
 
   async close(): Promise<void> {
-    await this.queue.close().catch(() => undefined);
+    await closeSharedQueue(this.queue);
     for (const source of this.opts.sources.values()) await source.close().catch(() => undefined);
   }
 }

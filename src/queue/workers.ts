@@ -11,7 +11,7 @@ import { InflightSizer } from './inflight.js';
 import type { SmsProvider } from '../providers/types.js';
 import { createWorkerConnection, slotServer } from '../redis.js';
 import { createBatchProcessor, type BatchProcessorDeps } from './batch-processor.js';
-import { createQueueContext, type QueueContext } from './context.js';
+import { absorbLateErrors, createQueueContext, type QueueContext } from './context.js';
 import {
   checkRedisDurability,
   createDurabilityGate,
@@ -437,7 +437,12 @@ export async function startWorkers(opts: StartWorkersOptions): Promise<SmsqWorke
         }, graceMs);
         timer.unref();
         await Promise.all(
-          workers.map((w) => w.close().catch((err: unknown) => log.error({ err }, 'Worker close failed'))),
+          workers.map((w) =>
+            w
+              .close()
+              .catch((err: unknown) => log.error({ err }, 'Worker close failed'))
+              .finally(() => absorbLateErrors(w)),
+          ),
         );
         clearTimeout(timer);
         await webhooks?.stop().catch((err: unknown) => log.error({ err }, 'Webhook drain stop failed'));

@@ -130,8 +130,12 @@ describe('shutdown while Redis is unreachable', () => {
 
   it('Redis frozen (SIGSTOP): smsq start ends within the grace period plus a small margin, and at once on a second SIGTERM', async () => {
     const redis = await privateRedis();
+    const output = new Map<ChildProcess, string>();
     const started = async (graceMs: number): Promise<ChildProcess> => {
       const child = spawnSmsq(['start'], { ...env(redis, graceMs), PORT: '0', SMSQ_API_KEYS: 'k' });
+      output.set(child, '');
+      for (const stream of [child.stdout, child.stderr])
+        stream?.on('data', (chunk: Buffer) => output.set(child, output.get(child) + chunk.toString()));
       await waitForLine(child, /"smsq started/);
       return child;
     };
@@ -147,7 +151,7 @@ describe('shutdown while Redis is unreachable', () => {
     expect([0, 1]).toContain(firstCode);
 
     // `second` is still inside its two-minute grace period.
-    expect(second.exitCode).toBeNull();
+    expect(second.exitCode, output.get(second)).toBeNull();
     const againAt = Date.now();
     second.kill('SIGTERM');
     expect(await exitWithin(second, 1_500)).toBe(1);
