@@ -112,6 +112,14 @@ describe.each(PROVIDER_MODULES.map((m) => [m.id, m] as const))('provider %s', (i
     expect([...receipt.accepted, ...receipt.invalid].sort()).toEqual(recipientsOf(batch).sort());
   });
 
+  it('says once, before it answers, that its request is being written (the allowance counts it from then)', async () => {
+    const written: number[] = [];
+    await h.provider.send(smallBatch(id), { signal: signal(), onWritten: () => written.push(Date.now()) });
+    const answeredAt = Date.now();
+    expect(written).toHaveLength(1);
+    expect(written[0]).toBeLessThanOrEqual(answeredAt);
+  });
+
   it.each([1, 2, 99, 100, 101, 499, 500, 501, 5_000, 10_000])(
     'plans %i recipients over mixed texts within its limits, and sends each exactly once',
     async (count) => {
