@@ -10,15 +10,10 @@
  * await proxy.close();
  * ```
  */
-import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { listenLoopback, type LoopbackProxy } from './loopback-proxy.js';
 
-export interface LatencyProxy {
-  port: number;
-  /** `url` with its host and port replaced by the proxy's. */
-  url(url: string): string;
-  close(): Promise<void>;
-}
+export type LatencyProxy = LoopbackProxy;
 
 /** Forwards `from`'s bytes, end and destruction to `to`, each `latencyMs` later and in order. */
 function pipeDelayed(from: Socket, to: Socket, latencyMs: number): void {
@@ -59,22 +54,5 @@ export async function startLatencyProxy(opts: { target: URL; latencyMs: number }
       });
     }
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    port,
-    url(url) {
-      const u = new URL(url);
-      u.hostname = '127.0.0.1';
-      u.port = String(port);
-      return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
-    },
-    async close() {
-      for (const s of sockets) s.destroy();
-      const closed = once(server, 'close');
-      server.close();
-      await closed;
-    },
-  };
+  return listenLoopback(server, sockets);
 }

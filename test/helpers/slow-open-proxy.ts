@@ -9,15 +9,12 @@
  * // point the client at proxy.url(fake.endpointUrl) …
  * ```
  */
-import { once } from 'node:events';
-import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
+import { listenLoopback, type LoopbackProxy } from './loopback-proxy.js';
 
-export interface SlowOpenProxy {
+export interface SlowOpenProxy extends LoopbackProxy {
   /** Connections opened so far. */
   connections(): number;
-  /** `url` with its host and port replaced by the proxy's. */
-  url(url: string): string;
-  close(): Promise<void>;
 }
 
 export async function startSlowOpenProxy(opts: { target: URL; openingMs: number }): Promise<SlowOpenProxy> {
@@ -41,22 +38,5 @@ export async function startSlowOpenProxy(opts: { target: URL; openingMs: number 
       if (!client.destroyed) upstream.pipe(client);
     }, opts.openingMs);
   });
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const { port } = server.address() as AddressInfo;
-  return {
-    connections: () => opened,
-    url(url) {
-      const u = new URL(url);
-      u.hostname = '127.0.0.1';
-      u.port = String(port);
-      return u.toString().replace(/\/$/, url.endsWith('/') ? '/' : '');
-    },
-    async close() {
-      for (const s of sockets) s.destroy();
-      const closed = once(server, 'close');
-      server.close();
-      await closed;
-    },
-  };
+  return { ...(await listenLoopback(server, sockets)), connections: () => opened };
 }
