@@ -24,13 +24,19 @@ const WINDOW_US = 1_040_000;
  * - the hard cap: fewer than `rate` calls started in the last second (a sliding window);
  * - the pace: calls are spread one per 1/rate s (a generic cell rate: a call may start once the
  *   theoretical time of the next one is at most one interval away), so a saturated allowance
- *   frees a call every 1/rate s instead of `rate` calls at once each second; an urgent caller
- *   then waits one interval, not up to a second.
+ *   frees a call every 1/rate s instead of `rate` calls at once each second.
+ * Urgent calls (sends of `high` requests) may run `reserve` intervals ahead of the pace, and
+ * while one was seen in the last `urgentMemoryMs`, calls of the other classes keep `reserve` calls
+ * of the window free for them (and pace themselves to the rest): a one-time code sent while a
+ * campaign fills the allowance finds a call free at once instead of waiting for the campaign's
+ * next paced slot.
  * KEYS[1]: ZSET of call times (µs); KEYS[2], KEYS[3]: ZSETs of the `urgent` and `normal` callers
- * now waiting (score: until when their claim holds, µs); KEYS[4]: the pace's next time (µs).
+ * now waiting (score: until when their claim holds, µs); KEYS[4]: the pace's next time (µs);
+ * KEYS[5]: set while urgent calls are recent.
  * ARGV: rate, window (µs), a unique member, the caller's class (1 urgent, 2 normal, 3 background),
- * the caller's waiter id. A caller may take a call only while no caller of a class before its own
- * waits. Returns 0 when the call may go now, else the ms to wait before trying again.
+ * the caller's waiter id, reserve, urgentMemoryMs. A caller may take a call only while no caller
+ * of a class before its own waits. Returns 0 when the call may go now, else the ms to wait before
+ * trying again.
  */
 const TAKE_SCRIPT = `
 local now = redis.call('TIME')
@@ -38,7 +44,14 @@ local nowUs = tonumber(now[1]) * 1000000 + tonumber(now[2])
 local rate = tonumber(ARGV[1])
 local windowUs = tonumber(ARGV[2])
 local class = tonumber(ARGV[4])
-local intervalUs = windowUs / rate
+local reserve = tonumber(ARGV[6])
+local cap = rate
+if class == 1 then
+  redis.call('SET', KEYS[5], '1', 'PX', ARGV[7])
+elseif reserve > 0 and redis.call('EXISTS', KEYS[5]) == 1 then
+  cap = rate - reserve
+end
+local intervalUs = windowUs / cap
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', nowUs - windowUs)
 local ahead = false
 for c = 1, class - 1 do
@@ -46,13 +59,18 @@ for c = 1, class - 1 do
   if redis.call('ZCARD', KEYS[c + 1]) > 0 then ahead = true end
 end
 local waitUs = 0
-if redis.call('ZCARD', KEYS[1]) >= rate then
-  local oldest = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
-  waitUs = tonumber(oldest[2]) + windowUs - nowUs
+local count = redis.call('ZCARD', KEYS[1])
+if count >= cap then
+  -- Under the cap again once the (count - cap + 1) oldest calls left the window.
+  local leaving = redis.call('ZRANGE', KEYS[1], count - cap, count - cap, 'WITHSCORES')
+  waitUs = tonumber(leaving[2]) + windowUs - nowUs
 end
 local tat = tonumber(redis.call('GET', KEYS[4]) or '0')
 if tat < nowUs then tat = nowUs end
-if tat - intervalUs > nowUs + waitUs then waitUs = tat - intervalUs - nowUs end
+-- Urgent calls may run ahead of the pace by the reserve, so one finds the pace open at once.
+local ahead_of_pace = intervalUs
+if class == 1 then ahead_of_pace = intervalUs * (reserve + 1) end
+if tat - ahead_of_pace > nowUs + waitUs then waitUs = tat - ahead_of_pace - nowUs end
 if waitUs <= 0 and not ahead then
   redis.call('ZADD', KEYS[1], nowUs, ARGV[3])
   redis.call('PEXPIRE', KEYS[1], math.ceil(windowUs / 1000) + 1000)
@@ -91,6 +109,17 @@ return 0
  */
 const LATE_WRITE_MS = 10;
 
+/**
+ * The calls of the window kept for urgent ones while they are recent: 5 % of the rate, at least
+ * one (none at a rate of 1, which would leave nothing to the others).
+ */
+function urgentReserve(rate: number): number {
+  return Math.min(rate - 1, Math.ceil(rate * 0.05));
+}
+
+/** How long an urgent call keeps the reserve in place, in ms. */
+const URGENT_MEMORY_MS = 30_000;
+
 /** A grant whose round trip took longer than this may be stale (see createAllowanceMeter). */
 const STALE_GRANT_MS = 20;
 const MAX_STALE_GRANTS = 3;
@@ -103,18 +132,21 @@ interface AllowanceRedis extends Redis {
     urgentWaiters: string,
     normalWaiters: string,
     pace: string,
+    urgentSeen: string,
     rate: number,
     windowUs: number,
     member: string,
     priorityClass: number,
     waiter: string,
+    reserve: number,
+    urgentMemoryMs: number,
   ): Promise<number>;
   smsqRetimeAllowance(key: string, member: string, ttlMs: number): Promise<number>;
 }
 
 function withAllowanceCommand(redis: Redis): AllowanceRedis {
   if (!('smsqTakeAllowance' in redis)) {
-    redis.defineCommand('smsqTakeAllowance', { numberOfKeys: 4, lua: TAKE_SCRIPT });
+    redis.defineCommand('smsqTakeAllowance', { numberOfKeys: 5, lua: TAKE_SCRIPT });
     redis.defineCommand('smsqRetimeAllowance', { numberOfKeys: 1, lua: RETIME_SCRIPT });
   }
   return redis as AllowanceRedis;
@@ -158,6 +190,7 @@ export interface AllowanceMeterOptions {
 export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
   const redis = withAllowanceCommand(opts.redis);
   const rate = Math.max(1, Math.floor(opts.ratePerSecond));
+  const reserve = urgentReserve(rate);
   // Unique members: two calls in the same microsecond from two processes must both count.
   const self = randomBytes(6).toString('hex');
   let counter = 0;
@@ -184,11 +217,14 @@ export function createAllowanceMeter(opts: AllowanceMeterOptions): CallMeter {
           `${opts.key}:urgent`,
           `${opts.key}:normal`,
           `${opts.key}:pace`,
+          `${opts.key}:urgent-seen`,
           rate,
           WINDOW_US,
           member,
           CLASS_OF[priority],
           waiter,
+          reserve,
+          URGENT_MEMORY_MS,
         ),
         signal,
       );

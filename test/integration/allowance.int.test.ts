@@ -94,6 +94,44 @@ describe('the Redis call allowance shared by processes', () => {
     await expect(meter(controller.signal)).rejects.toThrow('gone');
   });
 
+  it('keeps a call of each second free for urgent calls while they are recent, and lets them ahead of the pace', async () => {
+    const key = `${uniquePrefix()}:allowance:descom`;
+    const rate = 10;
+    const meterA = createAllowanceMeter({ redis: a, key, ratePerSecond: rate });
+    const meterB = createAllowanceMeter({ redis: b, key, ratePerSecond: rate });
+    const signal = new AbortController().signal;
+    const stop = new AbortController();
+    // 8 normal callers on two "processes" fill the allowance, as a campaign does.
+    const normalGrants: number[] = [];
+    const normal = Array.from({ length: 8 }, async (_, i) => {
+      const meter = i % 2 === 0 ? meterA : meterB;
+      while (!stop.signal.aborted) {
+        await meter(stop.signal, 'normal').catch(() => undefined);
+        if (!stop.signal.aborted) normalGrants.push(performance.now());
+      }
+    });
+    await new Promise((r) => setTimeout(r, 1_200));
+    // Three one-time codes, each after the one before left the window: the first finds the
+    // allowance full; from then on a call is kept free for them, and they take it at once.
+    const urgentWaits: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const asked = performance.now();
+      await meterA(signal, 'urgent');
+      urgentWaits.push(performance.now() - asked);
+      await new Promise((r) => setTimeout(r, 1_100));
+    }
+    const from = performance.now();
+    await new Promise((r) => setTimeout(r, 2_000));
+    stop.abort(new Error('done'));
+    await Promise.all(normal);
+
+    // Without urgent calls in these 2 s, the normal ones still leave one call of every second free.
+    const after = normalGrants.filter((t) => t >= from);
+    expect(busiestWindow(after, 1_000)).toBe(rate - 1);
+    // Not one paced slot (104 ms) to wait for, nor the next free one: a Redis round trip or two.
+    expect(Math.max(...urgentWaits.slice(1))).toBeLessThan(30);
+  });
+
   it('lets an urgent call go at the next free slot while normal calls queue, and background calls wait behind both', async () => {
     const key = `${uniquePrefix()}:allowance:descom`;
     const rate = 5;
