@@ -1,10 +1,28 @@
 import { performance } from 'node:perf_hooks';
 import { Redis } from 'ioredis';
 import { beforeAll, describe, expect, it } from 'vitest';
+import type { CallMeter } from '../../src/providers/types.js';
 import { createAllowanceMeter } from '../../src/queue/allowance.js';
 import { redisUrl, uniquePrefix } from '../helpers/smsq.js';
 import { onTeardown } from '../helpers/teardown.js';
 import { busiestWindow } from '../helpers/windows.js';
+
+/** `count` callers taking normal calls in turn from `meters` until `stop`; when each was granted. */
+function normalCallers(
+  meters: readonly CallMeter[],
+  count: number,
+  stop: AbortSignal,
+): { normalGrants: number[]; normal: Promise<void>[] } {
+  const normalGrants: number[] = [];
+  const normal = Array.from({ length: count }, async (_, i) => {
+    const meter = meters[i % meters.length]!;
+    while (!stop.aborted) {
+      await meter(stop, 'normal').catch(() => undefined);
+      if (!stop.aborted) normalGrants.push(performance.now());
+    }
+  });
+  return { normalGrants, normal };
+}
 
 describe('the Redis call allowance shared by processes', () => {
   let a: Redis;
@@ -102,14 +120,7 @@ describe('the Redis call allowance shared by processes', () => {
     const signal = new AbortController().signal;
     const stop = new AbortController();
     // 8 normal callers on two "processes" fill the allowance, as a campaign does.
-    const normalGrants: number[] = [];
-    const normal = Array.from({ length: 8 }, async (_, i) => {
-      const meter = i % 2 === 0 ? meterA : meterB;
-      while (!stop.signal.aborted) {
-        await meter(stop.signal, 'normal').catch(() => undefined);
-        if (!stop.signal.aborted) normalGrants.push(performance.now());
-      }
-    });
+    const { normalGrants, normal } = normalCallers([meterA, meterB], 8, stop.signal);
     await new Promise((r) => setTimeout(r, 1_200));
     // Three one-time codes, each after the one before left the window: the first finds the
     // allowance full; from then on a call is kept free for them, and they take it at once.
@@ -140,14 +151,7 @@ describe('the Redis call allowance shared by processes', () => {
     const signal = new AbortController().signal;
     const stop = new AbortController();
     // 12 normal callers on two "processes" keep the window full.
-    const normalGrants: number[] = [];
-    const normal = Array.from({ length: 12 }, async (_, i) => {
-      const meter = i % 2 === 0 ? meterA : meterB;
-      while (!stop.signal.aborted) {
-        await meter(stop.signal, 'normal').catch(() => undefined);
-        if (!stop.signal.aborted) normalGrants.push(performance.now());
-      }
-    });
+    const { normalGrants, normal } = normalCallers([meterA, meterB], 12, stop.signal);
     await new Promise((r) => setTimeout(r, 1_200)); // the window is full and callers are queued
     const background = (async () => {
       const asked = performance.now();
